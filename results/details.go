@@ -1,0 +1,81 @@
+package results
+
+import "time"
+
+// The kind-specific details carried in Result.Details (DESIGN.md §4).
+
+// HTTPDetails is the record of an http check.
+type HTTPDetails struct {
+	Status        int        `json:"status,omitempty"`
+	HTTPVersion   string     `json:"http_version,omitempty"` // "1.1", "2", "3"
+	ResponseBytes int64      `json:"response_bytes"`
+	Redirects     int        `json:"redirects"`
+	FinalURL      string     `json:"final_url,omitempty"`
+	CertNotAfter  *time.Time `json:"cert_not_after,omitempty"`
+}
+
+// TLSDetails is the record of a tls check, and of the TLS part of a tcp
+// check that asked for it.
+type TLSDetails struct {
+	Version       string    `json:"version,omitempty"` // "TLS 1.3"
+	Cipher        string    `json:"cipher,omitempty"`
+	Issuer        string    `json:"issuer,omitempty"`
+	Subject       string    `json:"subject,omitempty"`
+	SANs          []string  `json:"sans,omitempty"`
+	NotAfter      time.Time `json:"not_after,omitzero"`
+	DaysLeft      float64   `json:"days_left"`
+	ChainVerified bool      `json:"chain_verified"`
+	ALPN          string    `json:"alpn,omitempty"`
+}
+
+// DNSDetails is the record of a dns check.
+type DNSDetails struct {
+	Rcode         string   `json:"rcode"`
+	Answers       []string `json:"answers,omitempty"` // RRs in presentation format
+	Authoritative bool     `json:"authoritative"`
+	Resolver      string   `json:"resolver"`
+	Transport     string   `json:"transport,omitempty"` // udp, tcp, tls
+	Truncated     bool     `json:"truncated,omitempty"` // the UDP answer was truncated and retried over TCP
+}
+
+// ICMPDetails is the record of an icmp check.
+type ICMPDetails struct {
+	Sent       int     `json:"sent"`
+	Received   int     `json:"received"`
+	Loss       float64 `json:"loss"` // fraction, 0..1
+	RTTMinMS   float64 `json:"rtt_min_ms"`
+	RTTAvgMS   float64 `json:"rtt_avg_ms"`
+	RTTMaxMS   float64 `json:"rtt_max_ms"`
+	RTTStdDev  float64 `json:"rtt_stddev_ms"`
+	Privileged bool    `json:"privileged"` // raw socket, as opposed to an unprivileged datagram socket
+}
+
+// TCPDetails is the record of a tcp check: the connect, and the TLS
+// handshake when the spec asked for one.
+type TCPDetails struct {
+	TLS *TLSDetails `json:"tls,omitempty"`
+}
+
+// TracerouteDetails is the record of a traceroute check.
+type TracerouteDetails struct {
+	Mode    string `json:"mode"` // icmp, udp, tcp
+	FlowID  uint32 `json:"flow_id"`
+	Reached bool   `json:"reached"`
+	Hops    []Hop  `json:"hops"`
+	// ASPath is the path by AS number with consecutive duplicates collapsed;
+	// 0 stands for one or more silent hops (a wildcard).
+	ASPath []uint32 `json:"as_path"`
+	// RTTMS is the median RTT to the destination when it was reached.
+	RTTMS float64 `json:"rtt_ms,omitempty"`
+}
+
+// Hop is one TTL of a traceroute. Addr is empty when no probe of that TTL
+// was answered; RTTMS has one entry per answered probe.
+type Hop struct {
+	TTL    int       `json:"ttl"`
+	Addr   string    `json:"addr,omitempty"`
+	RTTMS  []float64 `json:"rtt_ms"`
+	Sent   int       `json:"sent"`
+	ASN    uint32    `json:"asn,omitempty"`
+	ASName string    `json:"as_name,omitempty"`
+}

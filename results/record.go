@@ -1,0 +1,181 @@
+package results
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Result is the record of one check run. The JSON form is the wire format
+// between prober and collector; the same fields are the store's columns.
+type Result struct {
+	// ID is a UUIDv7 made by the prober; ingest is idempotent on it.
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	Team     string `json:"team"`
+	// Check is the stable check id, "<endpoint>/<kind>" or
+	// "<endpoint>/<kind>-<n>" when an endpoint has several checks of a kind.
+	Check    string `json:"check"`
+	Kind     string `json:"kind"`
+	Vantage  string `json:"vantage"`
+	Region   string `json:"region"`
+	Provider string `json:"provider"`
+	ASN      uint32 `json:"asn"`
+	Target   string `json:"target"`
+	// Addr is the address the check actually talked to, when it got that far.
+	Addr       string    `json:"addr"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS float64   `json:"duration_ms"`
+	OK         bool      `json:"ok"`
+	Error      *Error    `json:"error,omitempty"`
+	Phases     Phases    `json:"phases"`
+	// Details holds the kind-specific record (HTTPDetails, DNSDetails, ...)
+	// as raw JSON, so that a store can keep it without knowing every kind.
+	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// Phases are the timings of the steps of a run, in milliseconds. A phase
+// that did not happen (no DNS for an IP literal, no TLS for plain HTTP) is 0.
+type Phases struct {
+	DNSMS      float64 `json:"dns_ms,omitempty"`
+	ConnectMS  float64 `json:"connect_ms,omitempty"`
+	TLSMS      float64 `json:"tls_ms,omitempty"`
+	TTFBMS     float64 `json:"ttfb_ms,omitempty"`
+	TransferMS float64 `json:"transfer_ms,omitempty"`
+}
+
+// Error says why a run failed: the lowest layer that failed, a code from
+// that layer's fixed list, and a free-text message for humans. Reports and
+// alerts group by Layer and Code, never by Message.
+type Error struct {
+	Layer   Layer  `json:"layer"`
+	Code    Code   `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s/%s", e.Layer, e.Code)
+	}
+	return fmt.Sprintf("%s/%s: %s", e.Layer, e.Code, e.Message)
+}
+
+// Fail builds an Error, truncating the message so that a hostile server
+// cannot make a record arbitrarily large.
+func Fail(layer Layer, code Code, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > MaxMessageBytes {
+		msg = strings.ToValidUTF8(msg[:MaxMessageBytes], "")
+	}
+	return &Error{Layer: layer, Code: code, Message: msg}
+}
+
+// Limits on a record, enforced by Validate, so that ingest can refuse
+// oversize input instead of storing it.
+const (
+	MaxMessageBytes = 512
+	MaxDetailsBytes = 64 << 10
+	MaxNameBytes    = 256
+	MaxTargetBytes  = 2048
+)
+
+// SetDetails stores v as the record's details.
+func (r *Result) SetDetails(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s details: %w", r.Kind, err)
+	}
+	r.Details = b
+	return nil
+}
+
+// DecodeDetails decodes the record's details into v, a pointer to the
+// details type of the record's kind.
+func (r *Result) DecodeDetails(v any) error {
+	if len(r.Details) == 0 {
+		return errors.New("record has no details")
+	}
+	if err := json.Unmarshal(r.Details, v); err != nil {
+		return fmt.Errorf("decode %s details of %s: %w", r.Kind, r.ID, err)
+	}
+	return nil
+}
+
+// Finish sets the run's outcome: duration since StartedAt, OK and Error.
+func (r *Result) Finish(end time.Time, err *Error) {
+	r.DurationMS = Millis(end.Sub(r.StartedAt))
+	r.Error = err
+	r.OK = err == nil
+}
+
+// Millis converts a duration to fractional milliseconds, the unit of every
+// timing in the record.
+func Millis(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
+// ValidationError names the field of a record that is wrong.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks what ingest must be able to rely on: identity fields
+// present and bounded, a known layer/code on failure, sane timings.
+func (r *Result) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	for _, f := range []struct {
+		name, value string
+		required    bool
+	}{
+		{"id", r.ID, true}, {"endpoint", r.Endpoint, true}, {"check", r.Check, true},
+		{"kind", r.Kind, true}, {"vantage", r.Vantage, true}, {"region", r.Region, false},
+		{"team", r.Team, false}, {"provider", r.Provider, false}, {"addr", r.Addr, false},
+	} {
+		if f.required && f.value == "" {
+			return bad(f.name, "missing")
+		}
+		if len(f.value) > MaxNameBytes {
+			return bad(f.name, "longer than %d bytes", MaxNameBytes)
+		}
+	}
+	if len(r.Target) > MaxTargetBytes {
+		return bad("target", "longer than %d bytes", MaxTargetBytes)
+	}
+	if r.StartedAt.IsZero() {
+		return bad("started_at", "missing")
+	}
+	if r.DurationMS < 0 || r.DurationMS > float64(24*time.Hour/time.Millisecond) {
+		return bad("duration_ms", "out of range: %v", r.DurationMS)
+	}
+	if r.OK && r.Error != nil {
+		return bad("error", "set on a successful result")
+	}
+	if !r.OK {
+		if r.Error == nil {
+			return bad("error", "missing on a failed result")
+		}
+		if !r.Error.Layer.Valid() {
+			return bad("error.layer", "unknown layer %q", r.Error.Layer)
+		}
+		if !r.Error.Code.ValidFor(r.Error.Layer) {
+			return bad("error.code", "unknown code %q for layer %q", r.Error.Code, r.Error.Layer)
+		}
+		if len(r.Error.Message) > MaxMessageBytes {
+			return bad("error.message", "longer than %d bytes", MaxMessageBytes)
+		}
+	}
+	if len(r.Details) > MaxDetailsBytes {
+		return bad("details", "larger than %d bytes", MaxDetailsBytes)
+	}
+	if len(r.Details) > 0 && !json.Valid(r.Details) {
+		return bad("details", "not valid JSON")
+	}
+	return nil
+}

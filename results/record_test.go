@@ -1,0 +1,143 @@
+package results
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() Result {
+	r := Result{
+		ID: "0192f1c4-7d3a-7b1c-9f00-2b5c1e0d4a11", Endpoint: "checkout-api", Team: "payments",
+		Check: "checkout-api/http", Kind: "http", Vantage: "hel1-hetzner-a", Region: "eu-central",
+		Provider: "hetzner", ASN: 24940, Target: "https://api.example.com/health", Addr: "93.184.216.34",
+		StartedAt:  time.Date(2026, 11, 21, 10, 0, 0, 123e6, time.UTC),
+		DurationMS: 182.4,
+		Error:      &Error{Layer: LayerTLS, Code: CodeCertExpired, Message: "x509: certificate has expired"},
+		Phases:     Phases{DNSMS: 3.1, ConnectMS: 21, TLSMS: 40.2, TTFBMS: 110, TransferMS: 8.1},
+	}
+	notAfter := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if err := r.SetDetails(HTTPDetails{Status: 0, HTTPVersion: "2", CertNotAfter: &notAfter}); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func TestResultJSONRoundTrip(t *testing.T) {
+	in := sample()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Result
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip changed the record:\n in: %+v\nout: %+v", in, out)
+	}
+	var d HTTPDetails
+	if err := out.DecodeDetails(&d); err != nil || d.HTTPVersion != "2" || d.CertNotAfter == nil {
+		t.Fatalf("details: %+v, %v", d, err)
+	}
+}
+
+// The wire names are the contract with every prober and store.
+func TestResultWireNames(t *testing.T) {
+	b, _ := json.Marshal(sample())
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "endpoint", "team", "check", "kind", "vantage", "region", "provider",
+		"asn", "target", "addr", "started_at", "duration_ms", "ok", "error", "phases", "details"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("field %q missing from %s", k, b)
+		}
+	}
+	if got := m["started_at"]; got != "2026-11-21T10:00:00.123Z" {
+		t.Errorf("started_at = %v", got)
+	}
+	phases := m["phases"].(map[string]any)
+	for _, k := range []string{"dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms"} {
+		if _, ok := phases[k]; !ok {
+			t.Errorf("phase %q missing", k)
+		}
+	}
+}
+
+func TestTracerouteDetailsRoundTrip(t *testing.T) {
+	in := TracerouteDetails{Mode: "udp", FlowID: 33434, Reached: true, ASPath: []uint32{64500, 0, 64501},
+		Hops: []Hop{{TTL: 1, Addr: "10.0.0.1", RTTMS: []float64{0.3, 0.4}, Sent: 3}, {TTL: 2, Sent: 3, RTTMS: []float64{}}}}
+	b, _ := json.Marshal(in)
+	var out TracerouteDetails
+	if err := json.Unmarshal(b, &out); err != nil || !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip: %+v %v", out, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Result)
+		field  string // "" when valid
+	}{
+		{"valid failure", func(*Result) {}, ""},
+		{"valid success", func(r *Result) { r.OK, r.Error = true, nil }, ""},
+		{"no id", func(r *Result) { r.ID = "" }, "id"},
+		{"no vantage", func(r *Result) { r.Vantage = "" }, "vantage"},
+		{"long endpoint", func(r *Result) { r.Endpoint = strings.Repeat("x", MaxNameBytes+1) }, "endpoint"},
+		{"no start", func(r *Result) { r.StartedAt = time.Time{} }, "started_at"},
+		{"negative duration", func(r *Result) { r.DurationMS = -1 }, "duration_ms"},
+		{"failure without error", func(r *Result) { r.Error = nil }, "error"},
+		{"success with error", func(r *Result) { r.OK = true }, "error"},
+		{"unknown layer", func(r *Result) { r.Error.Layer = "l7" }, "error.layer"},
+		{"code of another layer", func(r *Result) { r.Error.Code = CodeNXDomain }, "error.code"},
+		{"free text code", func(r *Result) { r.Error.Code = "connection refused by peer" }, "error.code"},
+		{"bad details", func(r *Result) { r.Details = []byte("{") }, "details"},
+		{"huge details", func(r *Result) { r.Details = []byte(`"` + strings.Repeat("x", MaxDetailsBytes) + `"`) }, "details"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sample()
+			tt.mutate(&r)
+			err := r.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			ve, ok := err.(*ValidationError)
+			if !ok || ve.Field != tt.field {
+				t.Fatalf("error %v, want one naming %q", err, tt.field)
+			}
+		})
+	}
+}
+
+// Every layer has codes, and every code is snake_case so it can be grouped.
+func TestCodesAreFixedWords(t *testing.T) {
+	for _, l := range Layers() {
+		codes := Codes()[l]
+		if len(codes) == 0 {
+			t.Errorf("layer %s has no codes", l)
+		}
+		for _, c := range codes {
+			for _, ch := range string(c) {
+				if (ch < 'a' || ch > 'z') && ch != '_' {
+					t.Errorf("code %q of %s is not snake_case", c, l)
+				}
+			}
+		}
+	}
+}
+
+func TestFailTruncates(t *testing.T) {
+	e := Fail(LayerHTTP, CodeStatus, "%s", strings.Repeat("y", 10000))
+	if len(e.Message) != MaxMessageBytes {
+		t.Fatalf("message is %d bytes", len(e.Message))
+	}
+}
