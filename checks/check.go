@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -264,4 +265,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Begin starts a record for a run of kind against target, now.
 func Begin(kind, target string) results.Result {
 	return results.Result{Kind: kind, Target: target, StartedAt: time.Now().UTC()}
+}
+
+// FlagBinder is implemented by kinds that `picket check KIND TARGET`
+// can configure from command-line flags. BindFlags registers the kind's
+// flags on fs and returns a function that, after fs.Parse, yields the
+// kind's options as a JSON object (without kind, interval or timeout).
+type FlagBinder interface {
+	BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error)
 }
