@@ -7,6 +7,11 @@ set -euo pipefail
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# terraform/tftest: cloud-init schema, systemd-analyze verify, the installer's curl.
+command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -118,7 +118,9 @@ func classifyTLS(err error) *results.Error {
 	if errors.As(err, &invalid) {
 		switch invalid.Reason {
 		case x509.Expired:
-			if strings.Contains(invalid.Detail, "not yet valid") || strings.Contains(msg, "not yet valid") {
+			// The message always says "expired or is not yet valid"; only
+			// the detail ("current time X is before/after Y") tells which.
+			if strings.Contains(invalid.Detail, "is before") {
 				return results.Fail(results.LayerTLS, results.CodeCertNotYetValid, "%s", msg)
 			}
 			return results.Fail(results.LayerTLS, results.CodeCertExpired, "%s", msg)

@@ -55,7 +55,9 @@ func (p *Policy) Check(addr netip.Addr) error {
 	if p == nil || !p.DenyPrivate {
 		return nil
 	}
-	addr = addr.Unmap()
+	// netip.Prefix.Contains never matches an address with a zone, so a
+	// zoned link-local address (fe80::1%eth0) would slip through.
+	addr = addr.Unmap().WithZone("")
 	for _, a := range p.Allow {
 		if a.Contains(addr) {
 			return nil

@@ -1,0 +1,371 @@
+package alerting
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/picketnet/picket/results"
+)
+
+// Snapshot is what the engine needs to know of the registry at an
+// evaluation: endpoints (with their alert policies), vantages (with their
+// heartbeats) and the silences in force.
+type Snapshot struct {
+	Endpoints []results.Endpoint
+	Vantages  []results.Vantage
+	Silences  []Silence
+}
+
+// Engine evaluates alert conditions. It is not safe for concurrent use:
+// one evaluation loop owns it (only the replica holding the alerting lock).
+type Engine struct {
+	cfg Config
+	// per (check, vantage) state, fed by Observe
+	cv map[cvKey]*checkVantage
+	// open alerts by key
+	alerts map[string]*Alert
+	// endpoint policies and tls thresholds, from the last snapshot
+	policies map[endpointKey]endpointInfo
+	// first evaluation, for the warm-up
+	first time.Time
+}
+
+type cvKey struct{ check, vantage string }
+
+type endpointKey struct{ team, name string }
+
+type endpointInfo struct {
+	policy      Policy
+	minDaysLeft float64 // from a tls check's expect.min_days_left, 0 if none
+	target      string
+}
+
+// checkVantage is everything the engine remembers about one check as seen
+// from one vantage.
+type checkVantage struct {
+	team, endpoint, check, kind, target string
+	vantage, region                     string
+	asn                                 uint32
+
+	last     time.Time     // started_at of the newest result
+	interval time.Duration // gap between the two newest results
+
+	consecFail, consecOK int
+	down                 bool
+	known                bool // at least one result seen
+	lastErr              *results.Error
+
+	lat  latencyState
+	path pathState
+
+	hasCert  bool
+	daysLeft float64
+	// minRTT is the lowest RTT this round (icmp min, traceroute to target),
+	// for the speed-of-light check; 0 when unknown.
+	minRTT float64
+}
+
+// NewEngine returns an engine with cfg (zero fields take defaults).
+func NewEngine(cfg Config) *Engine {
+	return &Engine{
+		cfg:      cfg.withDefaults(),
+		cv:       make(map[cvKey]*checkVantage),
+		alerts:   make(map[string]*Alert),
+		policies: make(map[endpointKey]endpointInfo),
+	}
+}
+
+// Config returns the engine's effective configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Restore loads the open alerts a previous evaluator left, so that a
+// takeover neither re-notifies nor forgets to resolve them.
+func (e *Engine) Restore(open []Alert) {
+	for _, a := range open {
+		if a.Open() {
+			e.alerts[a.Key] = &a
+		}
+	}
+}
+
+// Alerts returns the open alerts, sorted by key.
+func (e *Engine) Alerts() []Alert {
+	out := make([]Alert, 0, len(e.alerts))
+	for _, k := range slices.Sorted(maps.Keys(e.alerts)) {
+		out = append(out, *e.alerts[k])
+	}
+	return out
+}
+
+// Observe feeds one result. Results of a (check, vantage) must come in
+// started_at order; an older one than the newest seen is ignored, so a
+// spool replaying old results cannot flip the current state.
+func (e *Engine) Observe(r results.Result) {
+	k := cvKey{r.Check, r.Vantage}
+	s := e.cv[k]
+	if s == nil {
+		s = &checkVantage{team: r.Team, endpoint: r.Endpoint, check: r.Check, kind: r.Kind, vantage: r.Vantage}
+		e.cv[k] = s
+	}
+	if s.known && !r.StartedAt.After(s.last) {
+		return
+	}
+	if s.known {
+		s.interval = r.StartedAt.Sub(s.last)
+	}
+	s.known, s.last = true, r.StartedAt
+	s.region, s.asn, s.target = r.Region, r.ASN, r.Target
+
+	e.observeReachability(s, r)
+	e.observeCert(s, r)
+	e.observeLatency(s, r)
+	e.observePath(s, r)
+}
+
+func (e *Engine) observeReachability(s *checkVantage, r results.Result) {
+	// A certificate close to expiry is its own alert, not an outage.
+	failed := !r.OK && !(r.Error != nil && r.Error.Code == results.CodeCertExpiring)
+	if failed {
+		s.consecFail++
+		s.consecOK = 0
+		s.lastErr = r.Error
+		if s.consecFail >= e.cfg.FailAfter {
+			s.down = true
+		}
+		return
+	}
+	s.consecOK++
+	s.consecFail = 0
+	if s.consecOK >= e.cfg.RecoverAfter {
+		s.down = false
+	}
+}
+
+func (e *Engine) observeCert(s *checkVantage, r results.Result) {
+	switch r.Kind {
+	case "tls":
+		var d results.TLSDetails
+		if r.DecodeDetails(&d) == nil && !d.NotAfter.IsZero() {
+			s.hasCert, s.daysLeft = true, d.DaysLeft
+		}
+	case "tcp":
+		var d results.TCPDetails
+		if r.DecodeDetails(&d) == nil && d.TLS != nil && !d.TLS.NotAfter.IsZero() {
+			s.hasCert, s.daysLeft = true, d.TLS.DaysLeft
+		}
+	}
+}
+
+// Evaluate derives the active conditions at now and moves alerts through
+// their lifecycle. It returns the transitions, in key order; each one is to
+// be persisted, and notified when Notifies says so.
+func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
+	if e.first.IsZero() {
+		e.first = now
+	}
+	e.policies = make(map[endpointKey]endpointInfo, len(snap.Endpoints))
+	for _, ep := range snap.Endpoints {
+		e.policies[endpointKey{ep.Team, ep.Name}] = endpointInfoOf(ep)
+	}
+	vantages := make(map[string]results.Vantage, len(snap.Vantages))
+	for _, v := range snap.Vantages {
+		vantages[v.ID] = v
+	}
+	missing := e.missingVantages(now, snap.Vantages)
+
+	conds := make(map[string]condition)
+	add := func(c condition) { conds[c.Key] = c }
+	for _, c := range e.vantageConditions(now, snap.Vantages, missing) {
+		add(c)
+	}
+	for check, states := range e.liveStatesByCheck(now, vantages, missing) {
+		info, ok := e.policies[endpointKey{states[0].team, states[0].endpoint}]
+		if !ok {
+			continue // endpoint deleted: its alerts resolve
+		}
+		for _, c := range e.reachabilityConditions(check, states, info.policy) {
+			add(c)
+		}
+		for _, c := range e.latencyConditions(now, check, states, info.policy) {
+			add(c)
+		}
+		for _, c := range e.pathConditions(states, info, vantages) {
+			add(c)
+		}
+		if c, ok := e.certCondition(check, states, info); ok {
+			add(c)
+		}
+	}
+	return e.reconcile(now, conds, snap.Silences)
+}
+
+// liveStatesByCheck groups the fresh states of vantages that are not
+// missing by check. A state is stale when its vantage has not reported the
+// check for three of its intervals: it was unassigned, or the vantage is
+// gone without being missing yet.
+func (e *Engine) liveStatesByCheck(now time.Time, vantages map[string]results.Vantage, missing map[string]bool) map[string][]*checkVantage {
+	out := make(map[string][]*checkVantage)
+	for _, k := range slices.SortedFunc(maps.Keys(e.cv), func(a, b cvKey) int {
+		return strings.Compare(a.check+"\x00"+a.vantage, b.check+"\x00"+b.vantage)
+	}) {
+		s := e.cv[k]
+		if missing[s.vantage] {
+			continue
+		}
+		if v, ok := vantages[s.vantage]; ok && v.Region != "" {
+			s.region = v.Region
+		}
+		stale := 3 * max(s.interval, e.cfg.EvaluateEvery)
+		if s.interval == 0 {
+			stale = 3 * max(time.Minute, e.cfg.EvaluateEvery)
+		}
+		if now.Sub(s.last) > stale {
+			continue
+		}
+		out[s.check] = append(out[s.check], s)
+	}
+	return out
+}
+
+func endpointInfoOf(ep results.Endpoint) endpointInfo {
+	p, err := ParsePolicy(ep.Alert)
+	if err != nil {
+		p, _ = ParsePolicy(nil) // registration validated it; keep defaults
+	}
+	info := endpointInfo{policy: p, target: ep.Target}
+	for _, raw := range ep.Checks {
+		var spec struct {
+			Kind   string `json:"kind"`
+			Expect struct {
+				MinDaysLeft float64 `json:"min_days_left"`
+			} `json:"expect"`
+		}
+		if json.Unmarshal(raw, &spec) == nil && spec.Expect.MinDaysLeft > info.minDaysLeft {
+			info.minDaysLeft = spec.Expect.MinDaysLeft
+		}
+	}
+	return info
+}
+
+// reconcile moves alerts to match the active conditions.
+func (e *Engine) reconcile(now time.Time, conds map[string]condition, silences []Silence) []Transition {
+	var out []Transition
+	for _, key := range slices.Sorted(maps.Keys(conds)) {
+		c := conds[key]
+		a, ok := e.alerts[key]
+		if !ok {
+			na := c.Alert
+			na.State, na.StartsAt = StatePending, now
+			a = &na
+			e.alerts[key] = a
+			if e.cfg.PendingFor > 0 {
+				a.UpdatedAt = now
+				a.Silenced = silencedBy(*a, silences, now)
+				out = append(out, Transition{Alert: *a, From: "", To: StatePending, At: now})
+			}
+		} else {
+			// Refresh what the alert says; keep its lifecycle.
+			state, starts, fired := a.State, a.StartsAt, a.FiredAt
+			*a = c.Alert
+			a.State, a.StartsAt, a.FiredAt = state, starts, fired
+		}
+		a.UpdatedAt = now
+		a.Silenced = silencedBy(*a, silences, now)
+		if a.State == StatePending && now.Sub(a.StartsAt) >= e.cfg.PendingFor {
+			from := StatePending
+			if e.cfg.PendingFor == 0 {
+				from = ""
+			}
+			a.State, a.FiredAt = StateFiring, now
+			out = append(out, Transition{Alert: *a, From: from, To: StateFiring, At: now})
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(e.alerts)) {
+		if _, active := conds[key]; active {
+			continue
+		}
+		a := e.alerts[key]
+		if now.Sub(e.first) < e.cfg.WarmUp {
+			continue
+		}
+		from := a.State
+		a.State, a.ResolvedAt, a.UpdatedAt = StateResolved, now, now
+		a.Silenced = silencedBy(*a, silences, now)
+		out = append(out, Transition{Alert: *a, From: from, To: StateResolved, At: now})
+		delete(e.alerts, key)
+	}
+	return out
+}
+
+func silencedBy(a Alert, silences []Silence, now time.Time) string {
+	for _, s := range silences {
+		if s.Matches(a, now) {
+			return s.ID
+		}
+	}
+	return ""
+}
+
+// Notifies reports whether a transition is sent to notifiers: an alert
+// that starts firing, or one that fired and resolves, and is not silenced.
+// Pending alerts that never fired, and info alerts, are recorded only.
+func (t Transition) Notifies() bool {
+	if t.Alert.Silenced != "" || t.Alert.Severity == SeverityInfo {
+		return false
+	}
+	return t.To == StateFiring || (t.To == StateResolved && t.From == StateFiring)
+}
+
+// kindLabel names a check kind the way an on-call engineer says it.
+func kindLabel(kind, target string) string {
+	switch kind {
+	case "http":
+		if strings.HasPrefix(target, "https://") {
+			return "HTTPS"
+		}
+		return "HTTP"
+	case "dns", "icmp", "tls", "tcp":
+		return strings.ToUpper(kind)
+	}
+	return kind
+}
+
+func alertKey(t Type, parts ...string) string {
+	return string(t) + "/" + strings.Join(parts, "/")
+}
+
+// where describes a set of states as "eu-central (AS24940), us-east (AS16509)".
+func where(states []*checkVantage) (regions []string, asns []uint32, vantages []string, text string) {
+	byRegion := map[string][]uint32{}
+	for _, s := range states {
+		vantages = append(vantages, s.vantage)
+		if !slices.Contains(byRegion[s.region], s.asn) {
+			byRegion[s.region] = append(byRegion[s.region], s.asn)
+		}
+		if s.asn != 0 && !slices.Contains(asns, s.asn) {
+			asns = append(asns, s.asn)
+		}
+	}
+	regions = slices.Sorted(maps.Keys(byRegion))
+	slices.Sort(asns)
+	slices.Sort(vantages)
+	parts := make([]string, 0, len(regions))
+	for _, r := range regions {
+		var as []string
+		for _, n := range byRegion[r] {
+			if n != 0 {
+				as = append(as, fmt.Sprintf("AS%d", n))
+			}
+		}
+		if len(as) > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%s)", r, strings.Join(as, ", ")))
+		} else {
+			parts = append(parts, r)
+		}
+	}
+	return regions, asns, vantages, strings.Join(parts, ", ")
+}

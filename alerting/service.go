@@ -1,0 +1,450 @@
+package alerting
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/picketnet/picket/alerting/notify"
+	"github.com/picketnet/picket/results"
+)
+
+// Store is what the alerting service needs of the collector's database.
+type Store interface {
+	results.AlertStore
+	results.Locker
+	Endpoints(ctx context.Context, team string) ([]results.Endpoint, error)
+	Vantages(ctx context.Context) ([]results.Vantage, error)
+	Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error)
+}
+
+// Route is a named notifier and the severities it receives.
+type Route struct {
+	Name       string
+	Sender     notify.Sender
+	Severities []Severity
+}
+
+// LockName is the lock that makes one collector replica the evaluator.
+const LockName = "picket-alerting"
+
+// Service runs the engine inside a collector: when it holds the alerting
+// lock it reads new results from the store, evaluates, records transitions
+// with their notifications in the outbox, and delivers the outbox. Replicas
+// without the lock stand by and take over when the holder dies.
+type Service struct {
+	store   Store
+	cfg     Config
+	routes  []Route
+	log     *slog.Logger
+	now     func() time.Time
+	metrics serviceMetrics
+
+	// Only the leader has an engine.
+	engine   *Engine
+	unlock   func()
+	seen     map[string]time.Time // result ids observed, by started_at
+	polledTo time.Time
+
+	// DashboardURL, when set, is linked from notifications.
+	DashboardURL string
+}
+
+// Options of NewService beyond the required ones.
+type Options struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Now replaces the clock, for tests.
+	Now func() time.Time
+}
+
+// Delivery limits of the outbox.
+const (
+	// pollSlack is how far back each poll looks again, for results that
+	// were ingested a little after their started_at.
+	pollSlack       = 2 * time.Minute
+	maxAttempts     = 40
+	maxBackoff      = 10 * time.Minute
+	firstBackoff    = 5 * time.Second
+	sendTimeout     = 20 * time.Second
+	outboxBatch     = 100
+	replayLimit     = 100000
+	maxReplayWindow = time.Hour
+)
+
+type serviceMetrics struct {
+	leader        prometheus.Gauge
+	evaluations   prometheus.Counter
+	transitions   *prometheus.CounterVec
+	notifications *prometheus.CounterVec
+	evalSeconds   prometheus.Histogram
+}
+
+// NewService returns a service over store with cfg and the notification
+// routes.
+func NewService(store Store, cfg Config, routes []Route, opts Options) *Service {
+	s := &Service{store: store, cfg: cfg.withDefaults(), routes: routes, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.metrics = serviceMetrics{
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "picket_alerting_leader",
+			Help: "1 when this collector holds the alerting lock and evaluates."}),
+		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "picket_alerting_evaluations_total",
+			Help: "Alert evaluations run."}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "picket_alert_transitions_total",
+			Help: "Alert state transitions, by type and new state."}, []string{"type", "state"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "picket_notifications_total",
+			Help: "Notification delivery attempts, by notifier and outcome (sent, retry, failed)."}, []string{"notifier", "outcome"}),
+		evalSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "picket_alerting_evaluation_seconds",
+			Help: "Time of one evaluation, including reading new results.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
+	}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(s.metrics.leader, s.metrics.evaluations, s.metrics.transitions,
+			s.metrics.notifications, s.metrics.evalSeconds)
+	}
+	return s
+}
+
+// Run evaluates every cfg.EvaluateEvery until ctx ends, then releases the
+// lock.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.EvaluateEvery)
+	defer t.Stop()
+	defer s.resign()
+	for {
+		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("alert evaluation failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tick runs one round: take the lock if free, evaluate, deliver.
+func (s *Service) Tick(ctx context.Context) error {
+	if s.engine == nil {
+		if err := s.takeOver(ctx); err != nil || s.engine == nil {
+			return err
+		}
+	}
+	start := time.Now()
+	err := s.evaluate(ctx)
+	s.metrics.evalSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	return s.deliver(ctx)
+}
+
+func (s *Service) resign() {
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
+	}
+	s.engine = nil
+	s.metrics.leader.Set(0)
+}
+
+// takeOver becomes the evaluator when the lock is free: it restores the
+// open alerts and replays recent results so that state is warm.
+func (s *Service) takeOver(ctx context.Context) error {
+	unlock, ok, err := s.store.TryLock(ctx, LockName)
+	if err != nil || !ok {
+		return err
+	}
+	open, err := s.store.OpenAlerts(ctx)
+	if err != nil {
+		unlock()
+		return fmt.Errorf("load open alerts: %w", err)
+	}
+	e := NewEngine(s.cfg)
+	var restored []Alert
+	for _, rec := range open {
+		var a Alert
+		if err := json.Unmarshal(rec.Body, &a); err != nil {
+			s.log.Warn("skipping unreadable stored alert", "key", rec.Key, "err", err)
+			continue
+		}
+		restored = append(restored, a)
+	}
+	e.Restore(restored)
+	s.engine, s.unlock, s.seen = e, unlock, map[string]time.Time{}
+	s.polledTo = s.now().Add(-min(s.cfg.Latency.Baseline, maxReplayWindow))
+	s.metrics.leader.Set(1)
+	s.log.Info("took over alert evaluation", "open_alerts", len(restored))
+	return nil
+}
+
+// poll feeds the engine every result it has not seen since the last poll.
+func (s *Service) poll(ctx context.Context, now time.Time) error {
+	since := s.polledTo.Add(-pollSlack)
+	rs, err := s.store.Query(ctx, results.ResultQuery{Since: since, Limit: replayLimit})
+	if err != nil {
+		return fmt.Errorf("read new results: %w", err)
+	}
+	slices.SortFunc(rs, func(a, b results.Result) int { return a.StartedAt.Compare(b.StartedAt) })
+	for _, r := range rs {
+		if _, ok := s.seen[r.ID]; ok {
+			continue
+		}
+		s.seen[r.ID] = r.StartedAt
+		s.engine.Observe(r)
+	}
+	for id, at := range s.seen {
+		if at.Before(since) {
+			delete(s.seen, id)
+		}
+	}
+	s.polledTo = now
+	return nil
+}
+
+func (s *Service) evaluate(ctx context.Context) error {
+	now := s.now()
+	if err := s.poll(ctx, now); err != nil {
+		return err
+	}
+	eps, err := s.store.Endpoints(ctx, "")
+	if err != nil {
+		return fmt.Errorf("read endpoints: %w", err)
+	}
+	vs, err := s.store.Vantages(ctx)
+	if err != nil {
+		return fmt.Errorf("read vantages: %w", err)
+	}
+	silences, err := s.silences(ctx, "", now)
+	if err != nil {
+		return err
+	}
+	ts := s.engine.Evaluate(now, Snapshot{Endpoints: eps, Vantages: vs, Silences: silences})
+	s.metrics.evaluations.Inc()
+	if len(ts) == 0 {
+		return nil
+	}
+	var recs []results.AlertRecord
+	var outbox []results.OutboxItem
+	for _, t := range ts {
+		s.metrics.transitions.WithLabelValues(string(t.Alert.Type), string(t.To)).Inc()
+		rec, err := record(t.Alert)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+		if !t.Notifies() {
+			continue
+		}
+		msg, err := json.Marshal(s.message(t))
+		if err != nil {
+			return fmt.Errorf("encode notification: %w", err)
+		}
+		for _, r := range s.routes {
+			if len(r.Severities) > 0 && !slices.Contains(r.Severities, t.Alert.Severity) {
+				continue
+			}
+			id, _ := uuid.NewV7()
+			outbox = append(outbox, results.OutboxItem{ID: id.String(), Notifier: r.Name, AlertKey: t.Alert.Key,
+				Body: msg, CreatedAt: now, NextAttempt: now})
+		}
+	}
+	if err := s.store.RecordAlerts(ctx, recs, outbox); err != nil {
+		// The engine moved on but nothing was recorded: start over from
+		// the store, which still has the previous state.
+		s.resign()
+		return fmt.Errorf("record alerts: %w", err)
+	}
+	for _, t := range ts {
+		s.log.Info("alert", "key", t.Alert.Key, "from", t.From, "to", t.To, "severity", t.Alert.Severity,
+			"silenced", t.Alert.Silenced != "", "summary", t.Alert.Summary)
+	}
+	return nil
+}
+
+func record(a Alert) (results.AlertRecord, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return results.AlertRecord{}, fmt.Errorf("encode alert: %w", err)
+	}
+	return results.AlertRecord{Key: a.Key, StartsAt: a.StartsAt, Team: a.Team, Endpoint: a.Endpoint,
+		Type: string(a.Type), Severity: string(a.Severity), State: string(a.State), UpdatedAt: a.UpdatedAt, Body: body}, nil
+}
+
+func (s *Service) message(t Transition) notify.Message {
+	a := t.Alert
+	status := "firing"
+	if t.To == StateResolved {
+		status = "resolved"
+	}
+	details, _ := json.Marshal(map[string]any{"new_asns": a.NewASNs, "extra_ms": a.ExtraMS, "value": a.Value, "threshold": a.Threshold})
+	m := notify.Message{
+		DedupKey: a.Key, Status: status, Type: string(a.Type), Severity: string(a.Severity), Summary: a.Summary,
+		Team: a.Team, Endpoint: a.Endpoint, Check: a.Check, Regions: a.Regions, ASNs: a.ASNs, Vantages: a.Vantages,
+		Layer: a.Layer, Code: a.Code, Phase: a.Phase, StartsAt: a.StartsAt, EndsAt: a.ResolvedAt, At: t.At, Details: details,
+	}
+	if s.DashboardURL != "" && a.Endpoint != "" {
+		m.URL = s.DashboardURL + "/endpoints/" + a.Team + "/" + a.Endpoint
+	}
+	return m
+}
+
+// deliver sends due notifications. A failure is retried with exponential
+// backoff and jitter; a permanent failure, or one that keeps failing for
+// maxAttempts, is given up and recorded as failed. Because items stay in
+// the outbox until marked, a restart resumes where delivery stopped.
+func (s *Service) deliver(ctx context.Context) error {
+	now := s.now()
+	items, err := s.store.DueOutbox(ctx, now, outboxBatch)
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	for _, item := range items {
+		route, ok := s.route(item.Notifier)
+		if !ok {
+			item.Failed, item.LastError = true, "notifier no longer configured"
+			s.metrics.notifications.WithLabelValues(item.Notifier, "failed").Inc()
+			if err := s.store.MarkOutbox(ctx, item); err != nil {
+				return err
+			}
+			continue
+		}
+		var m notify.Message
+		if err := json.Unmarshal(item.Body, &m); err != nil {
+			item.Failed, item.LastError = true, "unreadable: "+err.Error()
+		} else {
+			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+			err = route.Sender.Send(sctx, m)
+			cancel()
+			item.Attempts++
+			switch {
+			case err == nil:
+				item.Done = true
+			case errors.Is(err, notify.ErrPermanent) || item.Attempts >= maxAttempts:
+				item.Failed, item.LastError = true, err.Error()
+			default:
+				item.LastError = err.Error()
+				item.NextAttempt = now.Add(backoff(item.Attempts))
+			}
+		}
+		outcome := map[bool]string{true: "sent", false: "retry"}[item.Done]
+		if item.Failed {
+			outcome = "failed"
+			s.log.Error("notification given up", "notifier", item.Notifier, "alert", item.AlertKey, "attempts", item.Attempts, "err", item.LastError)
+		}
+		s.metrics.notifications.WithLabelValues(item.Notifier, outcome).Inc()
+		if err := s.store.MarkOutbox(ctx, item); err != nil {
+			return fmt.Errorf("mark outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) route(name string) (Route, bool) {
+	for _, r := range s.routes {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+// backoff is 5 s doubling per attempt up to 10 min, with ±20% jitter so
+// that retries against a recovering service spread out.
+func backoff(attempts int) time.Duration {
+	d := firstBackoff << min(attempts-1, 10)
+	d = min(d, maxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Alerts returns a team's alerts (every team's for ""): open ones and
+// those updated in the last window.
+func (s *Service) Alerts(ctx context.Context, team string, window time.Duration) ([]Alert, error) {
+	recs, err := s.store.ListAlerts(ctx, team, s.now().Add(-window), 1000)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Alert, 0, len(recs))
+	for _, rec := range recs {
+		var a Alert
+		if err := json.Unmarshal(rec.Body, &a); err != nil {
+			return nil, fmt.Errorf("stored alert %s: %w", rec.Key, err)
+		}
+		out = append(out, a)
+	}
+	slices.SortStableFunc(out, func(a, b Alert) int {
+		if a.Open() != b.Open() {
+			if a.Open() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.UpdatedAt.UnixNano(), a.UpdatedAt.UnixNano())
+	})
+	return out, nil
+}
+
+// AddSilence validates and stores a silence for team.
+func (s *Service) AddSilence(ctx context.Context, team string, sil Silence) (Silence, error) {
+	now := s.now()
+	if sil.StartsAt.IsZero() {
+		sil.StartsAt = now
+	}
+	switch {
+	case sil.Reason == "":
+		return Silence{}, errors.New("reason: missing; say why the alerts are muted")
+	case len(sil.Reason) > 1024:
+		return Silence{}, errors.New("reason: longer than 1024 bytes")
+	case !sil.EndsAt.After(sil.StartsAt):
+		return Silence{}, errors.New("ends_at: must be after starts_at")
+	case !sil.EndsAt.After(now):
+		return Silence{}, errors.New("ends_at: already in the past")
+	case sil.EndsAt.Sub(sil.StartsAt) > 90*24*time.Hour:
+		return Silence{}, errors.New("ends_at: a silence may last at most 90 days")
+	}
+	sil.Team = team
+	id, _ := uuid.NewV7()
+	sil.ID = id.String()
+	body, err := json.Marshal(sil)
+	if err != nil {
+		return Silence{}, err
+	}
+	if err := s.store.PutSilence(ctx, results.SilenceRecord{ID: sil.ID, Team: team, StartsAt: sil.StartsAt, EndsAt: sil.EndsAt, Body: body}); err != nil {
+		return Silence{}, fmt.Errorf("store silence: %w", err)
+	}
+	return sil, nil
+}
+
+// Silences returns a team's silences that have not ended.
+func (s *Service) Silences(ctx context.Context, team string) ([]Silence, error) {
+	return s.silences(ctx, team, s.now())
+}
+
+func (s *Service) silences(ctx context.Context, team string, now time.Time) ([]Silence, error) {
+	recs, err := s.store.Silences(ctx, team, now)
+	if err != nil {
+		return nil, fmt.Errorf("read silences: %w", err)
+	}
+	out := make([]Silence, 0, len(recs))
+	for _, r := range recs {
+		var sil Silence
+		if err := json.Unmarshal(r.Body, &sil); err != nil {
+			return nil, fmt.Errorf("stored silence %s: %w", r.ID, err)
+		}
+		out = append(out, sil)
+	}
+	return out, nil
+}

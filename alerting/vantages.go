@@ -1,0 +1,85 @@
+package alerting
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/picketnet/picket/results"
+)
+
+// missingVantages are those not heard from for MissingAfter heartbeat
+// intervals. A vantage never heard from is not missing: it was enrolled
+// but has not started, which is not an outage of anything.
+func (e *Engine) missingVantages(now time.Time, vs []results.Vantage) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range vs {
+		if v.LastHeartbeat.IsZero() {
+			continue
+		}
+		every := v.HeartbeatEvery
+		if every <= 0 {
+			every = e.cfg.DefaultHeartbeat
+		}
+		if now.Sub(v.LastHeartbeat) > time.Duration(e.cfg.MissingAfter)*every {
+			out[v.ID] = true
+		}
+	}
+	return out
+}
+
+func (e *Engine) vantageConditions(now time.Time, vs []results.Vantage, missing map[string]bool) []condition {
+	var out []condition
+	for _, v := range vs {
+		if !missing[v.ID] {
+			continue
+		}
+		c := condition{Alert{
+			Type: TypeVantageMissing, Severity: SeverityNotify,
+			Key:      alertKey(TypeVantageMissing, v.ID),
+			Regions:  []string{v.Region},
+			Vantages: []string{v.ID},
+			Value:    now.Sub(v.LastHeartbeat).Seconds(),
+		}}
+		if v.ASN != 0 {
+			c.ASNs = []uint32{v.ASN}
+		}
+		c.Summary = fmt.Sprintf("vantage %s (%s, %s) missing: no heartbeat for %s; left out of quorums",
+			v.ID, v.Region, v.Provider, now.Sub(v.LastHeartbeat).Round(time.Second))
+		out = append(out, c)
+	}
+	return out
+}
+
+// certCondition fires when the certificate seen by any live vantage has
+// fewer days left than the endpoint's threshold.
+func (e *Engine) certCondition(check string, states []*checkVantage, info endpointInfo) (condition, bool) {
+	threshold := info.policy.MinDaysLeft
+	if threshold == 0 {
+		threshold = info.minDaysLeft
+	}
+	if threshold == 0 {
+		threshold = e.cfg.CertMinDaysLeft
+	}
+	var low []*checkVantage
+	least := 0.0
+	for _, s := range states {
+		if s.hasCert && s.daysLeft < threshold {
+			if len(low) == 0 || s.daysLeft < least {
+				least = s.daysLeft
+			}
+			low = append(low, s)
+		}
+	}
+	if len(low) == 0 {
+		return condition{}, false
+	}
+	first := low[0]
+	regions, asns, vantages, _ := where(low)
+	c := condition{Alert{
+		Type: TypeCertExpiry, Severity: SeverityNotify, Key: alertKey(TypeCertExpiry, first.team, check),
+		Team: first.team, Endpoint: first.endpoint, Check: check, Kind: first.kind,
+		Regions: regions, ASNs: asns, Vantages: vantages, Value: least, Threshold: threshold,
+	}}
+	c.Summary = fmt.Sprintf("%s: certificate of %s expires in %.1f days (threshold %.0f)", first.endpoint, first.target, least, threshold)
+	return c, true
+}

@@ -1,0 +1,389 @@
+package icmpcheck
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	probing "github.com/prometheus-community/pro-bing"
+	"golang.org/x/net/icmp"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/neterr"
+	"github.com/picketnet/picket/results"
+)
+
+// Name is the kind's name in specs and records.
+const Name = "icmp"
+
+// Defaults and bounds of the options.
+const (
+	DefaultCount    = 3
+	DefaultInterval = time.Second
+	DefaultSize     = 56 // ping's default payload
+	DefaultWait     = time.Second
+	DefaultMaxLoss  = 0.5
+
+	maxCount    = 100
+	minInterval = 10 * time.Millisecond
+	maxInterval = 10 * time.Second
+	minSize     = 24 // pro-bing's timestamp and tracker
+	maxSize     = 9000
+	maxWait     = time.Minute
+)
+
+// Socket modes.
+const (
+	ModeAuto         = "auto"
+	ModePrivileged   = "privileged"
+	ModeUnprivileged = "unprivileged"
+)
+
+// Kind is the icmp check kind.
+type Kind struct{}
+
+// Name returns "icmp".
+func (Kind) Name() string { return Name }
+
+// Options are an icmp check's options. The JSON names avoid "interval" and
+// "timeout", which are the schedule's.
+type Options struct {
+	// Count is the number of echo requests.
+	Count int `json:"count,omitempty"`
+	// PacketInterval is the time between two requests.
+	PacketInterval checks.Duration `json:"packet_interval,omitzero"`
+	// Size is the ICMP payload size in bytes.
+	Size int `json:"size,omitempty"`
+	// Wait is how long to wait for replies after the last request.
+	Wait checks.Duration `json:"wait,omitzero"`
+	// MaxLoss is the largest loss (a fraction, 0..1) that still passes;
+	// nil means DefaultMaxLoss.
+	MaxLoss *float64 `json:"max_loss,omitempty"`
+	// Mode is auto, privileged (raw socket) or unprivileged (datagram).
+	Mode string `json:"mode,omitempty"`
+	// IPVersion restricts the target's address family: 4, 6, or 0 for
+	// the first address the resolver returns.
+	IPVersion int `json:"ip_version,omitempty"`
+}
+
+// withDefaults fills the unset options.
+func (o Options) withDefaults() Options {
+	if o.Count == 0 {
+		o.Count = DefaultCount
+	}
+	if o.PacketInterval == 0 {
+		o.PacketInterval = checks.Duration(DefaultInterval)
+	}
+	if o.Size == 0 {
+		o.Size = DefaultSize
+	}
+	if o.Wait == 0 {
+		o.Wait = checks.Duration(DefaultWait)
+	}
+	if o.MaxLoss == nil {
+		l := DefaultMaxLoss
+		o.MaxLoss = &l
+	}
+	if o.Mode == "" {
+		o.Mode = ModeAuto
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Count < 1 || o.Count > maxCount:
+		return checks.Errorf("count", "%d is outside 1..%d", o.Count, maxCount)
+	case o.PacketInterval.Std() < minInterval || o.PacketInterval.Std() > maxInterval:
+		return checks.Errorf("packet_interval", "%s is outside %s..%s", o.PacketInterval, minInterval, maxInterval)
+	case o.Size < minSize || o.Size > maxSize:
+		return checks.Errorf("size", "%d is outside %d..%d bytes", o.Size, minSize, maxSize)
+	case o.Wait.Std() < time.Millisecond || o.Wait.Std() > maxWait:
+		return checks.Errorf("wait", "%s is outside 1ms..%s", o.Wait, maxWait)
+	case *o.MaxLoss < 0 || *o.MaxLoss > 1:
+		return checks.Errorf("max_loss", "%v is outside 0..1 (a fraction: 0.2 is 20%%)", *o.MaxLoss)
+	case o.Mode != ModeAuto && o.Mode != ModePrivileged && o.Mode != ModeUnprivileged:
+		return checks.Errorf("mode", "%q is not one of auto, privileged, unprivileged", o.Mode)
+	case o.IPVersion != 0 && o.IPVersion != 4 && o.IPVersion != 6:
+		return checks.Errorf("ip_version", "%d is not 4 or 6", o.IPVersion)
+	}
+	return nil
+}
+
+// Parse validates the target (a host name or IP address) and the options.
+func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
+	host, err := parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	var o Options
+	if err := checks.DecodeOptions(spec, &o); err != nil {
+		return nil, locate(spec, err)
+	}
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	timeout, err := specTimeout(spec)
+	if err != nil {
+		return nil, err
+	}
+	if need := time.Duration(o.Count-1) * o.PacketInterval.Std(); need >= timeout {
+		return nil, checks.Errorf("count", "%d requests %s apart take %s, not less than the timeout %s", o.Count, o.PacketInterval, need, timeout)
+	}
+	return &Check{target: target, host: host, opts: o, timeout: timeout}, nil
+}
+
+// locate names the field of a duration error: encoding/json does not add
+// the field's path to an error from a custom unmarshaler.
+func locate(spec json.RawMessage, err error) error {
+	var fe *checks.FieldError
+	if !errors.As(err, &fe) || fe.Field != "" {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(spec, &fields) != nil {
+		return err
+	}
+	for _, name := range []string{"packet_interval", "wait"} {
+		if v, ok := fields[name]; ok {
+			var d checks.Duration
+			if derr := json.Unmarshal(v, &d); derr != nil {
+				return checks.Within(name, derr)
+			}
+		}
+	}
+	return err
+}
+
+// specTimeout reads the spec's common timeout field (checks.Registry.Parse
+// validated it; Kind.Parse may be called alone), so that a run ends on
+// time whatever its caller's context says.
+func specTimeout(spec json.RawMessage) (time.Duration, error) {
+	var common struct {
+		Timeout checks.Duration `json:"timeout"`
+	}
+	if err := json.Unmarshal(spec, &common); err != nil {
+		return 0, checks.Within("timeout", &checks.FieldError{Reason: strings.TrimPrefix(err.Error(), "json: "), Err: err})
+	}
+	d := common.Timeout.Std()
+	switch {
+	case d == 0:
+		return checks.DefaultTimeout, nil
+	case d < 0 || d > checks.MaxTimeout:
+		return 0, checks.Errorf("timeout", "%s is outside 0..%s", d, checks.MaxTimeout)
+	}
+	return d, nil
+}
+
+func parseTarget(target string) (string, error) {
+	switch {
+	case target == "":
+		return "", checks.Errorf("target", "missing")
+	case len(target) > 253+2:
+		return "", checks.Errorf("target", "longer than 255 bytes")
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(target, "["), "]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, nil
+	}
+	if strings.ContainsAny(host, " /\t\r\n@?#[]:%") {
+		return "", checks.Errorf("target", "%q is not a host name or IP address (no port or URL)", target)
+	}
+	return host, nil
+}
+
+// Check is a parsed icmp check.
+type Check struct {
+	target, host string
+	opts         Options
+	timeout      time.Duration
+}
+
+// Run sends the echo requests and waits for the replies once.
+func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	r := checks.Begin(Name, c.target)
+	d, addr, fail := c.run(ctx, env, &r.Phases)
+	r.Addr = addr
+	if d != nil {
+		if err := r.SetDetails(d); err != nil && fail == nil {
+			fail = results.Fail(results.LayerInternal, results.CodeBug, "%s", err)
+		}
+	}
+	r.Finish(time.Now(), fail)
+	return r
+}
+
+func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*results.ICMPDetails, string, *results.Error) {
+	addr, fail := c.resolve(ctx, ph)
+	if fail != nil {
+		return nil, "", fail
+	}
+	if err := env.Policy.Check(addr); err != nil {
+		return nil, addr.String(), neterr.Classify(results.LayerICMP, err)
+	}
+	privileged, err := socketMode(c.opts.Mode, addr.Is4())
+	if err != nil {
+		return nil, addr.String(), results.Fail(results.LayerICMP, results.CodePermission, "%s", err)
+	}
+
+	p := probing.New(addr.String())
+	p.SetIPAddr(&net.IPAddr{IP: addr.AsSlice(), Zone: addr.Zone()})
+	p.SetPrivileged(privileged)
+	p.SetLogger(probing.NoopLogger{})
+	p.Count = c.opts.Count
+	p.Interval = c.opts.PacketInterval.Std()
+	p.Size = c.opts.Size
+	p.RecordTTLs = false
+	// End on our own a little before the deadline, so that a run cut short
+	// reports the loss it saw instead of a bare timeout.
+	deadline, _ := ctx.Deadline()
+	budget := time.Until(deadline) - 5*time.Millisecond
+	p.Timeout = min(time.Duration(c.opts.Count-1)*p.Interval+c.opts.Wait.Std(), max(budget, time.Millisecond))
+	var (
+		mu      sync.Mutex
+		sendErr error
+	)
+	p.OnSendError = func(_ *probing.Packet, err error) {
+		mu.Lock()
+		sendErr = err
+		mu.Unlock()
+	}
+	runErr := p.RunWithContext(ctx)
+	st := p.Statistics()
+	d := &results.ICMPDetails{
+		Sent:       st.PacketsSent,
+		Received:   st.PacketsRecv,
+		RTTMinMS:   results.Millis(st.MinRtt),
+		RTTAvgMS:   results.Millis(st.AvgRtt),
+		RTTMaxMS:   results.Millis(st.MaxRtt),
+		RTTStdDev:  results.Millis(st.StdDevRtt),
+		Privileged: privileged,
+	}
+	if st.PacketsSent > 0 {
+		d.Loss = float64(st.PacketsSent-st.PacketsRecv) / float64(st.PacketsSent)
+	}
+	mu.Lock()
+	if runErr == nil && st.PacketsRecv == 0 {
+		// pro-bing only logs failed sends after the first: surface the
+		// reason (unreachable, ...) when nothing came back.
+		runErr = sendErr
+	}
+	mu.Unlock()
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeTimeout, "%s", runErr)
+	case runErr != nil:
+		return d, addr.String(), neterr.Classify(results.LayerICMP, runErr)
+	case d.Sent == 0:
+		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeTimeout, "no echo request sent before the deadline")
+	case d.Loss > *c.opts.MaxLoss:
+		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeLoss,
+			"%d of %d echo requests lost (%.0f%%), more than max_loss %.0f%%",
+			d.Sent-d.Received, d.Sent, d.Loss*100, *c.opts.MaxLoss*100)
+	}
+	return d, addr.String(), nil
+}
+
+// resolve returns the address to ping, recording dns_ms for a name.
+func (c *Check) resolve(ctx context.Context, ph *results.Phases) (netip.Addr, *results.Error) {
+	network := "ip"
+	if c.opts.IPVersion != 0 {
+		network = fmt.Sprintf("ip%d", c.opts.IPVersion)
+	}
+	if a, err := netip.ParseAddr(c.host); err == nil {
+		if (c.opts.IPVersion == 4 && !a.Unmap().Is4()) || (c.opts.IPVersion == 6 && a.Unmap().Is4()) {
+			return netip.Addr{}, results.Fail(results.LayerValidation, results.CodeBadTarget, "%s is not an IPv%d address", a, c.opts.IPVersion)
+		}
+		return a.Unmap(), nil
+	}
+	start := time.Now()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, c.host)
+	ph.DNSMS = results.Millis(time.Since(start))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeTimeout, "lookup %s: %s", c.host, err)
+	case err != nil:
+		return netip.Addr{}, neterr.Classify(results.LayerDNS, err)
+	case len(addrs) == 0:
+		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeNoAnswer, "lookup %s: no addresses", c.host)
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// socketMode decides between a raw socket (true) and an unprivileged
+// datagram socket (false) by opening them, which sends nothing.
+func socketMode(mode string, v4 bool) (bool, error) {
+	raw, dgram := "ip6:ipv6-icmp", "udp6"
+	if v4 {
+		raw, dgram = "ip4:icmp", "udp4"
+	}
+	try := func(network string) error {
+		c, err := icmp.ListenPacket(network, "")
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	switch mode {
+	case ModePrivileged:
+		return true, nil
+	case ModeUnprivileged:
+		return false, nil
+	}
+	rawErr := try(raw)
+	if rawErr == nil {
+		return true, nil
+	}
+	dgramErr := try(dgram)
+	if dgramErr == nil {
+		return false, nil
+	}
+	return false, fmt.Errorf("cannot open a raw ICMP socket (%w: needs root or CAP_NET_RAW) nor a datagram one (%w: gid %d is outside net.ipv4.ping_group_range %s)",
+		rawErr, dgramErr, os.Getegid(), pingGroupRange())
+}
+
+// pingGroupRange reads the sysctl for the error message.
+func pingGroupRange() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	if err != nil {
+		return "(unreadable)"
+	}
+	return strings.Join(strings.Fields(string(b)), "..")
+}
+
+// BindFlags registers the flags of `picket check icmp`.
+func (Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
+	var (
+		o        Options
+		maxLoss  float64
+		interval time.Duration
+		wait     time.Duration
+	)
+	fs.IntVar(&o.Count, "count", DefaultCount, "number of echo requests")
+	fs.DurationVar(&interval, "interval", DefaultInterval, "time between echo requests")
+	fs.IntVar(&o.Size, "size", DefaultSize, "ICMP payload `bytes`")
+	fs.DurationVar(&wait, "wait", DefaultWait, "how long to wait for replies after the last request")
+	fs.Float64Var(&maxLoss, "max-loss", DefaultMaxLoss, "largest loss that passes, a `fraction` (0.2 = 20%)")
+	fs.StringVar(&o.Mode, "mode", ModeAuto, "socket: auto, privileged (raw) or unprivileged (datagram)")
+	fs.IntVar(&o.IPVersion, "ip-version", 0, "address family of the target: 4 or 6 (default: the first address)")
+	return func() (json.RawMessage, error) {
+		o.PacketInterval = checks.Duration(interval)
+		o.Wait = checks.Duration(wait)
+		o.MaxLoss = &maxLoss
+		if err := o.validate(); err != nil {
+			return nil, err
+		}
+		return json.Marshal(o)
+	}
+}

@@ -1,0 +1,403 @@
+package icmpcheck_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/picketnet/picket/checks"
+	icmpcheck "github.com/picketnet/picket/checks/icmp"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/internal/testenv"
+	"github.com/picketnet/picket/results"
+)
+
+func run(t testing.TB, target, spec string, env checks.Env) results.Result {
+	t.Helper()
+	c, err := icmpcheck.Kind{}.Parse(target, json.RawMessage(spec))
+	if err != nil {
+		t.Fatalf("Parse(%q, %s): %v", target, spec, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Run(ctx, env)
+}
+
+func decode(t testing.TB, r results.Result) results.ICMPDetails {
+	t.Helper()
+	var d results.ICMPDetails
+	if err := r.DecodeDetails(&d); err != nil {
+		t.Fatalf("details of %+v: %v", r, err)
+	}
+	return d
+}
+
+func TestLoopbackPrivileged(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, tt := range []struct{ target, mode string }{
+		{"127.0.0.1", "auto"}, {"127.0.0.1", "privileged"}, {"::1", "auto"},
+	} {
+		t.Run(tt.target+" "+tt.mode, func(t *testing.T) {
+			r := run(t, tt.target, `{"count":3,"packet_interval":"20ms","size":100,"mode":"`+tt.mode+`"}`, checks.Env{})
+			if !r.OK {
+				t.Fatalf("want ok, got %v", r.Error)
+			}
+			d := decode(t, r)
+			if d.Sent != 3 || d.Received != 3 || d.Loss != 0 || !d.Privileged {
+				t.Fatalf("details = %+v, want 3 sent and received over a raw socket", d)
+			}
+			if d.RTTMinMS <= 0 || d.RTTMinMS > d.RTTAvgMS || d.RTTAvgMS > d.RTTMaxMS || d.RTTStdDev < 0 {
+				t.Fatalf("rtts = %+v, want 0 < min <= avg <= max", d)
+			}
+			if r.Addr != tt.target || r.Kind != "icmp" {
+				t.Errorf("addr, kind = %q, %q", r.Addr, r.Kind)
+			}
+		})
+	}
+}
+
+func TestLoopbackByName(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := run(t, "localhost", `{"count":1,"ip_version":4}`, checks.Env{})
+	if !r.OK || r.Addr != "127.0.0.1" {
+		t.Fatalf("ok=%v addr=%q error=%v", r.OK, r.Addr, r.Error)
+	}
+	if r.Phases.DNSMS <= 0 {
+		t.Errorf("dns_ms = %v, want the lookup timed", r.Phases.DNSMS)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	deny := &targetpolicy.Policy{DenyPrivate: true}
+	r := run(t, "127.0.0.1", `{"count":1}`, checks.Env{Policy: deny})
+	if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != results.CodeDenied {
+		t.Fatalf("got %v, want icmp/denied_address", r.Error)
+	}
+	// An IPv4-mapped IPv6 literal is the same address.
+	r = run(t, "::ffff:127.0.0.1", `{"count":1}`, checks.Env{Policy: deny})
+	if r.OK || r.Error.Code != results.CodeDenied {
+		t.Fatalf("mapped: got %v, want icmp/denied_address", r.Error)
+	}
+	testenv.RequireRoot(t)
+	allow := &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if r := run(t, "127.0.0.1", `{"count":1}`, checks.Env{Policy: allow}); !r.OK {
+		t.Fatalf("allowed by exception: got %v", r.Error)
+	}
+}
+
+// TestContextCancelled ends a long run as soon as its caller gives up.
+func TestContextCancelled(t *testing.T) {
+	testenv.RequireRoot(t)
+	c, err := icmpcheck.Kind{}.Parse("127.0.0.1", json.RawMessage(`{"count":100,"packet_interval":"1s","timeout":"5m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	r := c.Run(ctx, checks.Env{})
+	if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != results.CodeTimeout {
+		t.Fatalf("got %v, want icmp/timeout", r.Error)
+	}
+}
+
+func TestNoLeaks(t *testing.T) {
+	testenv.RequireRoot(t)
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	for range 20 {
+		run(t, "127.0.0.1", `{"count":2,"packet_interval":"10ms","mode":"auto"}`, checks.Env{})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, fd := runtime.NumGoroutine(), openFDs(t)
+		if g <= g0 && fd <= fd0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leak: %d goroutines and %d fds before, %d and %d after", g0, fd0, g, fd)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// The tests below run the check in a throwaway network namespace, in a
+// child process (this test binary re-executed through `ip netns exec`),
+// so that they can shape the network and the sysctls without touching
+// the host's.
+
+const helperEnv = "PICKET_ICMP_HELPER"
+
+// TestMain turns the test binary into the child of the namespace tests
+// when the environment asks for it: it runs one check and prints the
+// record as JSON.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		os.Exit(helper(spec))
+	}
+	os.Exit(m.Run())
+}
+
+func helper(spec string) int {
+	if uid := os.Getenv("PICKET_ICMP_UID"); uid != "" {
+		// Drop to an unprivileged user; Go applies this to every thread.
+		id, err := strconv.Atoi(uid)
+		if err == nil {
+			err = syscall.Setgroups(nil)
+		}
+		if err == nil {
+			err = syscall.Setgid(id)
+		}
+		if err == nil {
+			err = syscall.Setuid(id)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "drop privileges:", err)
+			return 1
+		}
+	}
+	c, err := icmpcheck.Kind{}.Parse(os.Getenv("PICKET_ICMP_TARGET"), json.RawMessage(spec))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := json.Marshal(c.Run(ctx, checks.Env{}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("RESULT %s\n", b)
+	return 0
+}
+
+// netns creates a network namespace with loopback up, runs setup commands
+// in it, and deletes it at the end of the test.
+func netns(t *testing.T, setup ...[]string) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	ip := testenv.RequireCommand(t, "ip")
+	name := fmt.Sprintf("picket-icmp-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command(ip, "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", name).Run() })
+	for _, cmd := range append([][]string{{"ip", "link", "set", "lo", "up"}}, setup...) {
+		args := append([]string{"netns", "exec", name}, cmd...)
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", cmd, err, out)
+		}
+	}
+	return name
+}
+
+// sysctl is a setup command that sets a sysctl of the namespace.
+func sysctl(name, value string) []string {
+	return []string{"sysctl", "-q", "-w", name + "=" + value}
+}
+
+// inNetns runs the helper in ns and returns its record.
+func inNetns(t *testing.T, ns, target, spec string, env ...string) results.Result {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, exe)
+	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+spec, "PICKET_ICMP_TARGET="+target)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for line := range bytes.Lines(out) {
+		if rest, ok := bytes.CutPrefix(line, []byte("RESULT ")); ok {
+			var r results.Result
+			if err := json.Unmarshal(rest, &r); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+	}
+	t.Fatalf("helper printed no result:\n%s", out)
+	return results.Result{}
+}
+
+// TestUnprivileged runs as an unprivileged user, which cannot open a raw
+// socket: auto mode must pick the datagram socket when the user's group is
+// inside ping_group_range, and fail with icmp/permission otherwise.
+func TestUnprivileged(t *testing.T) {
+	const nobody = "65534"
+	t.Run("in ping_group_range", func(t *testing.T) {
+		ns := netns(t, sysctl("net.ipv4.ping_group_range", "0 2147483647"))
+		r := inNetns(t, ns, "127.0.0.1", `{"count":3,"packet_interval":"20ms"}`, "PICKET_ICMP_UID="+nobody)
+		if !r.OK {
+			t.Fatalf("want ok, got %v", r.Error)
+		}
+		if d := decode(t, r); d.Privileged || d.Sent != 3 || d.Received != 3 {
+			t.Fatalf("details = %+v, want 3 of 3 over a datagram socket", d)
+		}
+	})
+	t.Run("outside ping_group_range", func(t *testing.T) {
+		ns := netns(t, sysctl("net.ipv4.ping_group_range", "1 0"))
+		r := inNetns(t, ns, "127.0.0.1", `{"count":1}`, "PICKET_ICMP_UID="+nobody)
+		if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != results.CodePermission {
+			t.Fatalf("got %v, want icmp/permission", r.Error)
+		}
+		if !strings.Contains(r.Error.Message, "ping_group_range") {
+			t.Errorf("message %q does not point at ping_group_range", r.Error.Message)
+		}
+	})
+	t.Run("forced unprivileged as root", func(t *testing.T) {
+		ns := netns(t, sysctl("net.ipv4.ping_group_range", "0 0"))
+		r := inNetns(t, ns, "127.0.0.1", `{"count":2,"packet_interval":"20ms","mode":"unprivileged"}`)
+		if !r.OK || decode(t, r).Privileged {
+			t.Fatalf("got ok=%v error=%v, want a passing datagram run", r.OK, r.Error)
+		}
+	})
+}
+
+// TestLossAndUnreachable pings a loopback address whose kernel ignores
+// echo requests (every packet lost, silently), and an address with no
+// route at all.
+func TestLossAndUnreachable(t *testing.T) {
+	ns := netns(t, sysctl("net.ipv4.icmp_echo_ignore_all", "1"))
+	tests := []struct {
+		name, target, spec string
+		code               results.Code
+		sent, received     int
+	}{
+		{"all lost", "127.0.0.1", `{"count":3,"packet_interval":"20ms","wait":"100ms"}`, results.CodeLoss, 3, 0},
+		{"no route", "10.98.0.1", `{"count":2,"packet_interval":"20ms","wait":"100ms"}`, results.CodeUnreachable, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := inNetns(t, ns, tt.target, tt.spec)
+			if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != tt.code {
+				t.Fatalf("got %v, want icmp/%s", r.Error, tt.code)
+			}
+			d := decode(t, r)
+			if d.Sent != tt.sent || d.Received != tt.received {
+				t.Fatalf("details = %+v, want %d sent, %d received", d, tt.sent, tt.received)
+			}
+			if tt.sent > 0 && d.Loss != 1 {
+				t.Fatalf("loss = %v, want 1", d.Loss)
+			}
+		})
+	}
+	t.Run("loss within max_loss", func(t *testing.T) {
+		r := inNetns(t, ns, "127.0.0.1", `{"count":2,"packet_interval":"20ms","wait":"50ms","max_loss":1}`)
+		if !r.OK {
+			t.Fatalf("max_loss 1 tolerates any loss; got %v", r.Error)
+		}
+	})
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ target, spec, field string }{
+		{"", `{}`, "target"},
+		{"example.com:80", `{}`, "target"},
+		{"https://example.com", `{}`, "target"},
+		{"example.com", `{"count":0.5}`, "count"},
+		{"example.com", `{"count":1000}`, "count"},
+		{"example.com", `{"count":-1}`, "count"},
+		{"example.com", `{"packet_interval":"1ms"}`, "packet_interval"},
+		{"example.com", `{"packet_interval":"soon"}`, "packet_interval"},
+		{"example.com", `{"size":8}`, "size"},
+		{"example.com", `{"size":65536}`, "size"},
+		{"example.com", `{"max_loss":1.5}`, "max_loss"},
+		{"example.com", `{"max_loss":-0.1}`, "max_loss"},
+		{"example.com", `{"mode":"raw"}`, "mode"},
+		{"example.com", `{"ip_version":5}`, "ip_version"},
+		{"example.com", `{"wait":"2h"}`, "wait"},
+		{"example.com", `{"ttl":3}`, "ttl"},
+		{"example.com", `{"count":20,"packet_interval":"1s","timeout":"10s"}`, "count"},
+		{"example.com", `{"timeout":"forever"}`, "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target+" "+tt.spec, func(t *testing.T) {
+			_, err := icmpcheck.Kind{}.Parse(tt.target, json.RawMessage(tt.spec))
+			var fe *checks.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("err = %v, want a FieldError on %q", err, tt.field)
+			}
+		})
+	}
+	for _, target := range []string{"example.com", "192.0.2.1", "2001:db8::1", "[2001:db8::1]"} {
+		if _, err := (icmpcheck.Kind{}).Parse(target, json.RawMessage(`{"kind":"icmp","interval":"30s","max_loss":0}`)); err != nil {
+			t.Errorf("Parse(%q): %v", target, err)
+		}
+	}
+}
+
+func TestBindFlags(t *testing.T) {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	opts := icmpcheck.Kind{}.BindFlags(fs)
+	if err := fs.Parse([]string{"--count", "5", "--interval", "200ms", "--size", "100", "--max-loss", "0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := icmpcheck.Kind{}.Parse("example.com", raw)
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", raw, err)
+	}
+	if c == nil {
+		t.Fatal("nil check")
+	}
+	var got map[string]any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["count"] != 5.0 || got["packet_interval"] != "200ms" || got["size"] != 100.0 || got["max_loss"] != 0.2 {
+		t.Fatalf("options = %s", raw)
+	}
+	fs = flag.NewFlagSet("check", flag.ContinueOnError)
+	opts = icmpcheck.Kind{}.BindFlags(fs)
+	if err := fs.Parse([]string{"--max-loss", "20"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := opts(); err == nil || !strings.Contains(err.Error(), "max_loss") {
+		t.Fatalf("--max-loss 20: err = %v, want it to name max_loss", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("example.com", `{"count":3,"packet_interval":"1s","size":56,"max_loss":0.5,"mode":"auto","ip_version":4,"wait":"1s"}`)
+	f.Add("::1", `{}`)
+	f.Add("[::1]", `{"max_loss":null}`)
+	f.Add("", `1`)
+	f.Fuzz(func(t *testing.T, target, spec string) {
+		c, err := icmpcheck.Kind{}.Parse(target, json.RawMessage(spec))
+		if err != nil {
+			var fe *checks.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Parse error %v (%T) is not a *checks.FieldError", err, err)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("nil check without an error")
+		}
+	})
+}

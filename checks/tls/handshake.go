@@ -1,0 +1,246 @@
+package tlscheck
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/neterr"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/results"
+)
+
+// Limits on what a check reads and records, so that neither a spec nor a
+// hostile server can make a run or a record arbitrarily large.
+const (
+	maxCAFileBytes = 1 << 20
+	maxSANs        = 64
+	maxNameBytes   = 512
+	maxServerName  = 253
+	maxMinDaysLeft = 3650
+)
+
+// Options are the TLS options of a tls check, and of a tcp check that asks
+// for TLS.
+type Options struct {
+	// ServerName is sent as SNI and verified against the certificate;
+	// the target's host when empty.
+	ServerName string `json:"server_name,omitempty"`
+	// CAFile is a PEM bundle of the roots to verify against, instead of the
+	// system roots. It is read on the host that runs the check, at run time.
+	CAFile string `json:"ca_file,omitempty"`
+	Expect Expect `json:"expect,omitzero"`
+}
+
+// Expect are the expectations on a handshake beyond a verified chain.
+type Expect struct {
+	// MinDaysLeft fails the check with tls/cert_expiring when the leaf
+	// certificate expires in fewer days.
+	MinDaysLeft float64 `json:"min_days_left,omitempty"`
+	// MinVersion fails the check with tls/version_too_low when the
+	// negotiated version is older: "1.0", "1.1", "1.2" or "1.3".
+	MinVersion string `json:"min_version,omitempty"`
+}
+
+// versions maps the spellings of min_version to protocol versions.
+var versions = map[string]uint16{
+	"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13,
+}
+
+// Validate reports the first bad option as a *checks.FieldError.
+func (o Options) Validate() error {
+	switch {
+	case len(o.ServerName) > maxServerName:
+		return checks.Errorf("server_name", "longer than %d bytes", maxServerName)
+	case strings.ContainsAny(o.ServerName, " /\t\r\n:"):
+		return checks.Errorf("server_name", "%q is not a host name", o.ServerName)
+	case len(o.CAFile) > 4096:
+		return checks.Errorf("ca_file", "path longer than 4096 bytes")
+	case strings.ContainsRune(o.CAFile, 0):
+		return checks.Errorf("ca_file", "path contains a NUL byte")
+	case o.Expect.MinDaysLeft < 0 || o.Expect.MinDaysLeft > maxMinDaysLeft:
+		return checks.Errorf("expect.min_days_left", "%v is outside 0..%d", o.Expect.MinDaysLeft, maxMinDaysLeft)
+	}
+	if v := o.Expect.MinVersion; v != "" {
+		if _, ok := versions[v]; !ok {
+			return checks.Errorf("expect.min_version", "%q is not one of 1.0, 1.1, 1.2, 1.3", v)
+		}
+	}
+	return nil
+}
+
+// roots returns the pool to verify against: nil (the system roots) unless
+// a CA file is set.
+func (o Options) roots() (*x509.CertPool, error) {
+	if o.CAFile == "" {
+		return nil, nil
+	}
+	f, err := os.Open(o.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	defer f.Close()
+	pem, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	if len(pem) > maxCAFileBytes {
+		return nil, fmt.Errorf("ca_file: %s is larger than %d bytes", o.CAFile, maxCAFileBytes)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", o.CAFile)
+	}
+	return pool, nil
+}
+
+// Handshake runs a TLS client handshake over conn for host (the target's
+// host; Options.ServerName overrides it), then verifies the chain and the
+// name and checks the expectations. The details describe the leaf
+// certificate whenever the server sent one, even when verification fails.
+// It does not close conn. The error, when not nil, is at the tls layer
+// (or validation/bad_spec for an unreadable CA file).
+func Handshake(ctx context.Context, conn net.Conn, host string, o Options) (results.TLSDetails, *results.Error) {
+	var d results.TLSDetails
+	roots, err := o.roots()
+	if err != nil {
+		return d, results.Fail(results.LayerValidation, results.CodeBadSpec, "%s", err)
+	}
+	name := o.ServerName
+	if name == "" {
+		name = host
+	}
+	tc := tls.Client(conn, &tls.Config{
+		ServerName: name,
+		// Verification happens below, after the handshake, so that a bad
+		// certificate is still described; nothing is sent over the
+		// connection before it.
+		InsecureSkipVerify: true,
+		// Accept old versions so that a server stuck on them is reported as
+		// version_too_low instead of a bare handshake failure.
+		MinVersion: tls.VersionTLS10,
+	})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return d, classify(ctx, err)
+	}
+	st := tc.ConnectionState()
+	d.Version = tls.VersionName(st.Version)
+	d.Cipher = tls.CipherSuiteName(st.CipherSuite)
+	d.ALPN = st.NegotiatedProtocol
+	if len(st.PeerCertificates) == 0 {
+		return d, results.Fail(results.LayerTLS, results.CodeHandshake, "server sent no certificate")
+	}
+	leaf := st.PeerCertificates[0]
+	describe(&d, leaf, time.Now())
+
+	inter := x509.NewCertPool()
+	for _, c := range st.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, verr := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
+	if verr != nil {
+		return d, neterr.Classify(results.LayerTLS, verr)
+	}
+	d.ChainVerified = true
+	if min := o.Expect.MinVersion; min != "" && st.Version < versions[min] {
+		return d, results.Fail(results.LayerTLS, results.CodeVersionTooLow, "negotiated %s, expected at least TLS %s", d.Version, min)
+	}
+	if min := o.Expect.MinDaysLeft; min > 0 && d.DaysLeft < min {
+		return d, results.Fail(results.LayerTLS, results.CodeCertExpiring,
+			"certificate expires %s, in %.1f days; expected at least %v", leaf.NotAfter.UTC().Format(time.RFC3339), d.DaysLeft, min)
+	}
+	return d, nil
+}
+
+// describe fills the certificate fields of d from the leaf, bounding what
+// a server controls.
+func describe(d *results.TLSDetails, leaf *x509.Certificate, now time.Time) {
+	d.Issuer = truncate(leaf.Issuer.String())
+	d.Subject = truncate(leaf.Subject.String())
+	for _, n := range leaf.DNSNames {
+		d.SANs = append(d.SANs, truncate(n))
+	}
+	for _, ip := range leaf.IPAddresses {
+		d.SANs = append(d.SANs, ip.String())
+	}
+	if len(d.SANs) > maxSANs {
+		d.SANs = d.SANs[:maxSANs]
+	}
+	d.NotAfter = leaf.NotAfter.UTC()
+	d.DaysLeft = leaf.NotAfter.Sub(now).Hours() / 24
+}
+
+func truncate(s string) string {
+	if len(s) <= maxNameBytes {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxNameBytes], "")
+}
+
+// classify maps a handshake error; a run whose context ended is a timeout
+// in the handshake, whatever error the cancellation surfaced as.
+func classify(ctx context.Context, err error) *results.Error {
+	if ctx.Err() != nil {
+		return results.Fail(results.LayerTLS, results.CodeTimeout, "handshake: %s", err)
+	}
+	return neterr.Classify(results.LayerTLS, err)
+}
+
+// Connect resolves host (unless it is an address literal) and opens a TCP
+// connection to port on the first address that accepts, recording dns_ms
+// and connect_ms in ph. The policy is enforced on every address at
+// connect time. It returns the connection and the address it reached; on
+// failure, the error at the dns or connect layer and the last address
+// tried (empty when none was).
+func Connect(ctx context.Context, policy *targetpolicy.Policy, host, port string, ph *results.Phases) (net.Conn, string, *results.Error) {
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		start := time.Now()
+		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		ph.DNSMS = results.Millis(time.Since(start))
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, "", results.Fail(results.LayerDNS, results.CodeTimeout, "lookup %s: %s", host, err)
+		case err != nil:
+			return nil, "", neterr.Classify(results.LayerDNS, err)
+		case len(addrs) == 0:
+			return nil, "", results.Fail(results.LayerDNS, results.CodeNoAnswer, "lookup %s: no addresses", host)
+		}
+	}
+	d := net.Dialer{ControlContext: policy.Control}
+	start := time.Now()
+	var (
+		last    string
+		lastErr error
+	)
+	// One address after the other: the context bounds the whole attempt,
+	// and the record names the address that answered (or failed last).
+	for _, a := range addrs {
+		last = a.Unmap().String()
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(last, port))
+		if err == nil {
+			ph.ConnectMS = results.Millis(time.Since(start))
+			return conn, last, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	ph.ConnectMS = results.Millis(time.Since(start))
+	if ctx.Err() != nil && !errors.Is(lastErr, targetpolicy.ErrDenied) {
+		return nil, last, results.Fail(results.LayerConnect, results.CodeTimeout, "%s", lastErr)
+	}
+	return nil, last, neterr.Classify(results.LayerConnect, lastErr)
+}
