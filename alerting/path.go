@@ -2,10 +2,10 @@ package alerting
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
+	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/results"
 )
 
@@ -179,7 +179,7 @@ func (e *Engine) lightCondition(base condition, s *checkVantage, info endpointIn
 	if s.minRTT <= 0 || loc == nil || v.Lat == nil || v.Lon == nil {
 		return condition{}, false
 	}
-	bound := minRTTMS(*v.Lat, *v.Lon, loc.Lat, loc.Lon)
+	bound := results.Millis(netpath.MinRTT(netpath.Distance(*v.Lat, *v.Lon, loc.Lat, loc.Lon)))
 	if s.minRTT >= bound {
 		return condition{}, false
 	}
@@ -191,16 +191,3 @@ func (e *Engine) lightCondition(base condition, s *checkVantage, info endpointIn
 		s.endpoint, s.minRTT, s.vantage, bound)
 	return c, true
 }
-
-// minRTTMS is the lowest round-trip time possible over fibre between two
-// points: twice the great-circle distance at about 2/3 of c, i.e. about
-// 1 ms per 100 km.
-func minRTTMS(lat1, lon1, lat2, lon2 float64) float64 {
-	const earthKM = 6371.0
-	rad := func(d float64) float64 { return d * math.Pi / 180 }
-	dLat, dLon := rad(lat2-lat1), rad(lon2-lon1)
-	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(rad(lat1))*math.Cos(rad(lat2))*math.Sin(dLon/2)*math.Sin(dLon/2)
-	km := 2 * earthKM * math.Asin(math.Sqrt(a))
-	return km / 100
-}
-

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -191,7 +192,13 @@ func parseTarget(target string) (string, error) {
 	case len(target) > 253+2:
 		return "", checks.Errorf("target", "longer than 255 bytes")
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(target, "["), "]")
+	host := target
+	// An endpoint's URL target: ping its host, as the other checks of the
+	// endpoint reach it.
+	if u, err := url.Parse(target); err == nil && u.Scheme != "" && u.Host != "" {
+		host = u.Hostname()
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if _, err := netip.ParseAddr(host); err == nil {
 		return host, nil
 	}
@@ -209,6 +216,9 @@ type Check struct {
 }
 
 // Run sends the echo requests and waits for the replies once.
+// Host is the name or address the check pings.
+func (c *Check) Host() string { return c.host }
+
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

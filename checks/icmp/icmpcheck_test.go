@@ -311,11 +311,31 @@ func TestLossAndUnreachable(t *testing.T) {
 	})
 }
 
+// An endpoint registers one URL target for all its checks; icmp pings its
+// host.
+func TestParseURLTarget(t *testing.T) {
+	for target, host := range map[string]string{
+		"https://api.example.com/health": "api.example.com",
+		"http://192.0.2.7:8080/":         "192.0.2.7",
+		"https://[2001:db8::1]/x":        "2001:db8::1",
+		"example.com":                    "example.com",
+	} {
+		c, err := icmpcheck.Kind{}.Parse(target, json.RawMessage(`{}`))
+		if err != nil {
+			t.Errorf("%s: %v", target, err)
+			continue
+		}
+		if got := c.(*icmpcheck.Check).Host(); got != host {
+			t.Errorf("%s pings %q, want %q", target, got, host)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ target, spec, field string }{
 		{"", `{}`, "target"},
 		{"example.com:80", `{}`, "target"},
-		{"https://example.com", `{}`, "target"},
+		{"https://exa mple.com/", `{}`, "target"},
 		{"example.com", `{"count":0.5}`, "count"},
 		{"example.com", `{"count":1000}`, "count"},
 		{"example.com", `{"count":-1}`, "count"},

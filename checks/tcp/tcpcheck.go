@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"time"
 
 	"github.com/picketnet/picket/checks"
@@ -71,6 +72,9 @@ type Check struct {
 }
 
 // Run connects once, and handshakes when the spec asks for TLS.
+// Addr is the host:port the check connects to.
+func (c *Check) Addr() string { return net.JoinHostPort(c.host, c.port) }
+
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

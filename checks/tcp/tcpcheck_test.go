@@ -189,6 +189,26 @@ func TestNoLeaks(t *testing.T) {
 	})
 }
 
+// An endpoint's URL target gives the tcp check its host and, by scheme,
+// its port.
+func TestParseURLTarget(t *testing.T) {
+	for target, want := range map[string]string{
+		"https://api.example.com/health": "api.example.com:443",
+		"http://api.example.com/":        "api.example.com:80",
+		"https://api.example.com:8443/x": "api.example.com:8443",
+		"tcp://db.example.com:5432":      "db.example.com:5432",
+	} {
+		c, err := tcpcheck.Kind{}.Parse(target, json.RawMessage(`{}`))
+		if err != nil {
+			t.Errorf("%s: %v", target, err)
+			continue
+		}
+		if got := c.(*tcpcheck.Check).Addr(); got != want {
+			t.Errorf("%s dials %s, want %s", target, got, want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ target, spec, field string }{
 		{"example.com", `{}`, "target"}, // the port is required

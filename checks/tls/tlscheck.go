@@ -30,6 +30,9 @@ func (Kind) Name() string { return Name }
 // Parse validates the target ("host", "host:port" or "https://host[:port]")
 // and the options of spec.
 func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
+	if strings.HasPrefix(target, "http://") {
+		return nil, checks.Errorf("target", "%q is plain HTTP: a tls check needs https:// or host:port", target)
+	}
 	host, port, err := SplitTarget(target, DefaultPort)
 	if err != nil {
 		return nil, err
@@ -122,8 +125,14 @@ func SplitTarget(target, defaultPort string) (host, port string, err error) {
 		if err != nil {
 			return bad("%q is not a URL", target)
 		}
-		if u.Scheme != "https" && u.Scheme != "tls" && u.Scheme != "tcp" {
+		schemePort, known := map[string]string{"https": "443", "http": "80", "tls": "", "tcp": ""}[u.Scheme]
+		if !known {
 			return bad("scheme %q: expected https:// or host:port", u.Scheme)
+		}
+		// An endpoint's URL target names its port by scheme, so the tcp
+		// and tls checks of an https endpoint need no target of their own.
+		if defaultPort == "" {
+			defaultPort = schemePort
 		}
 		if u.User != nil {
 			return bad("%q carries credentials", target)
