@@ -1,0 +1,352 @@
+package httpcheck
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/neterr"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/results"
+)
+
+// Name is the kind's name in specs and records.
+const Name = "http"
+
+// maxCAFileBytes bounds the CA file read at each run.
+const maxCAFileBytes = 1 << 20
+
+// Kind is the http check kind.
+type Kind struct{}
+
+// Name returns "http".
+func (Kind) Name() string { return Name }
+
+// Parse validates an http:// or https:// target and the options of spec.
+func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
+	c, err := parse(target, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Check{target: target, cfg: c, resolver: net.DefaultResolver}, nil
+}
+
+// Check is a parsed http check.
+type Check struct {
+	target   string
+	cfg      *config
+	resolver *net.Resolver
+}
+
+var (
+	errTooManyRedirects = errors.New("too many redirects")
+	errNotHTTPS         = errors.New("HTTP/3 needs an https:// URL")
+)
+
+// Run makes the request once on fresh connections and checks the response.
+func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, checks.DefaultTimeout)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	rec := checks.Begin(Name, c.target)
+	r := &run{cfg: c.cfg, tr: &tracker{phase: results.LayerConnect}}
+	r.d = &dialer{policy: env.Policy, resolver: c.resolver, preferIP: c.cfg.preferIP, tr: r.tr, runCtx: ctx}
+	fail := r.do(ctx)
+	end := time.Now()
+	// Cancel first so that no dial or handshake still in flight can start
+	// anything new, then close every socket the run opened.
+	cancel()
+	r.d.closeAll()
+
+	rec.Phases = r.tr.phases(r.bodyDone)
+	rec.Addr = r.tr.addr
+	if err := rec.SetDetails(r.details); err != nil && fail == nil {
+		fail = results.Fail(results.LayerInternal, results.CodeBug, "%s", err)
+	}
+	rec.Finish(end, fail)
+	return rec
+}
+
+// run is the state of one run.
+type run struct {
+	cfg      *config
+	tr       *tracker
+	d        *dialer
+	details  results.HTTPDetails
+	bodyDone time.Time
+}
+
+func (r *run) do(ctx context.Context) *results.Error {
+	tlsConf, fail := r.tlsConfig()
+	if fail != nil {
+		return fail
+	}
+	client := &http.Client{
+		Transport: r.transport(tlsConf),
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > r.cfg.maxRedirects {
+				return errTooManyRedirects
+			}
+			r.details.Redirects = len(via)
+			// net/http carries the spec's headers to every hop (dropping
+			// credentials when the host changes, as a browser does); the
+			// Host override only holds while the redirect stays on the
+			// target's host.
+			if r.cfg.host != "" && req.URL.Host == via[0].URL.Host {
+				req.Host = r.cfg.host
+			}
+			return nil
+		},
+	}
+	if r.cfg.maxRedirects == 0 {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+
+	var body io.Reader
+	if r.cfg.body != nil {
+		body = bytes.NewReader(r.cfg.body)
+	}
+	trace := &httptrace.ClientTrace{
+		TLSHandshakeStart:    r.tr.tlsStarted,
+		TLSHandshakeDone:     func(_ tls.ConnectionState, err error) { r.tr.tlsDone(err) },
+		GotConn:              func(info httptrace.GotConnInfo) { r.tr.gotConn(info.Conn.RemoteAddr()) },
+		GotFirstResponseByte: r.tr.gotFirstByte,
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), r.cfg.method, r.cfg.url.String(), body)
+	if err != nil {
+		return results.Fail(results.LayerValidation, results.CodeBadTarget, "%s", err)
+	}
+	req.Header = r.cfg.header.Clone()
+	if r.cfg.host != "" {
+		req.Host = r.cfg.host
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "picket-http-check")
+	}
+
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, errTooManyRedirects) {
+			r.details.Redirects = r.cfg.maxRedirects
+			return results.Fail(results.LayerHTTP, results.CodeTooManyRedirect, "stopped after %d redirects", r.cfg.maxRedirects)
+		}
+		return r.classify(ctx, err)
+	}
+	defer resp.Body.Close()
+	r.details.Status = resp.StatusCode
+	r.details.HTTPVersion = protoVersion(resp)
+	r.details.FinalURL = resp.Request.URL.String()
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		na := resp.TLS.PeerCertificates[0].NotAfter.UTC()
+		r.details.CertNotAfter = &na
+	}
+
+	// Read one byte more than allowed, to tell "exactly max" from "more";
+	// keep the body only when an expectation looks at it.
+	r.tr.enter(results.LayerHTTP)
+	limited := io.LimitReader(resp.Body, r.cfg.maxBytes+1)
+	var data []byte
+	var n int64
+	if r.cfg.bodySub != nil || r.cfg.bodyRe != nil {
+		data, err = io.ReadAll(limited)
+		n = int64(len(data))
+	} else {
+		n, err = io.Copy(io.Discard, limited)
+	}
+	r.bodyDone = time.Now()
+	r.details.ResponseBytes = n
+	if err != nil {
+		return r.classify(ctx, err)
+	}
+	if n > r.cfg.maxBytes {
+		r.details.ResponseBytes = r.cfg.maxBytes
+		return results.Fail(results.LayerHTTP, results.CodeTooLarge, "response body larger than %d bytes", r.cfg.maxBytes)
+	}
+	if want := r.cfg.version; want == Version2 && resp.ProtoMajor != 2 || want == Version3 && resp.ProtoMajor != 3 {
+		return results.Fail(results.LayerHTTP, results.CodeProtocol, "asked for HTTP/%s, got %s", want, resp.Proto)
+	}
+	return r.expect(resp, data)
+}
+
+// expect checks the response against the spec's expectations.
+func (r *run) expect(resp *http.Response, body []byte) *results.Error {
+	ok := false
+	for _, s := range r.cfg.statuses {
+		if resp.StatusCode >= s.lo && resp.StatusCode <= s.hi {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		want := make([]string, len(r.cfg.statuses))
+		for i, s := range r.cfg.statuses {
+			want[i] = s.String()
+		}
+		return results.Fail(results.LayerHTTP, results.CodeStatus, "status %d, expected %s", resp.StatusCode, strings.Join(want, ", "))
+	}
+	for _, h := range r.cfg.headers {
+		values := resp.Header.Values(h.name)
+		matched := false
+		for _, v := range values {
+			if h.re.MatchString(v) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			if len(values) == 0 {
+				return results.Fail(results.LayerHTTP, results.CodeHeaderMismatch, "no %s header", h.name)
+			}
+			return results.Fail(results.LayerHTTP, results.CodeHeaderMismatch, "%s %q does not match %q", h.name, values[0], h.re)
+		}
+	}
+	if r.cfg.bodySub != nil && !bytes.Contains(body, r.cfg.bodySub) {
+		return results.Fail(results.LayerHTTP, results.CodeBodyMismatch, "body does not contain %q", r.cfg.bodySub)
+	}
+	if r.cfg.bodyRe != nil && !r.cfg.bodyRe.Match(body) {
+		return results.Fail(results.LayerHTTP, results.CodeBodyMismatch, "body does not match %q", r.cfg.bodyRe)
+	}
+	return nil
+}
+
+// classify turns a request or body error into the record's error, at the
+// layer the run was in when it failed.
+func (r *run) classify(ctx context.Context, err error) *results.Error {
+	phase := r.tr.current()
+	if errors.Is(err, errNotHTTPS) {
+		return results.Fail(results.LayerHTTP, results.CodeProtocol, "%s", err)
+	}
+	e := neterr.Classify(phase, err)
+	// The deadline may surface as whatever the cancelled stream reports
+	// (HTTP/2 and HTTP/3 stream resets): it is still a timeout of the phase.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && e.Code != results.CodeTimeout &&
+		!errors.Is(err, targetpolicy.ErrDenied) && e.Layer != results.LayerDNS && results.CodeTimeout.ValidFor(phase) {
+		return results.Fail(phase, results.CodeTimeout, "%s", err)
+	}
+	return e
+}
+
+// tlsConfig builds the run's TLS client config, reading the CA file.
+func (r *run) tlsConfig() (*tls.Config, *results.Error) {
+	conf := &tls.Config{InsecureSkipVerify: r.cfg.insecure} //nolint:gosec // only when the spec says so explicitly
+	if r.cfg.caFile == "" {
+		return conf, nil
+	}
+	pem, err := readLimited(r.cfg.caFile, maxCAFileBytes)
+	if err != nil {
+		return nil, results.Fail(results.LayerValidation, results.CodeBadSpec, "ca_file: %s", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, results.Fail(results.LayerValidation, results.CodeBadSpec, "ca_file: no PEM certificate in %s", r.cfg.caFile)
+	}
+	conf.RootCAs = pool
+	return conf, nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// transport returns the run's round tripper for the spec's HTTP version.
+func (r *run) transport(tlsConf *tls.Config) http.RoundTripper {
+	if r.cfg.version == Version3 {
+		conf := tlsConf.Clone()
+		conf.NextProtos = []string{http3.NextProtoH3}
+		return &h3RoundTripper{d: r.d, tr: r.tr, tlsConf: conf}
+	}
+	t := &http.Transport{
+		DialContext:       r.d.DialContext,
+		TLSClientConfig:   tlsConf,
+		DisableKeepAlives: true,
+		// A prober measures the path to the target itself: no proxy.
+		Proxy:                  nil,
+		MaxResponseHeaderBytes: 64 << 10,
+		Protocols:              new(http.Protocols),
+	}
+	switch r.cfg.version {
+	case Version11:
+		t.Protocols.SetHTTP1(true)
+	case Version2:
+		// Over TLS, HTTP/2 by ALPN; over plain TCP, HTTP/2 with prior
+		// knowledge (h2c).
+		t.Protocols.SetHTTP2(true)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		t.Protocols.SetHTTP1(true)
+		t.Protocols.SetHTTP2(true)
+	}
+	return t
+}
+
+// h3RoundTripper makes each request on a new QUIC connection opened by the
+// run's dialer, which also closes it at the end of the run.
+type h3RoundTripper struct {
+	d       *dialer
+	tr      *tracker
+	tlsConf *tls.Config
+	h3      http3.Transport
+}
+
+func (t *h3RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s", errNotHTTPS, req.URL.Redacted())
+	}
+	host, port := hostPort(req.URL)
+	conf := t.tlsConf.Clone()
+	conf.ServerName = host
+	conn, err := t.d.dialQUIC(req.Context(), host, port, conf)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	t.tr.gotConn(conn.RemoteAddr())
+	return t.h3.NewClientConn(conn).RoundTrip(req)
+}
+
+// protoVersion names the response's HTTP version as the record does.
+func protoVersion(resp *http.Response) string {
+	switch resp.ProtoMajor {
+	case 1:
+		return fmt.Sprintf("1.%d", resp.ProtoMinor)
+	case 2, 3:
+		return fmt.Sprint(resp.ProtoMajor)
+	}
+	return resp.Proto
+}

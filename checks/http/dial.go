@@ -1,0 +1,495 @@
+package httpcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/results"
+)
+
+// fallbackDelay is how long the preferred address family gets before the
+// other one is tried in parallel (RFC 8305 recommends 250ms).
+const fallbackDelay = 250 * time.Millisecond
+
+// tracker follows a run through its phases: it knows which layer a failure
+// belongs to and adds up the time spent in each phase. Its methods are
+// called from net/http's and quic-go's goroutines, hence the lock.
+type tracker struct {
+	mu        sync.Mutex
+	phase     results.Layer
+	dns       time.Duration
+	connect   time.Duration
+	tls       time.Duration
+	ttfb      time.Duration
+	tlsStart  time.Time
+	reqStart  time.Time
+	firstByte time.Time
+	addr      string
+	connected bool
+}
+
+func (t *tracker) enter(l results.Layer) {
+	t.mu.Lock()
+	t.phase = l
+	t.mu.Unlock()
+}
+
+func (t *tracker) current() results.Layer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.phase
+}
+
+func (t *tracker) add(d *time.Duration, v time.Duration) {
+	t.mu.Lock()
+	*d += v
+	t.mu.Unlock()
+}
+
+func (t *tracker) tlsStarted() {
+	t.mu.Lock()
+	t.phase, t.tlsStart = results.LayerTLS, time.Now()
+	t.mu.Unlock()
+}
+
+func (t *tracker) tlsDone(err error) {
+	t.mu.Lock()
+	t.tls += time.Since(t.tlsStart)
+	if err == nil {
+		t.phase = results.LayerHTTP
+	}
+	t.mu.Unlock()
+}
+
+// gotConn marks the start of a request on a ready connection to addr.
+func (t *tracker) gotConn(addr net.Addr) {
+	t.mu.Lock()
+	t.phase, t.reqStart = results.LayerHTTP, time.Now()
+	if ip := addrIP(addr); ip != "" {
+		t.addr, t.connected = ip, true
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) gotFirstByte() {
+	t.mu.Lock()
+	t.firstByte = time.Now()
+	if !t.reqStart.IsZero() {
+		t.ttfb += t.firstByte.Sub(t.reqStart)
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) setAddr(addr net.Addr) {
+	if ip := addrIP(addr); ip != "" {
+		t.mu.Lock()
+		t.addr, t.connected = ip, true
+		t.mu.Unlock()
+	}
+}
+
+// tried records an address a connect is attempted to, so that a run that
+// never connects still names the address it failed on.
+func (t *tracker) tried(a netip.Addr) {
+	t.mu.Lock()
+	if !t.connected {
+		t.addr = a.String()
+	}
+	t.mu.Unlock()
+}
+
+// phases returns the timings so far; transfer runs from the last first
+// byte to end.
+func (t *tracker) phases(end time.Time) results.Phases {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := results.Phases{
+		DNSMS:     results.Millis(t.dns),
+		ConnectMS: results.Millis(t.connect),
+		TLSMS:     results.Millis(t.tls),
+		TTFBMS:    results.Millis(t.ttfb),
+	}
+	if !t.firstByte.IsZero() && !end.IsZero() {
+		p.TransferMS = results.Millis(end.Sub(t.firstByte))
+	}
+	return p
+}
+
+func addrIP(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	case nil:
+		return ""
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return ""
+}
+
+// dialer opens every connection of one run: it resolves, orders the
+// addresses by family preference, enforces the target policy on each
+// address, records timings in the tracker, and keeps every socket so that
+// the run can close them all when it ends, whatever net/http or quic-go
+// still hold.
+type dialer struct {
+	policy   *targetpolicy.Policy
+	resolver *net.Resolver
+	preferIP int
+	tr       *tracker
+	// runCtx bounds every dial, including the ones net/http detaches from
+	// a request's context.
+	runCtx context.Context
+
+	mu      sync.Mutex
+	closed  bool
+	closers []io.Closer
+}
+
+// keep registers c to be closed at the end of the run; after the end it
+// closes c at once and reports false.
+func (d *dialer) keep(c io.Closer) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		c.Close()
+		return false
+	}
+	d.closers = append(d.closers, c)
+	return true
+}
+
+// closeAll closes every socket of the run, last opened first.
+func (d *dialer) closeAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i].Close()
+	}
+	d.closers = nil
+}
+
+var errRunOver = errors.New("the run is over")
+
+// bound returns a context done when either ctx or the run is done.
+func (d *dialer) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.runCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// resolve returns the addresses of host in the order they are to be
+// tried. An IP literal is its own answer, with no DNS phase.
+func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	d.tr.enter(results.LayerDNS)
+	start := time.Now()
+	addrs, err := d.resolver.LookupNetIP(ctx, "ip", host)
+	d.tr.add(&d.tr.dns, time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	if len(addrs) == 0 {
+		return nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return orderByFamily(addrs, d.preferIP), nil
+}
+
+// orderByFamily puts the addresses of the preferred family first, keeping
+// the resolver's order within each family. Without a preference the
+// family of the first address is preferred.
+func orderByFamily(addrs []netip.Addr, prefer int) []netip.Addr {
+	if len(addrs) == 0 {
+		return addrs
+	}
+	want6 := addrs[0].Is6()
+	switch prefer {
+	case 4:
+		want6 = false
+	case 6:
+		want6 = true
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if a.Is6() == want6 {
+			out = append(out, a)
+		}
+	}
+	for _, a := range addrs {
+		if a.Is6() != want6 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// splitFamilies splits ordered addresses into the preferred family and
+// the fallback one.
+func splitFamilies(addrs []netip.Addr) (primary, fallback []netip.Addr) {
+	for _, a := range addrs {
+		if a.Is6() == addrs[0].Is6() {
+			primary = append(primary, a)
+		} else {
+			fallback = append(fallback, a)
+		}
+	}
+	return primary, fallback
+}
+
+// DialContext is the run's net/http dial function.
+func (d *dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := d.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	d.tr.enter(results.LayerConnect)
+	start := time.Now()
+	conn, err := d.connect(ctx, network, addrs, port)
+	d.tr.add(&d.tr.connect, time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	if !d.keep(conn) {
+		return nil, errRunOver
+	}
+	d.tr.setAddr(conn.RemoteAddr())
+	return conn, nil
+}
+
+// connect races the two families like Happy Eyeballs (RFC 8305): the
+// preferred addresses are tried one after the other, and the other family
+// starts after fallbackDelay or as soon as the preferred one has failed.
+// The loser is always waited for and closed, so no dial outlives connect.
+func (d *dialer) connect(ctx context.Context, network string, addrs []netip.Addr, port string) (net.Conn, error) {
+	primary, fallback := splitFamilies(addrs)
+	if len(fallback) == 0 {
+		return d.dialSerial(ctx, network, primary, port)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		conn    net.Conn
+		err     error
+		primary bool
+	}
+	results := make(chan result, 2)
+	start := func(addrs []netip.Addr, primary bool) {
+		go func() {
+			c, err := d.dialSerial(ctx, network, addrs, port)
+			results <- result{c, err, primary}
+		}()
+	}
+	start(primary, true)
+	pending, fallbackStarted := 1, false
+	timer := time.NewTimer(fallbackDelay)
+	defer timer.Stop()
+	var primaryErr, fallbackErr error
+	for {
+		select {
+		case <-timer.C:
+			if !fallbackStarted {
+				start(fallback, false)
+				pending, fallbackStarted = pending+1, true
+			}
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				cancel()
+				for ; pending > 0; pending-- {
+					if l := <-results; l.conn != nil {
+						l.conn.Close()
+					}
+				}
+				return r.conn, nil
+			}
+			if r.primary {
+				primaryErr = r.err
+			} else {
+				fallbackErr = r.err
+			}
+			if !fallbackStarted {
+				start(fallback, false)
+				pending, fallbackStarted = pending+1, true
+			}
+			if pending == 0 {
+				// A refusal by policy says more than whatever the other family met.
+				if errors.Is(fallbackErr, targetpolicy.ErrDenied) && !errors.Is(primaryErr, targetpolicy.ErrDenied) {
+					return nil, fallbackErr
+				}
+				return nil, primaryErr
+			}
+		}
+	}
+}
+
+// dialSerial tries addrs in order and returns the first connection, or the
+// first error (a policy refusal wins, since it explains the failure best).
+func (d *dialer) dialSerial(ctx context.Context, network string, addrs []netip.Addr, port string) (net.Conn, error) {
+	nd := net.Dialer{ControlContext: d.policy.Control}
+	var first error
+	for _, a := range addrs {
+		d.tr.tried(a)
+		c, err := nd.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		if first == nil || (errors.Is(err, targetpolicy.ErrDenied) && !errors.Is(first, targetpolicy.ErrDenied)) {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// dialQUIC opens a QUIC connection for HTTP/3 to host:port. The addresses
+// are tried one after the other (QUIC has no cheap connect to race). Each
+// attempt gets its own connected UDP socket, so an ICMP port unreachable
+// surfaces as a refusal instead of a silent timeout.
+//
+// Timings: connect runs from the first Initial packet sent to the first
+// datagram received from the server (one round trip, like a TCP
+// handshake); tls runs from there until the QUIC handshake completes.
+func (d *dialer) dialQUIC(ctx context.Context, host, port string, tlsConf *tls.Config) (*quic.Conn, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	addrs, err := d.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("bad port %q", port)
+	}
+	var first error
+	for _, a := range addrs {
+		conn, err := d.dialQUICAddr(ctx, netip.AddrPortFrom(a, uint16(p)), tlsConf)
+		if err == nil {
+			return conn, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *tls.Config) (*quic.Conn, error) {
+	d.tr.enter(results.LayerConnect)
+	d.tr.tried(ap.Addr())
+	if err := d.policy.Check(ap.Addr()); err != nil {
+		return nil, err
+	}
+	udp, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var once sync.Once
+	answered := func() {
+		once.Do(func() {
+			d.tr.add(&d.tr.connect, time.Since(start))
+			d.tr.tlsStarted()
+		})
+	}
+	qt := &quic.Transport{Conn: &firstReadConn{conn: udp, first: answered}}
+	if !d.keep(udp) || !d.keep(qt) {
+		return nil, errRunOver
+	}
+	cfg := &quic.Config{}
+	if dl, ok := ctx.Deadline(); ok {
+		// Let the context, not quic-go's default, decide when the handshake
+		// has taken too long, so that the failure carries the run's phase.
+		cfg.HandshakeIdleTimeout = time.Until(dl) + time.Second
+		cfg.MaxIdleTimeout = cfg.HandshakeIdleTimeout
+	}
+	conn, err := qt.Dial(ctx, net.UDPAddrFromAddrPort(ap), tlsConf, cfg)
+	if d.tr.current() != results.LayerTLS {
+		// Not a datagram back: all of it was connect.
+		once.Do(func() { d.tr.add(&d.tr.connect, time.Since(start)) })
+		if err == nil {
+			d.tr.tlsStarted()
+		}
+	}
+	if err != nil {
+		if d.tr.current() == results.LayerTLS {
+			d.tr.tlsDone(err)
+		}
+		return nil, err
+	}
+	d.tr.tlsDone(nil)
+	if !d.keep(quicCloser{conn}) {
+		return nil, errRunOver
+	}
+	d.tr.setAddr(conn.RemoteAddr())
+	return conn, nil
+}
+
+type quicCloser struct{ c *quic.Conn }
+
+func (q quicCloser) Close() error { return q.c.CloseWithError(0, "") }
+
+// firstReadConn is the UDP socket of one QUIC connection. It tells when
+// the server's first datagram arrives, and writes to its connected peer.
+// It wraps rather than embeds *net.UDPConn so that quic-go does not see the
+// batch (OOB) methods and reads through ReadFrom: one connection, one
+// request, no need for batching.
+type firstReadConn struct {
+	conn  *net.UDPConn
+	first func()
+}
+
+func (c *firstReadConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.conn.ReadFrom(p)
+	if err == nil {
+		c.first()
+	}
+	return n, addr, err
+}
+
+// WriteTo writes to the connected peer: net refuses an address on a
+// connected socket.
+func (c *firstReadConn) WriteTo(p []byte, _ net.Addr) (int, error) { return c.conn.Write(p) }
+
+func (c *firstReadConn) Close() error                       { return c.conn.Close() }
+func (c *firstReadConn) LocalAddr() net.Addr                { return c.conn.LocalAddr() }
+func (c *firstReadConn) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *firstReadConn) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *firstReadConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// SetReadBuffer, SetWriteBuffer and SyscallConn let quic-go size the
+// socket buffers and set DF, as it does on a plain *net.UDPConn.
+func (c *firstReadConn) SetReadBuffer(n int) error             { return c.conn.SetReadBuffer(n) }
+func (c *firstReadConn) SetWriteBuffer(n int) error            { return c.conn.SetWriteBuffer(n) }
+func (c *firstReadConn) SyscallConn() (syscall.RawConn, error) { return c.conn.SyscallConn() }
