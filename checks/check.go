@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -210,10 +211,38 @@ func DecodeOptions(raw json.RawMessage, opts any) error {
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(opts); err != nil {
-		return fieldErrorFromJSON(err)
+		return locateFieldError(rest, opts, err)
 	}
 	return nil
 }
+
+// locateFieldError turns the error of decoding raw into opts into a
+// *FieldError with the full path of the field. encoding/json gives that
+// path for a type mismatch only: an unknown field comes with its last key,
+// and an error of a custom unmarshaler (a bad Duration) with none, so for
+// those the path is found by walking raw beside opts's type.
+func locateFieldError(raw json.RawMessage, opts any, err error) error {
+	fe := fieldErrorFromJSON(err)
+	var out *FieldError
+	if !errors.As(fe, &out) || errors.As(err, new(*json.UnmarshalTypeError)) {
+		return fe
+	}
+	unknown := ""
+	if out.Reason == reasonUnknownField {
+		unknown = out.Field
+	}
+	located := locateError(raw, reflect.TypeOf(opts), unknown)
+	var at *FieldError
+	if !errors.As(located, &at) {
+		return fe
+	}
+	if at.Err == nil {
+		at.Err = err
+	}
+	return at
+}
+
+const reasonUnknownField = "unknown field"
 
 // fieldErrorFromJSON turns encoding/json's errors into FieldErrors naming
 // the field where it can tell.
@@ -229,7 +258,7 @@ func fieldErrorFromJSON(err error) error {
 	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &FieldError{Field: strings.Trim(name, `"`), Reason: "unknown field", Err: err}
+		return &FieldError{Field: strings.Trim(name, `"`), Reason: reasonUnknownField, Err: err}
 	}
 	return &FieldError{Reason: strings.TrimPrefix(msg, "json: "), Err: err}
 }
@@ -260,6 +289,36 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// SpecTimeout returns how long a run of spec may take: its timeout field,
+// or DefaultTimeout when absent. Kinds apply it to every run, so that a
+// run ends on time even when Kind.Parse was called without Registry.Parse
+// and the caller's context has no deadline. A bad value is a *FieldError
+// on "timeout".
+func SpecTimeout(spec json.RawMessage) (time.Duration, error) {
+	if len(bytes.TrimSpace(spec)) == 0 {
+		return DefaultTimeout, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(spec, &fields); err != nil {
+		return 0, fieldErrorFromJSON(err)
+	}
+	raw, ok := fields["timeout"]
+	if !ok {
+		return DefaultTimeout, nil
+	}
+	var d Duration
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return 0, Within("timeout", fieldErrorFromJSON(err))
+	}
+	switch {
+	case d == 0:
+		return DefaultTimeout, nil
+	case d.Std() < 0 || d.Std() > MaxTimeout:
+		return 0, &FieldError{Field: "timeout", Reason: fmt.Sprintf("%s is outside 0..%s", d, MaxTimeout)}
+	}
+	return d.Std(), nil
 }
 
 // Begin starts a record for a run of kind against target, now.

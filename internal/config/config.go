@@ -157,6 +157,7 @@ var byteUnits = []struct {
 
 // ParseByteSize parses a size such as "512MiB".
 func ParseByteSize(s string) (int64, error) {
+	orig := s
 	s = strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range byteUnits {
@@ -167,7 +168,7 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 || v > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q: expected e.g. 512MiB, 1GiB, 4096", s)
+		return 0, fmt.Errorf("bad size %q: expected e.g. 512MiB, 1GiB, 4096", orig)
 	}
 	return v * mult, nil
 }

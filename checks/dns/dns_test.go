@@ -1,0 +1,455 @@
+package dnscheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/internal/testenv"
+	"github.com/picketnet/picket/results"
+)
+
+// run parses spec (a JSON object, common fields included) for target and
+// runs it once.
+func run(t *testing.T, env checks.Env, target, spec string) (results.Result, results.DNSDetails) {
+	t.Helper()
+	c, err := Kind{}.Parse(target, json.RawMessage(spec))
+	if err != nil {
+		t.Fatalf("Parse(%q, %s): %v", target, spec, err)
+	}
+	r := c.Run(context.Background(), env)
+	var d results.DNSDetails
+	if err := r.DecodeDetails(&d); err != nil {
+		t.Fatalf("details: %v", err)
+	}
+	if r.Kind != "dns" || r.Target != target || r.StartedAt.IsZero() || r.DurationMS <= 0 {
+		t.Errorf("run fields not filled: %+v", r)
+	}
+	return r, d
+}
+
+func wantOutcome(t *testing.T, r results.Result, layer results.Layer, code results.Code) {
+	t.Helper()
+	if layer == "" {
+		if !r.OK || r.Error != nil {
+			t.Fatalf("want ok, got %v", r.Error)
+		}
+		return
+	}
+	if r.OK || r.Error == nil {
+		t.Fatalf("want %s/%s, got ok", layer, code)
+	}
+	if r.Error.Layer != layer || r.Error.Code != code {
+		t.Fatalf("want %s/%s, got %v", layer, code, r.Error)
+	}
+	if !r.Error.Code.ValidFor(r.Error.Layer) {
+		t.Fatalf("%v: code not valid for its layer", r.Error)
+	}
+}
+
+func TestAnswers(t *testing.T) {
+	s := startServer(t)
+	res := fmt.Sprintf("%q", s.udpAddr)
+	tests := []struct {
+		name, target, spec string
+		layer              results.Layer
+		code               results.Code
+		answerHas          string // one recorded answer contains it
+	}{
+		{"A", "example.test", `{"resolver":` + res + `}`, "", "", "IN A 192.0.2.1"},
+		{"AAAA", "example.test", `{"resolver":` + res + `,"query":{"type":"AAAA"}}`, "", "", "IN AAAA 2001:db8::1"},
+		{"MX", "example.test", `{"resolver":` + res + `,"query":{"type":"mx"}}`, "", "", "MX 10 mail.example.test."},
+		{"TXT", "example.test", `{"resolver":` + res + `,"query":{"type":"TXT"}}`, "", "", `"v=spf1 -all"`},
+		{"CAA", "example.test", `{"resolver":` + res + `,"query":{"type":"CAA"}}`, "", "", `CAA 0 issue "letsencrypt.org"`},
+		{"NS", "example.test", `{"resolver":` + res + `,"query":{"type":"NS"}}`, "", "", "NS ns1.example.test."},
+		{"SOA", "example.test", `{"resolver":` + res + `,"query":{"type":"SOA"}}`, "", "", "hostmaster.example.test. 2026112101"},
+		{"HTTPS", "example.test", `{"resolver":` + res + `,"query":{"type":"HTTPS"}}`, "", "", `alpn="h2,h3"`},
+		{"TYPE65", "example.test", `{"resolver":` + res + `,"query":{"type":"TYPE65"}}`, "", "", `alpn="h2,h3"`},
+		{"SRV", "_https._tcp.example.test", `{"resolver":` + res + `,"query":{"type":"SRV"}}`, "", "", "SRV 10 5 443 web.example.test."},
+		{"PTR", "ignored.test", `{"resolver":` + res + `,"query":{"name":"1.2.0.192.in-addr.arpa","type":"PTR"}}`, "", "", "PTR example.test."},
+		{"CH class", "version.bind", `{"resolver":` + res + `,"query":{"type":"TXT","class":"CH"}}`, "", "", `"picket-test"`},
+		{"URL target", "https://example.test/health", `{"resolver":` + res + `}`, "", "", "IN A 192.0.2.2"},
+		{"CNAME chain", "www.example.test", `{"resolver":` + res + `,"expect":{"min_answers":1}}`, "", "", "CNAME example.test."},
+		{"ANY", "example.test", `{"resolver":` + res + `,"query":{"type":"ANY"},"expect":{"min_answers":9}}`, "", "", "MX 10"},
+
+		{"NXDOMAIN", "nx.test", `{"resolver":` + res + `}`, results.LayerDNS, results.CodeNXDomain, ""},
+		{"SERVFAIL", "fail.test", `{"resolver":` + res + `}`, results.LayerDNS, results.CodeServFail, ""},
+		{"REFUSED", "refuse.test", `{"resolver":` + res + `}`, results.LayerDNS, results.CodeRefused, ""},
+		{"expected NXDOMAIN", "nx.test", `{"resolver":` + res + `,"expect":{"rcode":"nxdomain"}}`, "", "", ""},
+		{"NOERROR when NXDOMAIN expected", "example.test", `{"resolver":` + res + `,"expect":{"rcode":"NXDOMAIN"}}`, results.LayerDNS, results.CodeRcode, ""},
+		{"answer for another question", "wrongq.test", `{"resolver":` + res + `}`, results.LayerDNS, results.CodeBadResponse, ""},
+
+		{"NODATA", "nodata.test", `{"resolver":` + res + `}`, results.LayerDNS, results.CodeNoAnswer, ""},
+		{"NODATA accepted", "nodata.test", `{"resolver":` + res + `,"expect":{"min_answers":0}}`, "", "", ""},
+		{"CNAME is not an A", "example.test", `{"resolver":` + res + `,"query":{"type":"A"},"expect":{"min_answers":3}}`, results.LayerDNS, results.CodeTooFewAnswers, ""},
+		{"min answers met", "example.test", `{"resolver":` + res + `,"expect":{"min_answers":2}}`, "", "", ""},
+
+		{"contains", "example.test", `{"resolver":` + res + `,"expect":{"answer_contains":"192.0.2.2"}}`, "", "", ""},
+		{"contains mismatch", "example.test", `{"resolver":` + res + `,"expect":{"answer_contains":"198.51.100.1"}}`, results.LayerDNS, results.CodeAnswerMismatch, ""},
+		{"regex", "example.test", `{"resolver":` + res + `,"query":{"type":"MX"},"expect":{"answer_regex":"MX \\d+ mail\\.example\\.test\\.$"}}`, "", "", ""},
+		{"regex mismatch", "example.test", `{"resolver":` + res + `,"expect":{"answer_regex":"^example\\.test\\. \\d+ IN A 10\\."}}`, results.LayerDNS, results.CodeAnswerMismatch, ""},
+
+		{"authoritative", "auth.test", `{"resolver":` + res + `,"expect":{"authoritative":true}}`, "", "", "192.0.2.53"},
+		{"not authoritative", "example.test", `{"resolver":` + res + `,"expect":{"authoritative":true}}`, results.LayerDNS, results.CodeNotAuthorative, ""},
+
+		{"tcp", "example.test", `{"resolver":` + res + `,"transport":"tcp"}`, "", "", "192.0.2.1"},
+		{"tcp NXDOMAIN", "nx.test", `{"resolver":` + res + `,"transport":"tcp"}`, results.LayerDNS, results.CodeNXDomain, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, d := run(t, checks.Env{}, tt.target, tt.spec)
+			wantOutcome(t, r, tt.layer, tt.code)
+			if d.Resolver != s.udpAddr || r.Addr != "127.0.0.1" {
+				t.Errorf("resolver %q addr %q, want %q and 127.0.0.1", d.Resolver, r.Addr, s.udpAddr)
+			}
+			if d.Rcode == "" {
+				t.Errorf("rcode not recorded: %+v", d)
+			}
+			if r.Phases.TTFBMS <= 0 {
+				t.Errorf("ttfb_ms not recorded: %+v", r.Phases)
+			}
+			if tt.answerHas != "" && !strings.Contains(strings.Join(d.Answers, "\n"), tt.answerHas) {
+				t.Errorf("answers %q lack %q", d.Answers, tt.answerHas)
+			}
+			if err := r.Validate(); err != nil && !strings.HasPrefix(err.Error(), "id:") {
+				t.Errorf("record does not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestDetails(t *testing.T) {
+	s := startServer(t)
+	r, d := run(t, checks.Env{}, "auth.test", `{"resolver":"`+s.udpAddr+`"}`)
+	wantOutcome(t, r, "", "")
+	want := results.DNSDetails{
+		Rcode:         "NOERROR",
+		Answers:       []string{"auth.test. 60 IN A 192.0.2.53"},
+		Authoritative: true,
+		Resolver:      s.udpAddr,
+		Transport:     "udp",
+	}
+	if fmt.Sprint(d) != fmt.Sprint(want) {
+		t.Errorf("details\n got %+v\nwant %+v", d, want)
+	}
+	if r.Phases.ConnectMS != 0 || r.Phases.TLSMS != 0 {
+		t.Errorf("UDP has no connect or TLS phase: %+v", r.Phases)
+	}
+}
+
+func TestQueryFlags(t *testing.T) {
+	s := startServer(t)
+	tests := []struct {
+		spec       string
+		rd, do     bool
+		class      uint16
+		qtype      uint16
+		wantRecord bool
+	}{
+		{`{}`, true, false, dns.ClassINET, dns.TypeA, true},
+		{`{"recursion_desired":false}`, false, false, dns.ClassINET, dns.TypeA, true},
+		{`{"dnssec":true,"query":{"type":"caa"}}`, true, true, dns.ClassINET, dns.TypeCAA, true},
+	}
+	for _, tt := range tests {
+		var spec map[string]any
+		if err := json.Unmarshal([]byte(tt.spec), &spec); err != nil {
+			t.Fatal(err)
+		}
+		spec["resolver"] = s.udpAddr
+		b, _ := json.Marshal(spec)
+		r, _ := run(t, checks.Env{}, "example.test", string(b))
+		wantOutcome(t, r, "", "")
+		q, _ := s.lastQuery()
+		if q.RecursionDesired != tt.rd {
+			t.Errorf("%s: RD = %v, want %v", tt.spec, q.RecursionDesired, tt.rd)
+		}
+		opt := q.IsEdns0()
+		if (opt != nil && opt.Do()) != tt.do {
+			t.Errorf("%s: DO bit = %v, want %v", tt.spec, opt != nil && opt.Do(), tt.do)
+		}
+		if got := q.Question[0]; got.Qclass != tt.class || got.Qtype != tt.qtype || got.Name != "example.test." {
+			t.Errorf("%s: question %v", tt.spec, got)
+		}
+	}
+}
+
+func TestTruncationFallsBackToTCP(t *testing.T) {
+	s := startServer(t)
+	r, d := run(t, checks.Env{}, "big.test", `{"resolver":"`+s.udpAddr+`","query":{"type":"TXT"},"expect":{"min_answers":40,"answer_contains":"record 39"}}`)
+	wantOutcome(t, r, "", "")
+	if !d.Truncated || d.Transport != "tcp" {
+		t.Errorf("want truncated=true transport=tcp, got %+v", d)
+	}
+	if len(d.Answers) != 32 {
+		t.Errorf("recorded %d answers, want the first 32", len(d.Answers))
+	}
+	if r.Phases.ConnectMS <= 0 {
+		t.Errorf("TCP connect not timed: %+v", r.Phases)
+	}
+	_, n := s.lastQuery()
+	if n != 2 {
+		t.Errorf("server saw %d queries, want 2 (UDP then TCP)", n)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	s := startServer(t)
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			addr := s.udpAddr
+			extra := ""
+			if transport == "tls" {
+				addr, extra = s.tlsAddr, `,"ca_file":"`+s.caFile+`"`
+			}
+			r, _ := run(t, checks.Env{}, "slow.test", `{"timeout":"200ms","transport":"`+transport+`","resolver":"`+addr+`"`+extra+`}`)
+			wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	s := startServer(t)
+	c, err := Kind{}.Parse("slow.test", json.RawMessage(`{"resolver":"`+s.udpAddr+`","transport":"tcp"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the query is waiting at the server.
+		for {
+			if _, n := s.lastQuery(); n > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	r := c.Run(ctx, checks.Env{})
+	wantOutcome(t, r, results.LayerTimeout, results.CodeDeadline)
+	if !strings.Contains(r.Error.Message, "cancelled") {
+		t.Errorf("message %q does not say the run was cancelled", r.Error.Message)
+	}
+}
+
+func TestDoT(t *testing.T) {
+	s := startServer(t)
+	tests := []struct {
+		name, spec string
+		layer      results.Layer
+		code       results.Code
+	}{
+		{"verified by IP SAN", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + s.caFile + `"}`, "", ""},
+		{"server_name", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + s.caFile + `","server_name":"dns.test"}`, "", ""},
+		{"NXDOMAIN over TLS", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + s.caFile + `","expect":{"rcode":"NXDOMAIN"},"query":{"name":"nx.test"}}`, "", ""},
+		{"untrusted", `{"transport":"tls","resolver":"` + s.tlsAddr + `"}`, results.LayerTLS, results.CodeCertUntrusted},
+		{"wrong name", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + s.caFile + `","server_name":"other.test"}`, results.LayerTLS, results.CodeHostnameMismatch},
+		{"plain DNS server closes on a ClientHello", `{"transport":"tls","resolver":"` + s.udpAddr + `","ca_file":"` + s.caFile + `"}`, results.LayerTLS, results.CodeReset},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, d := run(t, checks.Env{}, "example.test", tt.spec)
+			wantOutcome(t, r, tt.layer, tt.code)
+			if r.Phases.ConnectMS <= 0 {
+				t.Errorf("connect not timed: %+v", r.Phases)
+			}
+			if tt.layer == "" && (r.Phases.TLSMS <= 0 || r.Phases.TTFBMS <= 0 || d.Transport != "tls") {
+				t.Errorf("phases %+v details %+v", r.Phases, d)
+			}
+		})
+	}
+}
+
+func TestNetworkFailures(t *testing.T) {
+	s := startServer(t)
+	closed := closedPort(t)
+	tests := []struct {
+		name, spec string
+		env        checks.Env
+		layer      results.Layer
+		code       results.Code
+	}{
+		{"udp to a closed port", `{"resolver":"` + closed + `"}`, checks.Env{}, results.LayerConnect, results.CodeRefused},
+		{"tcp to a closed port", `{"resolver":"` + closed + `","transport":"tcp"}`, checks.Env{}, results.LayerConnect, results.CodeRefused},
+		{"policy denies the resolver (udp)", `{"resolver":"` + s.udpAddr + `"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
+		{"policy denies the resolver (tls)", `{"resolver":"` + s.tlsAddr + `","transport":"tls"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
+		{"policy exception", `{"resolver":"` + s.udpAddr + `"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, before := s.lastQuery()
+			r, _ := run(t, tt.env, "example.test", tt.spec)
+			wantOutcome(t, r, tt.layer, tt.code)
+			if _, after := s.lastQuery(); tt.code == results.CodeDenied && after != before {
+				t.Errorf("a denied resolver received %d queries", after-before)
+			}
+		})
+	}
+}
+
+// closedPort returns a loopback address where nothing listens on UDP or TCP.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestSystemResolver(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("missing resolv.conf", func(t *testing.T) {
+		c, err := Kind{ResolvConf: filepath.Join(dir, "absent")}.Parse("example.test", json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.Run(context.Background(), checks.Env{})
+		wantOutcome(t, r, results.LayerDNS, results.CodeNetwork)
+		if !strings.Contains(r.Error.Message, "no resolver") {
+			t.Errorf("message %q", r.Error.Message)
+		}
+	})
+	t.Run("first nameserver on port 53", func(t *testing.T) {
+		// resolv.conf has no port, so the server must sit on port 53 of an
+		// otherwise unused loopback address.
+		testenv.RequireRoot(t)
+		pc, err := net.ListenPacket("udp", "127.0.53.1:53")
+		if err != nil {
+			t.Fatalf("listen on 127.0.53.1:53: %v", err)
+		}
+		s := &testServer{release: make(chan struct{})}
+		srv := &dns.Server{PacketConn: pc, Handler: s}
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		done := make(chan struct{})
+		go func() { defer close(done); _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { close(s.release); _ = srv.Shutdown(); <-done })
+
+		conf := filepath.Join(dir, "resolv.conf")
+		if err := os.WriteFile(conf, []byte("search example.test\nnameserver 127.0.53.1\nnameserver 192.0.2.1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Kind{ResolvConf: conf}.Parse("auth.test", json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The policy guards resolvers that specs choose, not the system's.
+		r := c.Run(context.Background(), checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}})
+		wantOutcome(t, r, "", "")
+		var d results.DNSDetails
+		if err := r.DecodeDetails(&d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Resolver != "127.0.53.1:53" {
+			t.Errorf("resolver %q", d.Resolver)
+		}
+	})
+}
+
+// TestNothingOutlivesARun runs every path (answers, fallback, TLS,
+// failures, timeouts, cancellation) and then requires the goroutines and
+// file descriptors of the process to come back to where they were.
+func TestNothingOutlivesARun(t *testing.T) {
+	s := startServer(t)
+	specs := []struct{ target, spec string }{
+		{"example.test", `{"resolver":"` + s.udpAddr + `"}`},
+		{"big.test", `{"resolver":"` + s.udpAddr + `","query":{"type":"TXT"}}`},
+		{"example.test", `{"resolver":"` + s.udpAddr + `","transport":"tcp"}`},
+		{"example.test", `{"resolver":"` + s.tlsAddr + `","transport":"tls","ca_file":"` + s.caFile + `"}`},
+		{"example.test", `{"resolver":"` + s.tlsAddr + `","transport":"tls"}`},
+		{"nx.test", `{"resolver":"` + s.udpAddr + `"}`},
+		{"example.test", `{"resolver":"` + closedPort(t) + `","transport":"tcp"}`},
+	}
+	runAll := func() {
+		for _, sp := range specs {
+			run(t, checks.Env{}, sp.target, sp.spec)
+		}
+	}
+	// A socket left open would be closed by its finalizer sooner or later;
+	// without GC it stays, and the count below sees it.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runAll() // warm up: lazily started runtime goroutines are not leaks
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+
+	for range 5 {
+		runAll()
+	}
+	// Runs that end by timeout and by cancellation, while the server still
+	// holds the query.
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		addr, extra := s.udpAddr, ""
+		if transport == "tls" {
+			addr, extra = s.tlsAddr, `,"ca_file":"`+s.caFile+`"`
+		}
+		spec := `{"timeout":"100ms","transport":"` + transport + `","resolver":"` + addr + `"` + extra + `}`
+		r, _ := run(t, checks.Env{}, "slow.test", spec)
+		wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
+		c, _ := Kind{}.Parse("slow.test", json.RawMessage(spec))
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		c.Run(ctx, checks.Env{})
+		cancel()
+	}
+
+	// The server's handlers of the slow queries answer after a second;
+	// once they are done, the process must be back where it was.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, f := runtime.NumGoroutine(), openFDs(t)
+		if g <= goroutines && f <= fds {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("after the runs: %d goroutines (was %d), %d fds (was %d)\n%s",
+				g, goroutines, f, fds, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(entries)
+}
+
+// TestMalformedAnswer: a reply with the query's id whose body does not
+// parse is dns/bad_response, not a network error.
+func TestMalformedAnswer(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 512)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil || n < 2 {
+			return
+		}
+		// The query's id, QR set, one question promised and none sent.
+		_, _ = pc.WriteTo([]byte{buf[0], buf[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7, 'e'}, from)
+	}()
+	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","timeout":"2s"}`)
+	wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+}

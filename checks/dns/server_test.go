@@ -1,0 +1,229 @@
+package dnscheck
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// zone is what the test server answers, by name and type, in presentation
+// format.
+var zone = map[string][]string{
+	"example.test.": {
+		"example.test. 300 IN A 192.0.2.1",
+		"example.test. 300 IN A 192.0.2.2",
+		"example.test. 300 IN AAAA 2001:db8::1",
+		"example.test. 300 IN MX 10 mail.example.test.",
+		`example.test. 300 IN TXT "v=spf1 -all"`,
+		`example.test. 300 IN CAA 0 issue "letsencrypt.org"`,
+		"example.test. 300 IN NS ns1.example.test.",
+		"example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 2026112101 7200 3600 1209600 300",
+		`example.test. 300 IN HTTPS 1 . alpn="h2,h3"`,
+	},
+	"_https._tcp.example.test.": {"_https._tcp.example.test. 300 IN SRV 10 5 443 web.example.test."},
+	"1.2.0.192.in-addr.arpa.":   {"1.2.0.192.in-addr.arpa. 300 IN PTR example.test."},
+	"www.example.test.": {
+		"www.example.test. 300 IN CNAME example.test.",
+		"example.test. 300 IN A 192.0.2.1",
+	},
+	"auth.test.":   {"auth.test. 60 IN A 192.0.2.53"},
+	"nodata.test.": {},
+	"version.bind.": {
+		`version.bind. 0 CH TXT "picket-test"`,
+	},
+}
+
+// testServer is a miekg/dns server on loopback serving zone over UDP and
+// TCP on one port (so that truncation can fall back), and over TLS on
+// another. It records the last query it received.
+type testServer struct {
+	udpAddr, tlsAddr string
+	caFile           string // PEM of the CA that signed the TLS server's certificate
+	release          chan struct{}
+
+	mu      sync.Mutex
+	last    *dns.Msg
+	queries int
+}
+
+func (s *testServer) lastQuery() (*dns.Msg, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.queries
+}
+
+func (s *testServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	s.mu.Lock()
+	s.last, s.queries = req.Copy(), s.queries+1
+	s.mu.Unlock()
+
+	m := new(dns.Msg)
+	m.SetReply(req)
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	switch name {
+	case "nx.test.":
+		m.Rcode = dns.RcodeNameError
+	case "fail.test.":
+		m.Rcode = dns.RcodeServerFailure
+	case "refuse.test.":
+		m.Rcode = dns.RcodeRefused
+	case "slow.test.":
+		// Long after the clients of the tests give up; never an answer.
+		select {
+		case <-s.release:
+		case <-time.After(time.Second):
+		}
+		return
+	case "wrongq.test.":
+		m.Question[0].Name = "other.test."
+	case "big.test.":
+		for i := range 40 {
+			rr, _ := dns.NewRR(fmt.Sprintf(`big.test. 60 IN TXT "record %02d padding padding padding padding"`, i))
+			m.Answer = append(m.Answer, rr)
+		}
+	default:
+		rrs, ok := zone[name]
+		if !ok {
+			m.Rcode = dns.RcodeNameError
+			break
+		}
+		m.Authoritative = name == "auth.test."
+		for _, text := range rrs {
+			rr, err := dns.NewRR(text)
+			if err != nil {
+				panic(err)
+			}
+			if rr.Header().Rrtype == q.Qtype || rr.Header().Rrtype == dns.TypeCNAME || q.Qtype == dns.TypeANY {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		size := dns.MinMsgSize
+		if opt := req.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
+	}
+	_ = w.WriteMsg(m)
+}
+
+// startServer starts the servers and stops them when the test ends.
+func startServer(t testing.TB) *testServer {
+	t.Helper()
+	s := &testServer{release: make(chan struct{})}
+
+	var pc net.PacketConn
+	var ln net.Listener
+	for range 20 {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+		pc = nil
+	}
+	if pc == nil {
+		t.Fatal("no port free for both UDP and TCP")
+	}
+	s.udpAddr = pc.LocalAddr().String()
+
+	cert, caPEM := testCert(t)
+	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(s.caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tlsAddr = tlsLn.Addr().String()
+
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: s},
+		{Listener: ln, Handler: s},
+		{Listener: tlsLn, Net: "tcp-tls", Handler: s},
+	}
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		wg.Go(func() { _ = srv.ActivateAndServe() })
+		<-started
+	}
+	t.Cleanup(func() {
+		close(s.release)
+		for _, srv := range servers {
+			_ = srv.Shutdown()
+		}
+		wg.Wait()
+	})
+	return s
+}
+
+// testCert makes a CA and a server certificate for 127.0.0.1 and
+// dns.test signed by it.
+func testCert(t testing.TB) (tls.Certificate, []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "picket test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "dns.test"},
+		DNSNames:     []string{"dns.test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/results"
+)
+
+// runCheck is `picket check KIND TARGET [flags]`: one check from this
+// machine, now. Flags may come before or after the target.
+func runCheck(ctx context.Context, args []string, io stdio) int {
+	reg := all.New()
+	fs := newFlagSet("check", io)
+	timeout := fs.Duration("timeout", checks.DefaultTimeout, "give up after this `duration`")
+	asJSON := fs.Bool("json", false, "print the result record as JSON")
+	denyPrivate := fs.Bool("deny-private", false, "refuse loopback, private, link-local and metadata addresses, as probers do by default")
+	specJSON := fs.String("spec", "", "the kind's options as a JSON `object`, as in an endpoint file; flags override its fields")
+
+	var binder checks.FlagBinder
+	kindName, rest := splitKind(fs, args)
+	// A mistake is one line; the list of flags is for -h.
+	parse := func(args []string) (code int, ok bool) {
+		fs.SetOutput(new(bytes.Buffer))
+		fs.Usage = func() {}
+		err := fs.Parse(args)
+		fs.SetOutput(io.err)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fmt.Fprintf(io.err, "usage: picket check KIND TARGET [flags]\n\nkinds: %s\n\nflags:\n", strings.Join(reg.Kinds(), ", "))
+			fs.PrintDefaults()
+			if kindName != "" && binder == nil {
+				fmt.Fprintf(io.err, "\nthe %s kind has no flags of its own: use --spec\n", kindName)
+			}
+			return exitOK, false
+		case err != nil:
+			return fail(io, "check", exitUsage, fmt.Errorf("%w; see 'picket check %s -h'", err, cmp.Or(kindName, "KIND"))), false
+		}
+		return 0, true
+	}
+
+	if kindName == "" {
+		// Only flags: -h is a request for usage; anything else is a mistake.
+		if code, ok := parse(args); !ok {
+			return code
+		}
+		return fail(io, "check", exitUsage, fmt.Errorf("missing KIND and TARGET; kinds: %s", strings.Join(reg.Kinds(), ", ")))
+	}
+	kind, ok := reg.Lookup(kindName)
+	if !ok {
+		return fail(io, "check", exitUsage, fmt.Errorf("unknown kind %q; one of %s", kindName, strings.Join(reg.Kinds(), ", ")))
+	}
+	kindOptions := func() (json.RawMessage, error) { return nil, nil }
+	if b, ok := kind.(checks.FlagBinder); ok {
+		binder = b
+		kindOptions = b.BindFlags(fs)
+	}
+	flagArgs, positional := interleaved(fs, rest)
+	if code, ok := parse(append(flagArgs, positional...)); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return fail(io, "check", exitUsage, fmt.Errorf("want exactly one TARGET after %s, got %d: %q", kindName, fs.NArg(), fs.Args()))
+	}
+	target := fs.Arg(0)
+
+	spec, err := buildSpec(kindName, *specJSON, *timeout, kindOptions)
+	if err != nil {
+		return fail(io, "check", exitUsage, err)
+	}
+	parsed, err := reg.Parse(target, spec)
+	if err != nil {
+		return fail(io, "check", exitUsage, fmt.Errorf("bad spec: %w%s", err, flagHint(fs, err)))
+	}
+
+	env := checks.Env{}
+	if *denyPrivate {
+		env.Policy = &targetpolicy.Policy{DenyPrivate: true}
+	}
+	// The check enforces its own timeout and reports the phase it hit; the
+	// grace only stops a run that would not.
+	runCtx, cancel := context.WithTimeout(ctx, parsed.Spec.Timeout.Std()+time.Second)
+	defer cancel()
+	rec := parsed.Check.Run(runCtx, env)
+	if id, err := uuid.NewV7(); err == nil {
+		rec.ID = id.String()
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rec); err != nil {
+			return fail(io, "check", exitFailed, err)
+		}
+	} else {
+		printSummary(io.out, rec)
+	}
+	if !rec.OK {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// splitKind finds KIND, the first argument that is neither a flag nor the
+// value of one of the common flags, and returns the other arguments.
+func splitKind(fs *flag.FlagSet, args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			if i+1 < len(args) {
+				return args[i+1], append(append([]string{}, args[:i]...), args[i+2:]...)
+			}
+			return "", args
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
+		}
+		if takesValue(fs, a) {
+			i++
+		}
+	}
+	return "", args
+}
+
+// interleaved separates flags (with their values) from positional
+// arguments, so that flags may follow the target as they do in most
+// command lines: `picket check http URL --expect-status 200`.
+func interleaved(fs *flag.FlagSet, args []string) (flagArgs, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flagArgs = append(flagArgs, a)
+			if takesValue(fs, a) && i+1 < len(args) {
+				flagArgs = append(flagArgs, args[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	if len(positional) > 0 {
+		// "--" keeps a target that starts with "-" from being read as a flag.
+		positional = append([]string{"--"}, positional...)
+	}
+	return flagArgs, positional
+}
+
+// takesValue reports whether the flag argument a ("-x", "--x") is a known
+// non-boolean flag written without "=value", so the next argument is its
+// value.
+func takesValue(fs *flag.FlagSet, a string) bool {
+	name := strings.TrimLeft(a, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return false
+	}
+	return true
+}
+
+// buildSpec assembles the spec JSON: --spec, then the kind's flags over
+// it, then kind and timeout. The interval does not matter for one run; it
+// is set so that it never caps the timeout.
+func buildSpec(kind, specJSON string, timeout time.Duration, kindOptions func() (json.RawMessage, error)) (json.RawMessage, error) {
+	spec := map[string]any{}
+	if specJSON != "" {
+		dec := json.NewDecoder(strings.NewReader(specJSON))
+		dec.UseNumber()
+		if err := dec.Decode(&spec); err != nil {
+			return nil, fmt.Errorf("--spec: want a JSON object: %w", err)
+		}
+	}
+	fromFlags, err := kindOptions()
+	if err != nil {
+		return nil, err
+	}
+	if len(fromFlags) > 0 {
+		var opts map[string]any
+		dec := json.NewDecoder(bytes.NewReader(fromFlags))
+		dec.UseNumber()
+		if err := dec.Decode(&opts); err != nil {
+			return nil, fmt.Errorf("options from flags: %w", err)
+		}
+		merge(spec, opts)
+	}
+	if timeout <= 0 {
+		return nil, errors.New("--timeout must be positive")
+	}
+	spec["kind"] = kind
+	spec["timeout"] = timeout.String()
+	spec["interval"] = max(timeout, checks.DefaultInterval).String()
+	return json.Marshal(spec)
+}
+
+// merge sets every field of src in dst, descending into objects present
+// in both so that `--spec '{"expect":{...}}'` and an expect flag combine.
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sub, ok := v.(map[string]any); ok {
+			if d, ok := dst[k].(map[string]any); ok {
+				merge(d, sub)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// flagHint names the flag that sets a spec field, when there is one: a
+// FieldError speaks of "expect.min_answers", the user typed --min-answers.
+func flagHint(fs *flag.FlagSet, err error) string {
+	var fe *checks.FieldError
+	if !errors.As(err, &fe) || fe.Field == "" {
+		return ""
+	}
+	field := strings.ReplaceAll(fe.Field, "_", "-")
+	if i := strings.IndexByte(field, '['); i >= 0 {
+		field = field[:i]
+	}
+	candidates := []string{strings.ReplaceAll(field, ".", "-")}
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		candidates = append(candidates, field[i+1:])
+	}
+	for _, c := range candidates {
+		if fs.Lookup(c) != nil {
+			return " (flag --" + c + ")"
+		}
+	}
+	return ""
+}
+
+// printSummary writes the record for a human: the outcome first, then the
+// phases as bars to the same scale, then the kind's details.
+func printSummary(w io.Writer, r results.Result) {
+	if r.OK {
+		fmt.Fprintf(w, "%s %s: ok\n", r.Kind, r.Target)
+	} else {
+		fmt.Fprintf(w, "%s %s: FAIL %s/%s\n", r.Kind, r.Target, r.Error.Layer, r.Error.Code)
+		if r.Error.Message != "" {
+			fmt.Fprintf(w, "  %-9s %s\n", "error", r.Error.Message)
+		}
+	}
+	if r.Addr != "" {
+		fmt.Fprintf(w, "  %-9s %s\n", "addr", r.Addr)
+	}
+	fmt.Fprintf(w, "  %-9s %s ms\n", "duration", ms(r.DurationMS))
+
+	phases := []struct {
+		name string
+		ms   float64
+	}{
+		{"dns", r.Phases.DNSMS}, {"connect", r.Phases.ConnectMS}, {"tls", r.Phases.TLSMS},
+		{"ttfb", r.Phases.TTFBMS}, {"transfer", r.Phases.TransferMS},
+	}
+	// A waterfall: each phase starts where the one before it ended, so the
+	// bars show both the share and the order of the time spent.
+	total := 0.0
+	for _, p := range phases {
+		total += p.ms
+	}
+	label, elapsed := "phases", 0.0
+	for _, p := range phases {
+		if p.ms <= 0 {
+			continue
+		}
+		const width = 30
+		from := int(math.Round(elapsed / total * width))
+		to := max(from+1, int(math.Round((elapsed+p.ms)/total*width)))
+		elapsed += p.ms
+		fmt.Fprintf(w, "  %-9s %-8s %9s ms  %s%s\n", label, p.name, ms(p.ms), strings.Repeat(" ", from), strings.Repeat("█", to-from))
+		label = ""
+	}
+
+	lines := detailLines(r.Details)
+	keyWidth := 0
+	for _, l := range lines {
+		keyWidth = max(keyWidth, len(l[0]))
+	}
+	label = "details"
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %-9s %-*s  %s\n", label, keyWidth, l[0], l[1])
+		label = ""
+	}
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// maxDetailItems bounds how many entries of a list the summary shows.
+const maxDetailItems = 10
+
+// detailLines flattens the details object into key/value lines in the
+// order the kind wrote them: nested objects as dotted keys, list items one
+// per line under their key.
+func detailLines(raw json.RawMessage) [][2]string {
+	var lines [][2]string
+	if len(raw) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := flatten(dec, "", &lines); err != nil {
+		return append(lines, [2]string{"(unreadable)", err.Error()})
+	}
+	return lines
+}
+
+func flatten(dec *json.Decoder, key string, lines *[][2]string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			name, _ := k.(string)
+			if key != "" {
+				name = key + "." + name
+			}
+			if err := flatten(dec, name, lines); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	case json.Delim('['):
+		n := 0
+		for dec.More() {
+			var item json.RawMessage
+			if err := dec.Decode(&item); err != nil {
+				return err
+			}
+			if n < maxDetailItems {
+				k := ""
+				if n == 0 {
+					k = key
+				}
+				*lines = append(*lines, [2]string{k, scalar(item)})
+			}
+			n++
+		}
+		if n == 0 {
+			*lines = append(*lines, [2]string{key, "(none)"})
+		} else if n > maxDetailItems {
+			*lines = append(*lines, [2]string{"", fmt.Sprintf("... %d more", n-maxDetailItems)})
+		}
+		_, err := dec.Token()
+		return err
+	case nil:
+		return nil
+	}
+	*lines = append(*lines, [2]string{key, fmt.Sprint(tok)})
+	return nil
+}
+
+// scalar renders a list item: strings without quotes, anything else as
+// compact JSON.
+func scalar(item json.RawMessage) string {
+	var s string
+	if json.Unmarshal(item, &s) == nil {
+		return s
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, item) != nil {
+		return string(item)
+	}
+	return b.String()
+}
