@@ -1,0 +1,212 @@
+package prober_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/collector"
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/collector/client"
+	"github.com/picketnet/picket/prober"
+	"github.com/picketnet/picket/prober/spool"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/vantage"
+)
+
+// realCollector serves the real collector API over a SQLite store on a
+// fixed address, and can be stopped and started again on it.
+type realCollector struct {
+	t     *testing.T
+	store results.Store
+	addr  string
+	stop  context.CancelFunc
+	done  chan error
+}
+
+func (c *realCollector) start() {
+	c.t.Helper()
+	srv, err := collector.New(collector.Options{
+		Store: c.store, Kinds: all.New(), AdminToken: "admin-token", HeartbeatEvery: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var ln net.Listener
+	for range 50 {
+		if ln, err = net.Listen("tcp", c.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop, c.done = cancel, make(chan error, 1)
+	go func() { c.done <- srv.Serve(ctx, ln) }()
+}
+
+func (c *realCollector) shutdown() {
+	if c.stop != nil {
+		c.stop()
+		<-c.done
+		c.stop = nil
+	}
+}
+
+func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAgainstTheRealCollector enrols a vantage and an endpoint through
+// the collector's API, runs a prober against it, takes the collector down
+// and brings it back, and checks that the store holds every result the
+// prober produced exactly once, stamped as the collector expects.
+func TestAgainstTheRealCollector(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	col := &realCollector{t: t, store: store, addr: "127.0.0.1:0"}
+	col.start()
+	t.Cleanup(col.shutdown)
+	url := "http://" + col.addr
+
+	admin, err := client.New(url, "admin-token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	teamc, _ := client.New(url, team.Token, nil)
+	if _, err := teamc.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
+		Name: "api", Target: ln.Addr().String(), Regions: []string{"all"},
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	p, err := prober.New(prober.Config{
+		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
+		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: dir,
+		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
+		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+	}, prober.WithVersion("e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	stopProber := func() {
+		if stop != nil {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			stop = nil
+		}
+	}
+	t.Cleanup(stopProber)
+
+	stored := func() []results.Result {
+		rs, err := store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Limit: 100000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	until(t, "results in the store", func() bool { return len(stored()) >= 3 })
+	until(t, "a heartbeat", func() bool {
+		vs, err := admin.Vantages(ctx)
+		return err == nil && len(vs) == 1 && vs[0].Version == "e2e" && !vs[0].LastHeartbeat.IsZero()
+	})
+
+	col.shutdown()
+	until(t, "a backlog in the spool", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") >= 3 })
+	col.start()
+	until(t, "the backlog to drain", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") == 0 })
+	stopProber()
+
+	produced := int(gauge(t, p.Gatherer(), "picket_prober_checks_run_total"))
+	sp, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := int(sp.Stats().Records)
+	sp.Close()
+	rs := stored()
+	ids := map[string]bool{}
+	for _, r := range rs {
+		if ids[r.ID] {
+			t.Fatalf("result %s stored twice", r.ID)
+		}
+		ids[r.ID] = true
+		if r.Check != "api/tcp" || r.Team != "payments" || r.Endpoint != "api" || r.Region != "eu-central" || r.ASN != 24940 || !r.OK {
+			t.Fatalf("stored result %+v", r)
+		}
+	}
+	if len(rs)+left != produced {
+		t.Fatalf("produced %d results: %d stored + %d still spooled", produced, len(rs), left)
+	}
+}
