@@ -30,8 +30,16 @@ type Config struct {
 	MetricsListen string
 	// Discovery finds the public address and, when Identity.ASN is 0, the
 	// ASN. Nil uses vantage.Discovery's defaults (public DNS); set
-	// Disabled to skip it.
+	// Disabled to skip it. Its ASNs default to the prober's AS lookup
+	// (ASNDB, then Team Cymru).
 	Discovery *vantage.Discovery
+	// ASNDB lists iptoasn.com ip2asn files (comma-separated paths, gzipped
+	// or not). Traceroute hops and the discovered ASN are looked up there
+	// first, then in Team Cymru's DNS.
+	ASNDB string
+	// ASNServer is the DNS server (host:port) for Team Cymru lookups;
+	// empty uses the system resolver's.
+	ASNServer string
 
 	// Concurrency caps simultaneous check runs (default 256).
 	Concurrency int
@@ -168,9 +176,9 @@ func LoadConfig(path string) (Config, error) {
 		Discovery: &vantage.Discovery{
 			Disabled:    fc.Discovery.Disabled,
 			AddrServers: fc.Discovery.AddrServers,
-			ASNServer:   fc.Discovery.ASNServer,
-			ASNDB:       fc.ASNDB,
 		},
+		ASNDB:     fc.ASNDB,
+		ASNServer: fc.Discovery.ASNServer,
 	}
 	if c.Token == "" {
 		return Config{}, &config.Error{File: path, Msg: fmt.Sprintf("token_file %s is empty", fc.TokenFile)}

@@ -59,7 +59,7 @@ metrics_listen: 127.0.0.1:9464
 			}
 			if cfg.Token != "s3cret" || cfg.SpoolMaxBytes != 512<<20 || len(cfg.Collectors) != 2 ||
 				cfg.Identity.ASN != 24940 || cfg.Identity.Location == nil || cfg.Identity.Location.Lat != 60.17 ||
-				cfg.Discovery == nil || cfg.Discovery.ASNDB != "/var/lib/picket/ip2asn-v4.tsv.gz" || cfg.MetricsListen != "127.0.0.1:9464" {
+				cfg.Discovery == nil || cfg.ASNDB != "/var/lib/picket/ip2asn-v4.tsv.gz" || cfg.MetricsListen != "127.0.0.1:9464" {
 				t.Fatalf("config %+v", cfg)
 			}
 			cfg.setDefaults()

@@ -23,10 +23,10 @@ func TestDiscoveredASNIsStamped(t *testing.T) {
 		m.SetReply(q)
 		switch q.Question[0].Name {
 		case "myip.opendns.com.":
-			a, _ := dns.NewRR("myip.opendns.com. 0 IN A 198.51.100.9")
+			a, _ := dns.NewRR("myip.opendns.com. 0 IN A 95.216.7.9")
 			m.Answer = append(m.Answer, a)
-		case "9.100.51.198.origin.asn.cymru.com.":
-			txt, _ := dns.NewRR(`9.100.51.198.origin.asn.cymru.com. 0 IN TXT "64496 | 198.51.100.0/24 | ZZ | test | 2020-01-01"`)
+		case "9.7.216.95.origin.asn.cymru.com.":
+			txt, _ := dns.NewRR(`9.7.216.95.origin.asn.cymru.com. 0 IN TXT "64496 | 95.216.0.0/16 | ZZ | test | 2020-01-01"`)
 			m.Answer = append(m.Answer, txt)
 		default:
 			m.Rcode = dns.RcodeNameError
@@ -40,7 +40,8 @@ func TestDiscoveredASNIsStamped(t *testing.T) {
 	col.assign(check("a", "dial", listener(t), ""))
 	startProber(t, t.TempDir(), newTracker(), func(c *Config) {
 		c.Identity.ASN = 0
-		c.Discovery = &vantage.Discovery{AddrServers: []string{pc.LocalAddr().String()}, ASNServer: pc.LocalAddr().String()}
+		c.Discovery = &vantage.Discovery{AddrServers: []string{pc.LocalAddr().String()}}
+		c.ASNServer = pc.LocalAddr().String()
 	}, col.URL())
 	waitFor(t, "a result stamped with the discovered ASN", func() bool {
 		for _, r := range col.storedResults() {
@@ -52,6 +53,6 @@ func TestDiscoveredASNIsStamped(t *testing.T) {
 	})
 	waitFor(t, "a heartbeat with the public address", func() bool {
 		hb, ok := col.lastHeartbeat()
-		return ok && hb.PublicAddr == "198.51.100.9" && hb.ASN == 64496
+		return ok && hb.PublicAddr == "95.216.7.9" && hb.ASN == 64496
 	})
 }

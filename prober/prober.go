@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/scheduler"
@@ -89,8 +91,24 @@ func New(cfg Config, opts ...Option) (*Prober, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	asns := &netpath.Resolver{DNS: &netpath.Cymru{Server: cfg.ASNServer}}
+	if cfg.ASNDB != "" {
+		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
+		if err != nil {
+			return nil, fmt.Errorf("prober config: asn_db: %w", err)
+		}
+		asns.Table = table
+	}
+	d := vantage.Discovery{}
+	if p.cfg.Discovery != nil {
+		d = *p.cfg.Discovery
+	}
+	if d.ASNs == nil {
+		d.ASNs = asns
+	}
+	p.cfg.Discovery = &d
 	if p.kinds == nil {
-		p.kinds = all.New()
+		p.kinds = all.WithASNs(asns)
 	}
 	if p.hc == nil {
 		p.hc = &http.Client{Transport: &http.Transport{

@@ -3,6 +3,7 @@ package vantage
 import (
 	"compress/gzip"
 	"context"
+	"github.com/picketnet/picket/netpath"
 	"net"
 	"net/netip"
 	"os"
@@ -48,8 +49,8 @@ func rr(t *testing.T, s string) dns.RR {
 
 func TestDiscovery(t *testing.T) {
 	server := dnsServer(t, map[string]dns.RR{
-		"myip.opendns.com. A":                   rr(t, "myip.opendns.com. 0 IN A 203.0.113.7"),
-		"7.113.0.203.origin.asn.cymru.com. TXT": rr(t, `7.113.0.203.origin.asn.cymru.com. 0 IN TXT "64500 64501 | 203.0.113.0/24 | ZZ | test | 2020-01-01"`),
+		"myip.opendns.com. A":                  rr(t, "myip.opendns.com. 0 IN A 95.216.1.7"),
+		"7.1.216.95.origin.asn.cymru.com. TXT": rr(t, `7.1.216.95.origin.asn.cymru.com. 0 IN TXT "64500 64501 | 95.216.0.0/16 | ZZ | test | 2020-01-01"`),
 	})
 	dead := func() string { // a UDP port where nothing answers
 		pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
@@ -59,10 +60,15 @@ func TestDiscovery(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "ip2asn-v4.tsv.gz")
 	f, _ := os.Create(db)
 	zw := gzip.NewWriter(f)
-	zw.Write([]byte("1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n203.0.113.0\t203.0.113.255\t64510\tZZ\tTEST-NET-3\n"))
+	zw.Write([]byte("1.0.0.0\t1.0.0.255\t13335\tUS\tCLOUDFLARENET\n95.216.0.0\t95.216.255.255\t64510\tZZ\tHETZNER-TEST\n"))
 	zw.Close()
 	f.Close()
 
+	table, err := netpath.LoadTable(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cymru := &netpath.Resolver{DNS: &netpath.Cymru{Server: server}}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
@@ -71,9 +77,9 @@ func TestDiscovery(t *testing.T) {
 		asn     uint32
 		addrErr bool
 	}{
-		{name: "cymru", d: Discovery{AddrServers: []string{server}, ASNServer: server}, addr: "203.0.113.7", asn: 64500},
-		{name: "first server silent", d: Discovery{AddrServers: []string{dead, server}, ASNServer: server, Timeout: 300 * time.Millisecond}, addr: "203.0.113.7", asn: 64500},
-		{name: "asn_db", d: Discovery{AddrServers: []string{server}, ASNDB: db}, addr: "203.0.113.7", asn: 64510},
+		{name: "cymru", d: Discovery{AddrServers: []string{server}, ASNs: cymru}, addr: "95.216.1.7", asn: 64500},
+		{name: "first server silent", d: Discovery{AddrServers: []string{dead, server}, ASNs: cymru, Timeout: 300 * time.Millisecond}, addr: "95.216.1.7", asn: 64500},
+		{name: "asn_db", d: Discovery{AddrServers: []string{server}, ASNs: &netpath.Resolver{Table: table}}, addr: "95.216.1.7", asn: 64510},
 		{name: "no server answers", d: Discovery{AddrServers: []string{dead}, Timeout: 300 * time.Millisecond}, addrErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +99,7 @@ func TestDiscovery(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (Discovery{ASNDB: db}).ASN(ctx, netip.MustParseAddr("198.51.100.1")); err == nil {
+	if _, err := (Discovery{ASNs: &netpath.Resolver{Table: table}}).ASN(ctx, netip.MustParseAddr("198.51.100.1")); err == nil {
 		t.Fatal("an address in no range of the database got an ASN")
 	}
 }

@@ -13,17 +13,21 @@ import (
 	"github.com/picketnet/picket/netpath"
 )
 
-// New returns a registry of every check kind Picket knows.
+// New returns a registry of every check kind Picket knows. Traceroute
+// hops get their ASNs from Team Cymru's DNS through the system resolver.
 func New() *checks.Registry {
+	return WithASNs(&netpath.Resolver{DNS: &netpath.Cymru{}})
+}
+
+// WithASNs returns a registry of every kind whose traceroutes look hop
+// ASNs up in asns (a prober's asn_db table, then Team Cymru).
+func WithASNs(asns *netpath.Resolver) *checks.Registry {
 	return checks.NewRegistry(
-		// Each kind adds itself here: http.Kind{}, dns.Kind{}, ...
 		dnscheck.Kind{},
 		httpcheck.Kind{},
 		icmpcheck.Kind{},
 		tcpcheck.Kind{},
 		tlscheck.Kind{},
-		// Hop ASNs from Team Cymru's DNS through the system resolver; a
-		// prober with an asn_db builds its own kind with a table.
-		tracecheck.New(&netpath.Resolver{DNS: &netpath.Cymru{}}),
+		tracecheck.New(asns),
 	)
 }

@@ -1,0 +1,75 @@
+package vantage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite"
+)
+
+func TestRegistry(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	r := NewRegistry(st, 30*time.Second)
+	r.Now = func() time.Time { return now }
+
+	v, token, err := r.Enrol(ctx, Identity{ID: "hel1-hetzner-a", Region: "eu-central", Provider: "hetzner", ASN: 24940, Location: &Location{Lat: 60.17, Lon: 24.94}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(token) < 40 || !bytes.Equal(v.TokenHash, HashToken(token)) {
+		t.Errorf("token %q, hash %x", token, v.TokenHash)
+	}
+	for _, bad := range []Identity{
+		{ID: "Has Space", Region: "eu", Provider: "p"},
+		{ID: "ok", Region: "", Provider: "p"},
+		{ID: "ok", Region: "eu", Provider: "p", Location: &Location{Lat: 91}},
+	} {
+		if _, _, err := r.Enrol(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("enrol %+v: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, _, err := r.Enrol(ctx, Identity{ID: "hel1-hetzner-a", Region: "eu", Provider: "p"}); !errors.Is(err, results.ErrConflict) {
+		t.Errorf("second enrol: %v, want ErrConflict", err)
+	}
+	got, err := r.Authenticate(ctx, token)
+	if err != nil || got.ID != "hel1-hetzner-a" || got.ASN != 24940 {
+		t.Errorf("authenticate: %+v %v", got, err)
+	}
+	if _, err := r.Authenticate(ctx, token+"x"); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("wrong token: %v, want ErrNotFound", err)
+	}
+
+	list, _ := r.List(ctx)
+	if len(list) != 1 || list[0].State != StateNever {
+		t.Fatalf("before any heartbeat: %+v", list)
+	}
+	// The prober's clock is ignored: the collector stamps the heartbeat.
+	if err := r.Heartbeat(ctx, got, results.Heartbeat{At: now.Add(-48 * time.Hour), Every: 10 * time.Second, Version: "1.0", SpoolDepth: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{{0, StateLive}, {30 * time.Second, StateLive}, {31 * time.Second, StateMissing}} {
+		now2 := now.Add(tc.after)
+		r.Now = func() time.Time { return now2 }
+		list, err := r.List(ctx)
+		if err != nil || len(list) != 1 || list[0].State != tc.want || list[0].SpoolDepth != 3 || list[0].Version != "1.0" {
+			t.Errorf("%s after the heartbeat: %+v %v, want %s", tc.after, list, err, tc.want)
+		}
+	}
+	if err := r.Heartbeat(ctx, got, results.Heartbeat{Running: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative running: %v", err)
+	}
+}
