@@ -95,9 +95,9 @@ const (
 	MaxSpecBytes    = 16 << 10
 )
 
-// CommonFields are the spec fields that Parse reads itself; a kind's
+// commonFields are the spec fields that Parse reads itself; a kind's
 // options decoder must accept and ignore them.
-var commonFields = []string{"kind", "interval", "timeout"}
+func commonFields() []string { return []string{"kind", "interval", "timeout"} }
 
 // Parsed is a validated spec with its runnable check.
 type Parsed struct {
@@ -117,10 +117,15 @@ func (r *Registry) Parse(target string, raw json.RawMessage) (Parsed, error) {
 		return Parsed{}, fieldErrorFromJSON(err)
 	}
 	var spec Spec
-	for name, dst := range map[string]any{"kind": &spec.Kind, "interval": &spec.Interval, "timeout": &spec.Timeout} {
-		if v, ok := fields[name]; ok {
-			if err := json.Unmarshal(v, dst); err != nil {
-				return Parsed{}, Within(name, fieldErrorFromJSON(err))
+	// In a fixed order, so that a spec with several bad fields always
+	// gets the same error.
+	for _, f := range []struct {
+		name string
+		dst  any
+	}{{"kind", &spec.Kind}, {"interval", &spec.Interval}, {"timeout", &spec.Timeout}} {
+		if v, ok := fields[f.name]; ok {
+			if err := json.Unmarshal(v, f.dst); err != nil {
+				return Parsed{}, Within(f.name, fieldErrorFromJSON(err))
 			}
 		}
 	}
@@ -197,11 +202,16 @@ func Within(parent string, err error) error {
 // options struct, rejecting unknown fields. The common fields (kind,
 // interval, timeout) are accepted and ignored. Errors are *FieldErrors.
 func DecodeOptions(raw json.RawMessage, opts any) error {
+	// Kind.Parse may be called without Registry.Parse, which bounds the
+	// spec first.
+	if len(raw) > MaxSpecBytes {
+		return &FieldError{Reason: fmt.Sprintf("spec larger than %d bytes", MaxSpecBytes)}
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return fieldErrorFromJSON(err)
 	}
-	for _, f := range commonFields {
+	for _, f := range commonFields() {
 		delete(fields, f)
 	}
 	rest, err := json.Marshal(fields)
@@ -281,11 +291,11 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &FieldError{Reason: fmt.Sprintf("expected a duration like \"30s\", got %s", b)}
+		return &FieldError{Reason: fmt.Sprintf("expected a duration like \"30s\", got %s", snippet(b))}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return &FieldError{Reason: fmt.Sprintf("bad duration %q: expected a Go duration like \"30s\" or \"5m\"", s)}
+		return &FieldError{Reason: fmt.Sprintf("bad duration %.40q: expected a Go duration like \"30s\" or \"5m\"", s)}
 	}
 	*d = Duration(v)
 	return nil
@@ -319,6 +329,17 @@ func SpecTimeout(spec json.RawMessage) (time.Duration, error) {
 		return 0, &FieldError{Field: "timeout", Reason: fmt.Sprintf("%s is outside 0..%s", d, MaxTimeout)}
 	}
 	return d.Std(), nil
+}
+
+// snippet shows raw JSON from a spec in an error: on one line, since
+// errors are one line, and short, since the value may be any size.
+func snippet(raw []byte) string {
+	const maxLen = 40
+	s := strings.Join(strings.Fields(string(raw)), " ")
+	if len(s) > maxLen {
+		s = strings.ToValidUTF8(s[:maxLen], "") + "..."
+	}
+	return s
 }
 
 // Begin starts a record for a run of kind against target, now.

@@ -151,8 +151,23 @@ func (r *Result) Validate() error {
 	if r.StartedAt.IsZero() {
 		return bad("started_at", "missing")
 	}
-	if r.DurationMS < 0 || r.DurationMS > float64(24*time.Hour/time.Millisecond) {
+	// Written so that NaN, which no comparison holds for, is out of range
+	// too: reports average these numbers.
+	const maxMS = float64(24 * time.Hour / time.Millisecond)
+	inRange := func(ms float64) bool { return ms >= 0 && ms <= maxMS }
+	if !inRange(r.DurationMS) {
 		return bad("duration_ms", "out of range: %v", r.DurationMS)
+	}
+	for _, p := range []struct {
+		name string
+		ms   float64
+	}{
+		{"phases.dns_ms", r.Phases.DNSMS}, {"phases.connect_ms", r.Phases.ConnectMS}, {"phases.tls_ms", r.Phases.TLSMS},
+		{"phases.ttfb_ms", r.Phases.TTFBMS}, {"phases.transfer_ms", r.Phases.TransferMS},
+	} {
+		if !inRange(p.ms) {
+			return bad(p.name, "out of range: %v", p.ms)
+		}
 	}
 	if r.OK && r.Error != nil {
 		return bad("error", "set on a successful result")

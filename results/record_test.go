@@ -2,6 +2,7 @@ package results
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,6 +92,10 @@ func TestValidate(t *testing.T) {
 		{"long endpoint", func(r *Result) { r.Endpoint = strings.Repeat("x", MaxNameBytes+1) }, "endpoint"},
 		{"no start", func(r *Result) { r.StartedAt = time.Time{} }, "started_at"},
 		{"negative duration", func(r *Result) { r.DurationMS = -1 }, "duration_ms"},
+		{"NaN duration", func(r *Result) { r.DurationMS = math.NaN() }, "duration_ms"},
+		{"negative phase", func(r *Result) { r.Phases.ConnectMS = -3 }, "phases.connect_ms"},
+		{"phase over a day", func(r *Result) { r.Phases.TTFBMS = 1e9 }, "phases.ttfb_ms"},
+		{"NaN phase", func(r *Result) { r.Phases.DNSMS = math.NaN() }, "phases.dns_ms"},
 		{"failure without error", func(r *Result) { r.Error = nil }, "error"},
 		{"success with error", func(r *Result) { r.OK = true }, "error"},
 		{"unknown layer", func(r *Result) { r.Error.Layer = "l7" }, "error.layer"},
@@ -140,4 +145,32 @@ func TestFailTruncates(t *testing.T) {
 	if len(e.Message) != MaxMessageBytes {
 		t.Fatalf("message is %d bytes", len(e.Message))
 	}
+}
+
+// FuzzResultValidate feeds Validate what a prober might send: it never
+// panics, and a record it accepts is still accepted after a round trip
+// through the wire form, as when a store or a spool re-reads it.
+func FuzzResultValidate(f *testing.F) {
+	good, _ := json.Marshal(sample())
+	f.Add(string(good))
+	f.Add(`{"id":"a","endpoint":"e","check":"e/http","kind":"http","vantage":"v","started_at":"2026-11-21T10:00:00Z","ok":true}`)
+	f.Add(`{"id":"a","endpoint":"e","check":"c","kind":"k","vantage":"v","started_at":"2026-11-21T10:00:00Z","error":{"layer":"dns","code":"nxdomain"},"phases":{"dns_ms":-1}}`)
+	f.Add(`{"details":{"a":1},"duration_ms":1e300}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var r Result
+		if json.Unmarshal([]byte(in), &r) != nil || r.Validate() != nil {
+			return
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("a valid record does not encode: %v", err)
+		}
+		var back Result
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("a valid record does not decode from its own encoding: %v", err)
+		}
+		if err := back.Validate(); err != nil {
+			t.Fatalf("a valid record is invalid after a round trip: %v", err)
+		}
+	})
 }

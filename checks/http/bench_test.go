@@ -1,13 +1,12 @@
 package httpcheck
 
 import (
-	"context"
 	"encoding/json"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 )
 
 // BenchmarkRun measures one whole check, on a fresh connection each time,
@@ -30,26 +29,7 @@ func BenchmarkRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			cpu0 := cpuTime(b)
-			for b.Loop() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				rec := chk.Run(ctx, checks.Env{})
-				cancel()
-				if !rec.OK {
-					b.Fatalf("run failed: %v", rec.Error)
-				}
-			}
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			checktest.BenchRun(b, chk, checks.Env{}, 5*time.Second)
 		})
 	}
-}
-
-// cpuTime returns the user and system CPU time of the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,23 +11,25 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	tlscheck "github.com/picketnet/picket/checks/tls"
 	"github.com/picketnet/picket/results"
 )
 
 // Name is the kind's name in specs and records.
 const Name = "http"
 
-// maxCAFileBytes bounds the CA file read at each run.
-const maxCAFileBytes = 1 << 20
+// maxResponseHeaderBytes bounds the response headers over every HTTP
+// version; quic-go's own default is 10 MiB.
+const maxResponseHeaderBytes = 64 << 10
 
 // Kind is the http check kind.
 type Kind struct{}
@@ -42,7 +43,11 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Check{target: target, cfg: c, resolver: net.DefaultResolver}, nil
+	timeout, err := checks.SpecTimeout(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Check{target: target, cfg: c, resolver: net.DefaultResolver, timeout: timeout}, nil
 }
 
 // Check is a parsed http check.
@@ -50,6 +55,7 @@ type Check struct {
 	target   string
 	cfg      *config
 	resolver *net.Resolver
+	timeout  time.Duration
 }
 
 var (
@@ -59,17 +65,14 @@ var (
 
 // Run makes the request once on fresh connections and checks the response.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, checks.DefaultTimeout)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
+	// The spec's timeout holds whatever the caller's context says, as in
+	// every kind; a shorter deadline of the caller's still wins.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
 	rec := checks.Begin(Name, c.target)
 	r := &run{cfg: c.cfg, tr: &tracker{phase: results.LayerConnect}}
-	r.d = &dialer{policy: env.Policy, resolver: c.resolver, preferIP: c.cfg.preferIP, tr: r.tr, runCtx: ctx}
+	r.d = &dialer{netDialer: netdial.Dialer{Policy: env.Policy, Resolver: c.resolver, PreferIP: c.cfg.preferIP}, tr: r.tr, runCtx: ctx}
 	fail := r.do(ctx)
 	end := time.Now()
 	// Cancel first so that no dial or handshake still in flight can start
@@ -78,7 +81,9 @@ func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	r.d.closeAll()
 
 	rec.Phases = r.tr.phases(r.bodyDone)
-	rec.Addr = r.tr.addr
+	// Under the tracker's lock: net/http may still be finishing a dial
+	// it started for a request that has already failed.
+	rec.Addr = r.tr.address()
 	if err := rec.SetDetails(r.details); err != nil && fail == nil {
 		fail = results.Fail(results.LayerInternal, results.CodeBug, "%s", err)
 	}
@@ -154,7 +159,9 @@ func (r *run) do(ctx context.Context) *results.Error {
 	defer resp.Body.Close()
 	r.details.Status = resp.StatusCode
 	r.details.HTTPVersion = protoVersion(resp)
-	r.details.FinalURL = resp.Request.URL.String()
+	// The server chooses the final URL: bound it, so that a long Location
+	// cannot push the record past what ingest accepts.
+	r.details.FinalURL = truncate(resp.Request.URL.Redacted(), results.MaxTargetBytes)
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		na := resp.TLS.PeerCertificates[0].NotAfter.UTC()
 		r.details.CertNotAfter = &na
@@ -251,32 +258,12 @@ func (r *run) tlsConfig() (*tls.Config, *results.Error) {
 	if r.cfg.caFile == "" {
 		return conf, nil
 	}
-	pem, err := readLimited(r.cfg.caFile, maxCAFileBytes)
+	pool, err := tlscheck.LoadRoots(r.cfg.caFile)
 	if err != nil {
-		return nil, results.Fail(results.LayerValidation, results.CodeBadSpec, "ca_file: %s", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, results.Fail(results.LayerValidation, results.CodeBadSpec, "ca_file: no PEM certificate in %s", r.cfg.caFile)
+		return nil, results.Fail(results.LayerValidation, results.CodeBadSpec, "%s", err)
 	}
 	conf.RootCAs = pool
 	return conf, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // transport returns the run's round tripper for the spec's HTTP version.
@@ -284,7 +271,7 @@ func (r *run) transport(tlsConf *tls.Config) http.RoundTripper {
 	if r.cfg.version == Version3 {
 		conf := tlsConf.Clone()
 		conf.NextProtos = []string{http3.NextProtoH3}
-		return &h3RoundTripper{d: r.d, tr: r.tr, tlsConf: conf}
+		return &h3RoundTripper{d: r.d, tr: r.tr, tlsConf: conf, h3: http3.Transport{MaxResponseHeaderBytes: maxResponseHeaderBytes}}
 	}
 	t := &http.Transport{
 		DialContext:       r.d.DialContext,
@@ -292,7 +279,7 @@ func (r *run) transport(tlsConf *tls.Config) http.RoundTripper {
 		DisableKeepAlives: true,
 		// A prober measures the path to the target itself: no proxy.
 		Proxy:                  nil,
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		Protocols:              new(http.Protocols),
 	}
 	switch r.cfg.version {
@@ -349,4 +336,12 @@ func protoVersion(resp *http.Response) string {
 		return fmt.Sprint(resp.ProtoMajor)
 	}
 	return resp.Proto
+}
+
+// truncate cuts s to at most n bytes, on a UTF-8 boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }

@@ -108,6 +108,17 @@ func wantAddr(addr string) func(*testing.T, results.Result, results.HTTPDetails)
 	}
 }
 
+// wantFinalURLBounded wants a final_url that starts with prefix and is no
+// longer than a target may be, whatever the length the server sent.
+func wantFinalURLBounded(prefix string) func(*testing.T, results.Result, results.HTTPDetails) {
+	return func(t *testing.T, _ results.Result, d results.HTTPDetails) {
+		t.Helper()
+		if !strings.HasPrefix(d.FinalURL, prefix) || len(d.FinalURL) > results.MaxTargetBytes {
+			t.Errorf("final_url %.60q... (%d bytes): want a prefix %q and at most %d bytes", d.FinalURL, len(d.FinalURL), prefix, results.MaxTargetBytes)
+		}
+	}
+}
+
 func all(fs ...func(*testing.T, results.Result, results.HTTPDetails)) func(*testing.T, results.Result, results.HTTPDetails) {
 	return func(t *testing.T, r results.Result, d results.HTTPDetails) {
 		t.Helper()
@@ -169,6 +180,8 @@ func TestRunHTTP1(t *testing.T) {
 					t.Errorf("final_url %q", d.FinalURL)
 				}
 			})},
+		{name: "response headers over the limit", target: base + "/bigheader", layer: results.LayerHTTP, code: results.CodeProtocol},
+		{name: "final url bounded", target: base + "/longredirect", check: all(wantDetails(200, "1.1", 1), wantFinalURLBounded(base+"/ok?pad=ppp"))},
 		{name: "redirects up to the limit", target: base + "/redirect/2", spec: `{"max_redirects":3}`, check: wantDetails(200, "1.1", 3)},
 		{name: "redirects over the limit", target: base + "/redirect/2", spec: `{"max_redirects":2}`,
 			layer: results.LayerHTTP, code: results.CodeTooManyRedirect},
@@ -194,6 +207,8 @@ func TestRunHTTP1(t *testing.T) {
 		{name: "policy denies loopback", target: base + "/ok", policy: denyPrivate, layer: results.LayerConnect, code: results.CodeDenied, check: wantAddr("127.0.0.1")},
 		{name: "policy allows an exception", target: base + "/ok",
 			policy: &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}},
+		{name: "policy sees through an IPv4-mapped literal", target: "http://[::ffff:127.0.0.1]:" + strings.Split(host, ":")[1] + "/ok",
+			policy: denyPrivate, layer: results.LayerConnect, code: results.CodeDenied, check: wantAddr("127.0.0.1")},
 		{name: "policy applies to a redirect's host", target: base + "/to?url=http://127.0.0.2:" + strings.Split(host, ":")[1] + "/ok",
 			policy: &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
 			layer:  results.LayerConnect, code: results.CodeDenied, check: wantDetails(0, "", 1)},
@@ -266,9 +281,14 @@ func TestRunHTTP3(t *testing.T) {
 		{name: "redirects", target: base + "/redirect/1", spec: `{` + h3 + `}`, check: wantDetails(200, "3", 2)},
 		{name: "status", target: base + "/status/500", spec: `{` + h3 + `}`, layer: results.LayerHTTP, code: results.CodeStatus},
 		{name: "too large", target: base + "/bytes/5000", spec: `{` + h3 + `,"max_bytes":4096}`, layer: results.LayerHTTP, code: results.CodeTooLarge},
+		{name: "response headers over the limit", target: base + "/bigheader", spec: `{` + h3 + `}`, layer: results.LayerHTTP, code: results.CodeProtocol},
+		{name: "final url bounded", target: base + "/longredirect", spec: `{` + h3 + `}`, check: all(wantDetails(200, "3", 1), wantFinalURLBounded(base+"/ok?pad=ppp"))},
 		{name: "untrusted", target: base + "/ok", spec: `{"http_version":"3"}`, layer: results.LayerTLS, code: results.CodeCertUntrusted},
 		{name: "expired", target: expired + "/ok", spec: `{` + h3 + `}`, layer: results.LayerTLS, code: results.CodeCertExpired},
 		{name: "policy", target: base + "/ok", spec: `{` + h3 + `}`, policy: denyPrivate, layer: results.LayerConnect, code: results.CodeDenied},
+		{name: "policy applies to a redirect's host", target: base + "/to?url=" + strings.Replace(base, "127.0.0.1", "127.0.0.2", 1) + "/ok", spec: `{` + h3 + `}`,
+			policy: &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+			layer:  results.LayerConnect, code: results.CodeDenied, check: wantDetails(0, "", 1)},
 		{name: "first byte timeout", target: base + "/sleep", spec: `{` + h3 + `}`, timeout: slow,
 			layer: results.LayerHTTP, code: results.CodeTimeout},
 		{name: "body timeout", target: base + "/slowbody", spec: `{` + h3 + `}`, timeout: slow,
@@ -335,32 +355,4 @@ func TestRunConnectTimeout(t *testing.T) {
 	runCases(t, []runCase{
 		{name: "connect timeout", target: "http://" + addr + "/", timeout: 300 * time.Millisecond, layer: results.LayerConnect, code: results.CodeTimeout},
 	})
-}
-
-func TestOrderByFamily(t *testing.T) {
-	a4, b4 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
-	for _, tc := range []struct {
-		name   string
-		in     []netip.Addr
-		prefer int
-		want   []netip.Addr
-	}{
-		{"resolver order", []netip.Addr{a6, a4, b6, b4}, 0, []netip.Addr{a6, b6, a4, b4}},
-		{"prefer 4", []netip.Addr{a6, a4, b6, b4}, 4, []netip.Addr{a4, b4, a6, b6}},
-		{"prefer 6", []netip.Addr{a4, a6, b4}, 6, []netip.Addr{a6, a4, b4}},
-		{"prefer absent family", []netip.Addr{a4, b4}, 6, []netip.Addr{a4, b4}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := orderByFamily(tc.in, tc.prefer)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("got %v, want %v", got, tc.want)
-				}
-			}
-		})
-	}
 }

@@ -15,13 +15,9 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/results"
 )
-
-// fallbackDelay is how long the preferred address family gets before the
-// other one is tried in parallel (RFC 8305 recommends 250ms).
-const fallbackDelay = 250 * time.Millisecond
 
 // tracker follows a run through its phases: it knows which layer a failure
 // belongs to and adds up the time spent in each phase. Its methods are
@@ -103,11 +99,21 @@ func (t *tracker) setAddr(addr net.Addr) {
 // tried records an address a connect is attempted to, so that a run that
 // never connects still names the address it failed on.
 func (t *tracker) tried(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
 	t.mu.Lock()
 	if !t.connected {
 		t.addr = a.String()
 	}
 	t.mu.Unlock()
+}
+
+// address is the address the run talked to, or last tried to.
+func (t *tracker) address() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addr
 }
 
 // phases returns the timings so far; transfer runs from the last first
@@ -142,16 +148,14 @@ func addrIP(a net.Addr) string {
 	return ""
 }
 
-// dialer opens every connection of one run: it resolves, orders the
-// addresses by family preference, enforces the target policy on each
-// address, records timings in the tracker, and keeps every socket so that
-// the run can close them all when it ends, whatever net/http or quic-go
-// still hold.
+// dialer opens every connection of one run: it resolves and connects
+// through netdial (family order, Happy Eyeballs, the target policy on
+// every address), records timings in the tracker, and keeps every socket
+// so that the run can close them all when it ends, whatever net/http or
+// quic-go still hold.
 type dialer struct {
-	policy   *targetpolicy.Policy
-	resolver *net.Resolver
-	preferIP int
-	tr       *tracker
+	netDialer netdial.Dialer
+	tr        *tracker
 	// runCtx bounds every dial, including the ones net/http detaches from
 	// a request's context.
 	runCtx context.Context
@@ -197,64 +201,12 @@ func (d *dialer) bound(ctx context.Context) (context.Context, context.CancelFunc
 // resolve returns the addresses of host in the order they are to be
 // tried. An IP literal is its own answer, with no DNS phase.
 func (d *dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap()}, nil
+	if _, err := netip.ParseAddr(host); err != nil {
+		d.tr.enter(results.LayerDNS)
 	}
-	d.tr.enter(results.LayerDNS)
-	start := time.Now()
-	addrs, err := d.resolver.LookupNetIP(ctx, "ip", host)
-	d.tr.add(&d.tr.dns, time.Since(start))
-	if err != nil {
-		return nil, err
-	}
-	if len(addrs) == 0 {
-		return nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
-	}
-	for i := range addrs {
-		addrs[i] = addrs[i].Unmap()
-	}
-	return orderByFamily(addrs, d.preferIP), nil
-}
-
-// orderByFamily puts the addresses of the preferred family first, keeping
-// the resolver's order within each family. Without a preference the
-// family of the first address is preferred.
-func orderByFamily(addrs []netip.Addr, prefer int) []netip.Addr {
-	if len(addrs) == 0 {
-		return addrs
-	}
-	want6 := addrs[0].Is6()
-	switch prefer {
-	case 4:
-		want6 = false
-	case 6:
-		want6 = true
-	}
-	out := make([]netip.Addr, 0, len(addrs))
-	for _, a := range addrs {
-		if a.Is6() == want6 {
-			out = append(out, a)
-		}
-	}
-	for _, a := range addrs {
-		if a.Is6() != want6 {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// splitFamilies splits ordered addresses into the preferred family and
-// the fallback one.
-func splitFamilies(addrs []netip.Addr) (primary, fallback []netip.Addr) {
-	for _, a := range addrs {
-		if a.Is6() == addrs[0].Is6() {
-			primary = append(primary, a)
-		} else {
-			fallback = append(fallback, a)
-		}
-	}
-	return primary, fallback
+	addrs, took, err := d.netDialer.Lookup(ctx, "ip", host)
+	d.tr.add(&d.tr.dns, took)
+	return addrs, err
 }
 
 // DialContext is the run's net/http dial function.
@@ -270,10 +222,14 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, err
 	}
 	d.tr.enter(results.LayerConnect)
+	// Named before the connect, since net/http may return a timed-out
+	// request before the dial it started has come back.
+	d.tr.tried(addrs[0])
 	start := time.Now()
-	conn, err := d.connect(ctx, network, addrs, port)
+	conn, addr, err := d.netDialer.Connect(ctx, network, addrs, port)
 	d.tr.add(&d.tr.connect, time.Since(start))
 	if err != nil {
+		d.tr.tried(addr)
 		return nil, err
 	}
 	if !d.keep(conn) {
@@ -281,93 +237,6 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	d.tr.setAddr(conn.RemoteAddr())
 	return conn, nil
-}
-
-// connect races the two families like Happy Eyeballs (RFC 8305): the
-// preferred addresses are tried one after the other, and the other family
-// starts after fallbackDelay or as soon as the preferred one has failed.
-// The loser is always waited for and closed, so no dial outlives connect.
-func (d *dialer) connect(ctx context.Context, network string, addrs []netip.Addr, port string) (net.Conn, error) {
-	primary, fallback := splitFamilies(addrs)
-	if len(fallback) == 0 {
-		return d.dialSerial(ctx, network, primary, port)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		conn    net.Conn
-		err     error
-		primary bool
-	}
-	results := make(chan result, 2)
-	start := func(addrs []netip.Addr, primary bool) {
-		go func() {
-			c, err := d.dialSerial(ctx, network, addrs, port)
-			results <- result{c, err, primary}
-		}()
-	}
-	start(primary, true)
-	pending, fallbackStarted := 1, false
-	timer := time.NewTimer(fallbackDelay)
-	defer timer.Stop()
-	var primaryErr, fallbackErr error
-	for {
-		select {
-		case <-timer.C:
-			if !fallbackStarted {
-				start(fallback, false)
-				pending, fallbackStarted = pending+1, true
-			}
-		case r := <-results:
-			pending--
-			if r.err == nil {
-				cancel()
-				for ; pending > 0; pending-- {
-					if l := <-results; l.conn != nil {
-						l.conn.Close()
-					}
-				}
-				return r.conn, nil
-			}
-			if r.primary {
-				primaryErr = r.err
-			} else {
-				fallbackErr = r.err
-			}
-			if !fallbackStarted {
-				start(fallback, false)
-				pending, fallbackStarted = pending+1, true
-			}
-			if pending == 0 {
-				// A refusal by policy says more than whatever the other family met.
-				if errors.Is(fallbackErr, targetpolicy.ErrDenied) && !errors.Is(primaryErr, targetpolicy.ErrDenied) {
-					return nil, fallbackErr
-				}
-				return nil, primaryErr
-			}
-		}
-	}
-}
-
-// dialSerial tries addrs in order and returns the first connection, or the
-// first error (a policy refusal wins, since it explains the failure best).
-func (d *dialer) dialSerial(ctx context.Context, network string, addrs []netip.Addr, port string) (net.Conn, error) {
-	nd := net.Dialer{ControlContext: d.policy.Control}
-	var first error
-	for _, a := range addrs {
-		d.tr.tried(a)
-		c, err := nd.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
-		if err == nil {
-			return c, nil
-		}
-		if first == nil || (errors.Is(err, targetpolicy.ErrDenied) && !errors.Is(first, targetpolicy.ErrDenied)) {
-			first = err
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, first
 }
 
 // dialQUIC opens a QUIC connection for HTTP/3 to host:port. The addresses
@@ -408,7 +277,7 @@ func (d *dialer) dialQUIC(ctx context.Context, host, port string, tlsConf *tls.C
 func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *tls.Config) (*quic.Conn, error) {
 	d.tr.enter(results.LayerConnect)
 	d.tr.tried(ap.Addr())
-	if err := d.policy.Check(ap.Addr()); err != nil {
+	if err := d.netDialer.Policy.Check(ap.Addr()); err != nil {
 		return nil, err
 	}
 	udp, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))

@@ -1,55 +1,12 @@
 package httpcheck
 
 import (
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/checks/tls/tlstest"
 	"github.com/picketnet/picket/results"
 )
-
-func openFDs(t testing.TB) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("count open files: %v", err)
-	}
-	return len(entries)
-}
-
-// settle waits until the goroutine and open file counts are back to at
-// most the baseline, and reports them. net/http's and quic-go's
-// connection goroutines end shortly after their sockets are closed, so
-// the counts are allowed a few seconds to come down, not to stay up.
-func settle(t testing.TB, goroutines, fds int) (int, int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		g, f := runtime.NumGoroutine(), openFDs(t)
-		if (g <= goroutines && f <= fds) || time.Now().After(deadline) {
-			return g, f
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// steady returns the goroutine and open file counts once they have not
-// changed for a while.
-func steady(t testing.TB) (int, int) {
-	t.Helper()
-	g, f := runtime.NumGoroutine(), openFDs(t)
-	for same, tries := 0, 0; same < 5 && tries < 250; tries++ {
-		time.Sleep(20 * time.Millisecond)
-		g2, f2 := runtime.NumGoroutine(), openFDs(t)
-		if g2 == g && f2 == f {
-			same++
-		} else {
-			same, g, f = 0, g2, f2
-		}
-	}
-	return g, f
-}
 
 // TestNoLeaks runs every kind of run many times, passing and failing, and
 // checks that no goroutine or socket outlives them.
@@ -92,15 +49,9 @@ func TestNoLeaks(t *testing.T) {
 	// The first round starts what lives for the whole process (the
 	// resolver's and the runtime's own goroutines); it is not a leak.
 	run()
-	g0, f0 := steady(t)
-	const rounds = 5
-	for range rounds {
-		run()
-	}
-	g, f := settle(t, g0, f0)
-	if g > g0 || f > f0 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("after %d rounds: %d goroutines (before: %d), %d open files (before: %d)\n%s",
-			rounds, g, g0, f, f0, buf[:runtime.Stack(buf, true)])
-	}
+	tlstest.NoLeaks(t, func() {
+		for range 5 {
+			run()
+		}
+	})
 }

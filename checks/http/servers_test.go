@@ -2,23 +2,14 @@ package httpcheck
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,73 +19,35 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/picketnet/picket/checks/tls/tlstest"
 )
 
-// testCA is a certificate authority made by a test.
+// testCA is tlstest's CA with the shorthand these tests use.
 type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
+	*tlstest.CA
 	pemFile string
 }
 
 func newCA(t testing.TB) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "picket test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pemFile: file}
+	ca := tlstest.NewCA(t, "picket test CA")
+	return &testCA{CA: ca, pemFile: ca.File}
 }
 
 // leaf issues a server certificate for hosts (names or IPs), valid from
 // notBefore to notAfter.
 func (ca *testCA) leaf(t testing.TB, notBefore, notAfter time.Time, hosts ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
+	l := tlstest.Leaf{CommonName: hosts[0], NotBefore: notBefore, NotAfter: notAfter}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			l.IPs = append(l.IPs, ip)
 		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
+			l.DNSNames = append(l.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ca.Issue(t, l)
 }
 
 func (ca *testCA) validLeaf(t testing.TB) tls.Certificate {
@@ -143,6 +96,13 @@ func testHandler() http.Handler {
 		case <-r.Context().Done():
 		case <-time.After(10 * time.Second):
 		}
+	})
+	mux.HandleFunc("/bigheader", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("h", 100<<10))
+		fmt.Fprint(w, "ok")
+	})
+	mux.HandleFunc("/longredirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/ok?pad="+strings.Repeat("p", 8<<10), http.StatusFound)
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

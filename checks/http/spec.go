@@ -84,8 +84,11 @@ const (
 	Version3    = "3"
 )
 
-var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+// methods are the request methods a spec may use.
+func methods() []string {
+	return []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions}
+}
 
 // statusRange is an inclusive range of accepted statuses.
 type statusRange struct{ lo, hi int }
@@ -187,8 +190,8 @@ func (o *Options) compile(u *url.URL) (*config, error) {
 	if c.method == "" {
 		c.method = http.MethodGet
 	}
-	if !slices.Contains(methods, c.method) {
-		return nil, checks.Errorf("method", "%q is not one of %s", o.Method, strings.Join(methods, ", "))
+	if !slices.Contains(methods(), c.method) {
+		return nil, checks.Errorf("method", "%q is not one of %s", o.Method, strings.Join(methods(), ", "))
 	}
 
 	if len(o.Headers) > maxHeaders {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 )
 
 func TestParseErrors(t *testing.T) {
@@ -54,11 +55,7 @@ func TestParseErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Kind{}.Parse(tc.target, json.RawMessage(tc.spec))
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse: %v, want a *checks.FieldError", err)
-			}
-			if fe.Field != tc.field || !strings.Contains(fe.Reason, tc.reason) {
+			if fe := checktest.WantFieldError(t, err); fe.Field != tc.field || !strings.Contains(fe.Reason, tc.reason) {
 				t.Fatalf("Parse: field %q reason %q, want field %q reason containing %q", fe.Field, fe.Reason, tc.field, tc.reason)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -165,17 +162,14 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target string, spec []byte) {
 		chk, err := Kind{}.Parse(target, spec)
 		if err != nil {
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse error %T %v is not a *checks.FieldError", err, err)
-			}
+			checktest.WantFieldError(t, err)
 			return
 		}
 		c := chk.(*Check).cfg
 		if c.url.Scheme != "http" && c.url.Scheme != "https" || c.url.Hostname() == "" {
 			t.Fatalf("accepted target %q", target)
 		}
-		if !slices.Contains(methods, c.method) || c.maxBytes < 1 || c.maxBytes > MaxMaxBytes ||
+		if !slices.Contains(methods(), c.method) || c.maxBytes < 1 || c.maxBytes > MaxMaxBytes ||
 			c.maxRedirects < 0 || c.maxRedirects > MaxMaxRedirects || len(c.statuses) == 0 {
 			t.Fatalf("accepted out-of-bounds config %+v", c)
 		}

@@ -3,7 +3,6 @@ package icmpcheck
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/net/icmp"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
 	"github.com/picketnet/picket/results"
 )
@@ -127,13 +127,13 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 	}
 	var o Options
 	if err := checks.DecodeOptions(spec, &o); err != nil {
-		return nil, locate(spec, err)
+		return nil, err
 	}
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	timeout, err := specTimeout(spec)
+	timeout, err := checks.SpecTimeout(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -141,48 +141,6 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 		return nil, checks.Errorf("count", "%d requests %s apart take %s, not less than the timeout %s", o.Count, o.PacketInterval, need, timeout)
 	}
 	return &Check{target: target, host: host, opts: o, timeout: timeout}, nil
-}
-
-// locate names the field of a duration error: encoding/json does not add
-// the field's path to an error from a custom unmarshaler.
-func locate(spec json.RawMessage, err error) error {
-	var fe *checks.FieldError
-	if !errors.As(err, &fe) || fe.Field != "" {
-		return err
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(spec, &fields) != nil {
-		return err
-	}
-	for _, name := range []string{"packet_interval", "wait"} {
-		if v, ok := fields[name]; ok {
-			var d checks.Duration
-			if derr := json.Unmarshal(v, &d); derr != nil {
-				return checks.Within(name, derr)
-			}
-		}
-	}
-	return err
-}
-
-// specTimeout reads the spec's common timeout field (checks.Registry.Parse
-// validated it; Kind.Parse may be called alone), so that a run ends on
-// time whatever its caller's context says.
-func specTimeout(spec json.RawMessage) (time.Duration, error) {
-	var common struct {
-		Timeout checks.Duration `json:"timeout"`
-	}
-	if err := json.Unmarshal(spec, &common); err != nil {
-		return 0, checks.Within("timeout", &checks.FieldError{Reason: strings.TrimPrefix(err.Error(), "json: "), Err: err})
-	}
-	d := common.Timeout.Std()
-	switch {
-	case d == 0:
-		return checks.DefaultTimeout, nil
-	case d < 0 || d > checks.MaxTimeout:
-		return 0, checks.Errorf("timeout", "%s is outside 0..%s", d, checks.MaxTimeout)
-	}
-	return d, nil
 }
 
 func parseTarget(target string) (string, error) {
@@ -215,10 +173,10 @@ type Check struct {
 	timeout      time.Duration
 }
 
-// Run sends the echo requests and waits for the replies once.
 // Host is the name or address the check pings.
 func (c *Check) Host() string { return c.host }
 
+// Run sends the echo requests and waits for the replies once.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -311,24 +269,19 @@ func (c *Check) resolve(ctx context.Context, ph *results.Phases) (netip.Addr, *r
 	if c.opts.IPVersion != 0 {
 		network = fmt.Sprintf("ip%d", c.opts.IPVersion)
 	}
-	if a, err := netip.ParseAddr(c.host); err == nil {
-		if (c.opts.IPVersion == 4 && !a.Unmap().Is4()) || (c.opts.IPVersion == 6 && a.Unmap().Is4()) {
-			return netip.Addr{}, results.Fail(results.LayerValidation, results.CodeBadTarget, "%s is not an IPv%d address", a, c.opts.IPVersion)
-		}
-		return a.Unmap(), nil
-	}
-	start := time.Now()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, c.host)
-	ph.DNSMS = results.Millis(time.Since(start))
+	addrs, took, err := netdial.Dialer{}.Lookup(ctx, network, c.host)
+	ph.DNSMS = results.Millis(took)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeTimeout, "lookup %s: %s", c.host, err)
 	case err != nil:
 		return netip.Addr{}, neterr.Classify(results.LayerDNS, err)
-	case len(addrs) == 0:
-		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeNoAnswer, "lookup %s: no addresses", c.host)
 	}
-	return addrs[0].Unmap(), nil
+	// A literal is not looked up, so its family is checked here.
+	if a := addrs[0]; (c.opts.IPVersion == 4 && !a.Is4()) || (c.opts.IPVersion == 6 && a.Is4()) {
+		return netip.Addr{}, results.Fail(results.LayerValidation, results.CodeBadTarget, "%s is not an IPv%d address", a, c.opts.IPVersion)
+	}
+	return addrs[0], nil
 }
 
 // socketMode decides between a raw socket (true) and an unprivileged

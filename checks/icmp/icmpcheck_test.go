@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 	icmpcheck "github.com/picketnet/picket/checks/icmp"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/internal/testenv"
@@ -355,8 +355,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.target+" "+tt.spec, func(t *testing.T) {
 			_, err := icmpcheck.Kind{}.Parse(tt.target, json.RawMessage(tt.spec))
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.field {
+			if fe := checktest.WantFieldError(t, err); fe.Field != tt.field {
 				t.Fatalf("err = %v, want a FieldError on %q", err, tt.field)
 			}
 		})
@@ -410,10 +409,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target, spec string) {
 		c, err := icmpcheck.Kind{}.Parse(target, json.RawMessage(spec))
 		if err != nil {
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse error %v (%T) is not a *checks.FieldError", err, err)
-			}
+			checktest.WantFieldError(t, err)
 			return
 		}
 		if c == nil {

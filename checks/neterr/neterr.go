@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/results"
 )
@@ -96,6 +97,8 @@ func IsTimeout(err error) bool {
 
 func dnsCode(e *net.DNSError) results.Code {
 	switch {
+	case errors.Is(e, netdial.ErrNoAddress):
+		return results.CodeNoAnswer
 	case e.IsNotFound:
 		return results.CodeNXDomain
 	case e.IsTimeout:

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/results"
@@ -37,6 +38,7 @@ func TestClassify(t *testing.T) {
 		{"servfail", results.LayerDNS, &net.DNSError{Err: "server misbehaving"}, results.LayerDNS, results.CodeServFail},
 		{"dns timeout", results.LayerDNS, &net.DNSError{Err: "i/o timeout", IsTimeout: true}, results.LayerDNS, results.CodeTimeout},
 		{"dns refused", results.LayerDNS, &net.DNSError{Err: "connection refused"}, results.LayerDNS, results.CodeRefused},
+		{"empty answer", results.LayerDNS, &net.DNSError{Err: "no addresses", UnwrapErr: netdial.ErrNoAddress}, results.LayerDNS, results.CodeNoAnswer},
 		{"dns other", results.LayerDNS, &net.DNSError{Err: "something odd"}, results.LayerDNS, results.CodeNetwork},
 		{"refused", results.LayerConnect, opErr("connect", syscall.ECONNREFUSED), results.LayerConnect, results.CodeRefused},
 		{"refused by a dns server over tcp", results.LayerDNS, opErr("connect", syscall.ECONNREFUSED), results.LayerDNS, results.CodeRefused},

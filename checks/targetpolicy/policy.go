@@ -39,10 +39,13 @@ func deniedRanges() []netip.Prefix {
 		netip.MustParsePrefix("198.18.0.0/15"),
 		netip.MustParsePrefix("224.0.0.0/4"),
 		netip.MustParsePrefix("240.0.0.0/4"),
-		netip.MustParsePrefix("::/128"),
-		netip.MustParsePrefix("::1/128"),
+		// ::/96 holds the unspecified and loopback addresses and the
+		// deprecated IPv4-compatible ones (::a.b.c.d), which no host
+		// should be probed at.
+		netip.MustParsePrefix("::/96"),
 		netip.MustParsePrefix("::ffff:0:0/96"),
 		netip.MustParsePrefix("64:ff9b:1::/48"),
+		netip.MustParsePrefix("100::/64"),
 		netip.MustParsePrefix("fc00::/7"),
 		netip.MustParsePrefix("fe80::/10"),
 		netip.MustParsePrefix("ff00::/8"),
@@ -58,6 +61,14 @@ func (p *Policy) Check(addr netip.Addr) error {
 	// netip.Prefix.Contains never matches an address with a zone, so a
 	// zoned link-local address (fe80::1%eth0) would slip through.
 	addr = addr.Unmap().WithZone("")
+	// An IPv6 address that a translator turns into an IPv4 one reaches
+	// that IPv4 address: 64:ff9b::a9fe:a9fe through a NAT64 gateway is the
+	// metadata service, 2002:7f00:1:: through a 6to4 relay is loopback.
+	if v4, ok := embeddedIPv4(addr); ok {
+		if err := p.Check(v4); err != nil {
+			return fmt.Errorf("%s embeds %s: %w", addr, v4, err)
+		}
+	}
 	for _, a := range p.Allow {
 		if a.Contains(addr) {
 			return nil
@@ -69,6 +80,23 @@ func (p *Policy) Check(addr netip.Addr) error {
 		}
 	}
 	return nil
+}
+
+// embeddedIPv4 returns the IPv4 address that a NAT64 (RFC 6052 well-known
+// prefix 64:ff9b::/96, the last 32 bits) or 6to4 (RFC 3056, 2002::/16,
+// bits 16 to 47) address stands for.
+func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
+	if !addr.Is6() {
+		return netip.Addr{}, false
+	}
+	b := addr.As16()
+	switch {
+	case [12]byte(b[:12]) == [12]byte{0x00, 0x64, 0xff, 0x9b}:
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case b[0] == 0x20 && b[1] == 0x02:
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // CheckHost resolves host (a name or an address literal) and checks every

@@ -41,7 +41,7 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	timeout, err := tlscheck.SpecTimeout(spec)
+	timeout, err := checks.SpecTimeout(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +71,10 @@ type Check struct {
 	timeout            time.Duration
 }
 
-// Run connects once, and handshakes when the spec asks for TLS.
 // Addr is the host:port the check connects to.
 func (c *Check) Addr() string { return net.JoinHostPort(c.host, c.port) }
 
+// Run connects once, and handshakes when the spec asks for TLS.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

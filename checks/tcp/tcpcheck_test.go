@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	tcpcheck "github.com/picketnet/picket/checks/tcp"
 	"github.com/picketnet/picket/checks/tls/tlstest"
@@ -224,8 +224,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.target+" "+tt.spec, func(t *testing.T) {
 			_, err := tcpcheck.Kind{}.Parse(tt.target, json.RawMessage(tt.spec))
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.field {
+			if fe := checktest.WantFieldError(t, err); fe.Field != tt.field {
 				t.Fatalf("err = %v, want a FieldError on %q", err, tt.field)
 			}
 		})
@@ -266,10 +265,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target, spec string) {
 		c, err := tcpcheck.Kind{}.Parse(target, json.RawMessage(spec))
 		if err != nil {
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse error %v (%T) is not a *checks.FieldError", err, err)
-			}
+			checktest.WantFieldError(t, err)
 			return
 		}
 		if c == nil {

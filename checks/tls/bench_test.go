@@ -1,28 +1,18 @@
 package tlscheck_test
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 	tlscheck "github.com/picketnet/picket/checks/tls"
 	"github.com/picketnet/picket/checks/tls/tlstest"
 )
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkHandshake measures one tls check (connect, TLS 1.3 handshake
 // with an ECDSA P-256 certificate, chain and name verification against a
@@ -41,18 +31,7 @@ func BenchmarkHandshake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			b.ReportAllocs()
-			cpu0 := cpuTime(b)
-			b.ResetTimer()
-			for b.Loop() {
-				if r := c.Run(ctx, checks.Env{}); !r.OK {
-					b.Fatal(r.Error)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			checktest.BenchRun(b, c, checks.Env{}, time.Minute)
 		})
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/results"
@@ -51,9 +51,19 @@ type Expect struct {
 	MinVersion string `json:"min_version,omitempty"`
 }
 
-// versions maps the spellings of min_version to protocol versions.
-var versions = map[string]uint16{
-	"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13,
+// protocolVersion maps a spelling of min_version to its protocol version.
+func protocolVersion(s string) (uint16, bool) {
+	switch s {
+	case "1.0":
+		return tls.VersionTLS10, true
+	case "1.1":
+		return tls.VersionTLS11, true
+	case "1.2":
+		return tls.VersionTLS12, true
+	case "1.3":
+		return tls.VersionTLS13, true
+	}
+	return 0, false
 }
 
 // Validate reports the first bad option as a *checks.FieldError.
@@ -71,7 +81,7 @@ func (o Options) Validate() error {
 		return checks.Errorf("expect.min_days_left", "%v is outside 0..%d", o.Expect.MinDaysLeft, maxMinDaysLeft)
 	}
 	if v := o.Expect.MinVersion; v != "" {
-		if _, ok := versions[v]; !ok {
+		if _, ok := protocolVersion(v); !ok {
 			return checks.Errorf("expect.min_version", "%q is not one of 1.0, 1.1, 1.2, 1.3", v)
 		}
 	}
@@ -84,7 +94,14 @@ func (o Options) roots() (*x509.CertPool, error) {
 	if o.CAFile == "" {
 		return nil, nil
 	}
-	f, err := os.Open(o.CAFile)
+	return LoadRoots(o.CAFile)
+}
+
+// LoadRoots reads a PEM bundle of root certificates, of at most 1 MiB: the
+// ca_file of the tls, tcp and http kinds, read where the check runs. Its
+// errors start with "ca_file: ".
+func LoadRoots(path string) (*x509.CertPool, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
@@ -94,11 +111,11 @@ func (o Options) roots() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
 	if len(pem) > maxCAFileBytes {
-		return nil, fmt.Errorf("ca_file: %s is larger than %d bytes", o.CAFile, maxCAFileBytes)
+		return nil, fmt.Errorf("ca_file: %s is larger than %d bytes", path, maxCAFileBytes)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", o.CAFile)
+		return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", path)
 	}
 	return pool, nil
 }
@@ -151,12 +168,12 @@ func Handshake(ctx context.Context, conn net.Conn, host string, o Options) (resu
 		return d, neterr.Classify(results.LayerTLS, verr)
 	}
 	d.ChainVerified = true
-	if min := o.Expect.MinVersion; min != "" && st.Version < versions[min] {
-		return d, results.Fail(results.LayerTLS, results.CodeVersionTooLow, "negotiated %s, expected at least TLS %s", d.Version, min)
+	if want, ok := protocolVersion(o.Expect.MinVersion); ok && st.Version < want {
+		return d, results.Fail(results.LayerTLS, results.CodeVersionTooLow, "negotiated %s, expected at least TLS %s", d.Version, o.Expect.MinVersion)
 	}
-	if min := o.Expect.MinDaysLeft; min > 0 && d.DaysLeft < min {
+	if want := o.Expect.MinDaysLeft; want > 0 && d.DaysLeft < want {
 		return d, results.Fail(results.LayerTLS, results.CodeCertExpiring,
-			"certificate expires %s, in %.1f days; expected at least %v", leaf.NotAfter.UTC().Format(time.RFC3339), d.DaysLeft, min)
+			"certificate expires %s, in %.1f days; expected at least %v", leaf.NotAfter.UTC().Format(time.RFC3339), d.DaysLeft, want)
 	}
 	return d, nil
 }
@@ -196,51 +213,29 @@ func classify(ctx context.Context, err error) *results.Error {
 }
 
 // Connect resolves host (unless it is an address literal) and opens a TCP
-// connection to port on the first address that accepts, recording dns_ms
-// and connect_ms in ph. The policy is enforced on every address at
-// connect time. It returns the connection and the address it reached; on
-// failure, the error at the dns or connect layer and the last address
-// tried (empty when none was).
+// connection to port, racing the address families as the http kind does,
+// and records dns_ms and connect_ms in ph. The policy is enforced on every
+// address at connect time. It returns the connection and the address it
+// reached; on failure, the error at the dns or connect layer and the
+// address it is about (empty when no connect was tried).
 func Connect(ctx context.Context, policy *targetpolicy.Policy, host, port string, ph *results.Phases) (net.Conn, string, *results.Error) {
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else {
-		start := time.Now()
-		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		ph.DNSMS = results.Millis(time.Since(start))
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return nil, "", results.Fail(results.LayerDNS, results.CodeTimeout, "lookup %s: %s", host, err)
-		case err != nil:
-			return nil, "", neterr.Classify(results.LayerDNS, err)
-		case len(addrs) == 0:
-			return nil, "", results.Fail(results.LayerDNS, results.CodeNoAnswer, "lookup %s: no addresses", host)
-		}
-	}
-	d := net.Dialer{ControlContext: policy.Control}
-	start := time.Now()
-	var (
-		last    string
-		lastErr error
-	)
-	// One address after the other: the context bounds the whole attempt,
-	// and the record names the address that answered (or failed last).
-	for _, a := range addrs {
-		last = a.Unmap().String()
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(last, port))
-		if err == nil {
-			ph.ConnectMS = results.Millis(time.Since(start))
-			return conn, last, nil
-		}
-		lastErr = err
+	d := netdial.Dialer{Policy: policy}
+	addrs, took, err := d.Lookup(ctx, "ip", host)
+	ph.DNSMS = results.Millis(took)
+	if err != nil {
 		if ctx.Err() != nil {
-			break
+			return nil, "", results.Fail(results.LayerDNS, results.CodeTimeout, "lookup %s: %s", host, err)
 		}
+		return nil, "", neterr.Classify(results.LayerDNS, err)
 	}
+	start := time.Now()
+	conn, addr, err := d.Connect(ctx, "tcp", addrs, port)
 	ph.ConnectMS = results.Millis(time.Since(start))
-	if ctx.Err() != nil && !errors.Is(lastErr, targetpolicy.ErrDenied) {
-		return nil, last, results.Fail(results.LayerConnect, results.CodeTimeout, "%s", lastErr)
+	if err == nil {
+		return conn, addr.String(), nil
 	}
-	return nil, last, neterr.Classify(results.LayerConnect, lastErr)
+	if ctx.Err() != nil && !errors.Is(err, targetpolicy.ErrDenied) {
+		return nil, addr.String(), results.Fail(results.LayerConnect, results.CodeTimeout, "%s", err)
+	}
+	return nil, addr.String(), neterr.Classify(results.LayerConnect, err)
 }

@@ -3,7 +3,6 @@ package tlscheck
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"net"
 	"net/url"
@@ -44,7 +43,7 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	timeout, err := SpecTimeout(spec)
+	timeout, err := checks.SpecTimeout(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -80,30 +79,6 @@ func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	}
 	r.Finish(time.Now(), fail)
 	return r
-}
-
-// SpecTimeout reads the spec's common timeout field, so that a run ends
-// on time whatever its caller's context says: checks.DefaultTimeout when
-// absent, a *checks.FieldError on "timeout" when out of range.
-func SpecTimeout(spec json.RawMessage) (time.Duration, error) {
-	var common struct {
-		Timeout checks.Duration `json:"timeout"`
-	}
-	if err := json.Unmarshal(spec, &common); err != nil {
-		var fe *checks.FieldError
-		if errors.As(err, &fe) {
-			return 0, checks.Within("timeout", err)
-		}
-		return 0, checks.Errorf("timeout", "%s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	d := common.Timeout.Std()
-	switch {
-	case d == 0:
-		return checks.DefaultTimeout, nil
-	case d < 0 || d > checks.MaxTimeout:
-		return 0, checks.Errorf("timeout", "%s is outside 0..%s", d, checks.MaxTimeout)
-	}
-	return d, nil
 }
 
 // SplitTarget splits a target into host and port. It accepts "host:port",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/checktest"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	tlscheck "github.com/picketnet/picket/checks/tls"
 	"github.com/picketnet/picket/checks/tls/tlstest"
@@ -313,7 +313,7 @@ func TestParseErrors(t *testing.T) {
 		{"example.com", `{"expect":{"min_version":"1.4"}}`, "expect.min_version"},
 		{"example.com", `{"expect":{"min_days_left":-1}}`, "expect.min_days_left"},
 		{"example.com", `{"expect":{"min_days_left":"14"}}`, "expect.min_days_left"},
-		{"example.com", `{"expect":{"max_days":1}}`, "max_days"},
+		{"example.com", `{"expect":{"max_days":1}}`, "expect.max_days"},
 		{"example.com", `{"server_name":"a/b"}`, "server_name"},
 		{"example.com", `{"sni":"x"}`, "sni"},
 		{"example.com", `{"timeout":"10"}`, "timeout"},
@@ -323,11 +323,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.target+" "+tt.spec, func(t *testing.T) {
 			_, err := tlscheck.Kind{}.Parse(tt.target, json.RawMessage(tt.spec))
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want a *checks.FieldError", err)
-			}
-			if fe.Field != tt.field {
+			if fe := checktest.WantFieldError(t, err); fe.Field != tt.field {
 				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tt.field)
 			}
 		})
@@ -396,13 +392,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target, spec string) {
 		c, err := tlscheck.Kind{}.Parse(target, json.RawMessage(spec))
 		if err != nil {
-			var fe *checks.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse error %v (%T) is not a *checks.FieldError", err, err)
-			}
-			if strings.ContainsRune(err.Error(), '\n') {
-				t.Fatalf("error spans lines: %q", err)
-			}
+			checktest.WantFieldError(t, err)
 			return
 		}
 		if c == nil {

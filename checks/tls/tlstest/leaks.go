@@ -8,12 +8,14 @@ import (
 )
 
 // NoLeaks runs fn and fails the test when the process's goroutines or
-// open file descriptors do not settle back to their count before fn. It
-// waits up to ten seconds for them to settle, because closed connections
-// and finished goroutines take a moment to disappear.
+// open file descriptors do not settle back to their count before fn.
+// The count before is taken once it has stopped changing, so that what an
+// earlier test left winding down is not mistaken for room to leak; the
+// count after may take up to ten seconds to come down, because closed
+// connections and finished goroutines take a moment to disappear.
 func NoLeaks(t testing.TB, fn func()) {
 	t.Helper()
-	g0, fd0 := runtime.NumGoroutine(), OpenFDs(t)
+	g0, fd0 := steady(t)
 	fn()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -28,6 +30,23 @@ func NoLeaks(t testing.TB, fn func()) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// steady returns the goroutine and open file counts once they have not
+// changed for 100ms, or after five seconds.
+func steady(t testing.TB) (goroutines, fds int) {
+	t.Helper()
+	g, f := runtime.NumGoroutine(), OpenFDs(t)
+	for same, tries := 0, 0; same < 5 && tries < 250; tries++ {
+		time.Sleep(20 * time.Millisecond)
+		g2, f2 := runtime.NumGoroutine(), OpenFDs(t)
+		if g2 == g && f2 == f {
+			same++
+		} else {
+			same, g, f = 0, g2, f2
+		}
+	}
+	return g, f
 }
 
 // OpenFDs counts the process's open file descriptors.
