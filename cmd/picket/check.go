@@ -8,9 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +15,8 @@ import (
 
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/checks/render"
 	"github.com/picketnet/picket/checks/targetpolicy"
-	"github.com/picketnet/picket/results"
 )
 
 // runCheck is `picket check KIND TARGET [flags]`: one check from this
@@ -107,8 +104,8 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 		if err := enc.Encode(rec); err != nil {
 			return fail(io, "check", exitFailed, err)
 		}
-	} else {
-		printSummary(io.out, rec)
+	} else if err := render.Summary(io.out, rec); err != nil {
+		return fail(io, "check", exitFailed, err)
 	}
 	if !rec.OK {
 		return exitFailed
@@ -251,145 +248,4 @@ func flagHint(fs *flag.FlagSet, err error) string {
 		}
 	}
 	return ""
-}
-
-// printSummary writes the record for a human: the outcome first, then the
-// phases as bars to the same scale, then the kind's details.
-func printSummary(w io.Writer, r results.Result) {
-	if r.OK {
-		fmt.Fprintf(w, "%s %s: ok\n", r.Kind, r.Target)
-	} else {
-		fmt.Fprintf(w, "%s %s: FAIL %s/%s\n", r.Kind, r.Target, r.Error.Layer, r.Error.Code)
-		if r.Error.Message != "" {
-			fmt.Fprintf(w, "  %-9s %s\n", "error", r.Error.Message)
-		}
-	}
-	if r.Addr != "" {
-		fmt.Fprintf(w, "  %-9s %s\n", "addr", r.Addr)
-	}
-	fmt.Fprintf(w, "  %-9s %s ms\n", "duration", ms(r.DurationMS))
-
-	phases := []struct {
-		name string
-		ms   float64
-	}{
-		{"dns", r.Phases.DNSMS}, {"connect", r.Phases.ConnectMS}, {"tls", r.Phases.TLSMS},
-		{"ttfb", r.Phases.TTFBMS}, {"transfer", r.Phases.TransferMS},
-	}
-	// A waterfall: each phase starts where the one before it ended, so the
-	// bars show both the share and the order of the time spent.
-	total := 0.0
-	for _, p := range phases {
-		total += p.ms
-	}
-	label, elapsed := "phases", 0.0
-	for _, p := range phases {
-		if p.ms <= 0 {
-			continue
-		}
-		const width = 30
-		from := int(math.Round(elapsed / total * width))
-		to := max(from+1, int(math.Round((elapsed+p.ms)/total*width)))
-		elapsed += p.ms
-		fmt.Fprintf(w, "  %-9s %-8s %9s ms  %s%s\n", label, p.name, ms(p.ms), strings.Repeat(" ", from), strings.Repeat("█", to-from))
-		label = ""
-	}
-
-	lines := detailLines(r.Details)
-	keyWidth := 0
-	for _, l := range lines {
-		keyWidth = max(keyWidth, len(l[0]))
-	}
-	label = "details"
-	for _, l := range lines {
-		fmt.Fprintf(w, "  %-9s %-*s  %s\n", label, keyWidth, l[0], l[1])
-		label = ""
-	}
-}
-
-func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-
-// maxDetailItems bounds how many entries of a list the summary shows.
-const maxDetailItems = 10
-
-// detailLines flattens the details object into key/value lines in the
-// order the kind wrote them: nested objects as dotted keys, list items one
-// per line under their key.
-func detailLines(raw json.RawMessage) [][2]string {
-	var lines [][2]string
-	if len(raw) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := flatten(dec, "", &lines); err != nil {
-		return append(lines, [2]string{"(unreadable)", err.Error()})
-	}
-	return lines
-}
-
-func flatten(dec *json.Decoder, key string, lines *[][2]string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	switch tok {
-	case json.Delim('{'):
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return err
-			}
-			name, _ := k.(string)
-			if key != "" {
-				name = key + "." + name
-			}
-			if err := flatten(dec, name, lines); err != nil {
-				return err
-			}
-		}
-		_, err := dec.Token()
-		return err
-	case json.Delim('['):
-		n := 0
-		for dec.More() {
-			var item json.RawMessage
-			if err := dec.Decode(&item); err != nil {
-				return err
-			}
-			if n < maxDetailItems {
-				k := ""
-				if n == 0 {
-					k = key
-				}
-				*lines = append(*lines, [2]string{k, scalar(item)})
-			}
-			n++
-		}
-		if n == 0 {
-			*lines = append(*lines, [2]string{key, "(none)"})
-		} else if n > maxDetailItems {
-			*lines = append(*lines, [2]string{"", fmt.Sprintf("... %d more", n-maxDetailItems)})
-		}
-		_, err := dec.Token()
-		return err
-	case nil:
-		return nil
-	}
-	*lines = append(*lines, [2]string{key, fmt.Sprint(tok)})
-	return nil
-}
-
-// scalar renders a list item: strings without quotes, anything else as
-// compact JSON.
-func scalar(item json.RawMessage) string {
-	var s string
-	if json.Unmarshal(item, &s) == nil {
-		return s
-	}
-	var b bytes.Buffer
-	if json.Compact(&b, item) != nil {
-		return string(item)
-	}
-	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/render"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/checks/traceroute"
 	"github.com/picketnet/picket/netpath"
@@ -71,7 +72,7 @@ func runTrace(ctx context.Context, args []string, io stdio) int {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rec)
 	} else {
-		err = traceroute.WriteReport(io.out, rec)
+		err = render.Trace(io.out, rec)
 	}
 	if err != nil {
 		return fail(io, "trace", exitFailed, err)

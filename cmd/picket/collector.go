@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"log/slog"
+
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/collector"
+	"github.com/picketnet/picket/collector/config"
+)
+
+func runCollector(ctx context.Context, args []string, io stdio) int {
+	fset := newFlagSet("collector", io)
+	path := fset.String("config", "collector.yaml", "collector configuration `file` (DESIGN.md §3); defaults are used when the default file is absent")
+	listen := fset.String("listen", "", "listen `address`, overriding the file's listen")
+	debug := fset.Bool("debug", false, "log debug messages")
+	if code, ok := parseFlags(fset, args); !ok {
+		return code
+	}
+	if fset.NArg() > 0 {
+		return fail(io, "collector", exitUsage, errors.New("unexpected arguments; usage: picket collector --config collector.yaml"))
+	}
+	explicit := false
+	fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := config.Load(*path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		cfg, err = config.Default(), nil
+	}
+	if err != nil {
+		return fail(io, "collector", exitUsage, err)
+	}
+	log := newLogger(io, *debug)
+	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
+	if err != nil {
+		return fail(io, "collector", exitFailed, err)
+	}
+	if rt.AdminTokenCreated {
+		log.Info("created the admin token", "file", cfg.AdminTokenFile)
+	}
+	log.Info("collector listening", "url", rt.URL(), "store", cfg.Store)
+	if err := rt.Serve(ctx); err != nil {
+		return fail(io, "collector", exitFailed, err)
+	}
+	return exitOK
+}
+
+func newLogger(io stdio, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sync"
+
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/collector"
+	"github.com/picketnet/picket/collector/config"
+	"github.com/picketnet/picket/prober"
+	"github.com/picketnet/picket/vantage"
+)
+
+// upDataDir is where `picket up` keeps everything.
+const upDataDir = "./picket-data"
+
+func runUp(ctx context.Context, args []string, io stdio) int {
+	fset := newFlagSet("up", io)
+	path := fset.String("config", "picket.yaml", "configuration `file` in collector.yaml form, used when present")
+	listen := fset.String("listen", "", "listen `address` (default 127.0.0.1:8080)")
+	noProber := fset.Bool("no-prober", false, "run only the collector")
+	debug := fset.Bool("debug", false, "log debug messages")
+	if code, ok := parseFlags(fset, args); !ok {
+		return code
+	}
+	if fset.NArg() > 0 {
+		return fail(io, "up", exitUsage, errors.New("unexpected arguments; usage: picket up [--config picket.yaml]"))
+	}
+	cfg, err := config.Load(*path)
+	if errors.Is(err, fs.ErrNotExist) {
+		cfg, err = config.Default(), nil
+	}
+	if err != nil {
+		return fail(io, "up", exitUsage, err)
+	}
+	log := newLogger(io, *debug)
+	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
+	if err != nil {
+		return fail(io, "up", exitFailed, err)
+	}
+	fmt.Fprintf(io.out, "picket collector on %s (store %s)\nadmin token in %s\n", rt.URL(), cfg.Store, cfg.AdminTokenFile)
+
+	// On shutdown the prober stops first, so that its last delivery still
+	// finds the collector, then the collector.
+	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServe()
+	proberCtx, stopProber := context.WithCancel(ctx)
+	defer stopProber()
+	var wg sync.WaitGroup
+	var proberErr error
+	if !*noProber {
+		id, token, err := rt.EnsureLocalVantage(ctx, filepath.Join(upDataDir, "local-vantage.json"),
+			vantage.Identity{ID: "local", Region: "local", Provider: "local"})
+		if err != nil {
+			rt.Listener.Close()
+			rt.Store.Close()
+			return fail(io, "up", exitFailed, fmt.Errorf("enrol the local prober: %w", err))
+		}
+		p, err := prober.New(prober.Config{
+			Identity:   id,
+			Collectors: []string{rt.URL()},
+			Token:      token,
+			SpoolDir:   filepath.Join(upDataDir, "spool"),
+			Discovery:  &vantage.Discovery{Disabled: true},
+		}, prober.WithLogger(log.With("component", "prober")))
+		if err != nil {
+			rt.Listener.Close()
+			rt.Store.Close()
+			return fail(io, "up", exitFailed, fmt.Errorf("local prober: %w", err))
+		}
+		fmt.Fprintf(io.out, "local prober %s (region %s) running\n", id.ID, id.Region)
+		wg.Go(func() {
+			if proberErr = p.Run(proberCtx); proberErr != nil {
+				log.Error("local prober stopped", "err", proberErr)
+			}
+		})
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-serveCtx.Done():
+		}
+		stopProber()
+		wg.Wait()
+		stopServe()
+	}()
+	err = rt.Serve(serveCtx)
+	stopProber()
+	wg.Wait()
+	if err = errors.Join(err, proberErr); err != nil {
+		return fail(io, "up", exitFailed, err)
+	}
+	return exitOK
+}

@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/vantage"
+)
+
+func (s *Server) handleCreateTeam(w http.ResponseWriter, r *http.Request) {
+	var req api.CreateTeam
+	if !s.decodeJSON(w, r, maxSmallBody, &req) {
+		return
+	}
+	if !vantage.ValidName(req.Name) {
+		s.writeError(w, r, http.StatusUnprocessableEntity, &httpError{code: codeInvalid, field: "name",
+			msg: "name: " + quote(req.Name) + ": use 1-63 lower-case letters, digits, '.', '_' or '-'"})
+		return
+	}
+	token, err := vantage.NewToken(TeamTokenPrefix)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	t := results.Team{Name: req.Name, TokenHash: vantage.HashToken(token), CreatedAt: s.opt.Now().UTC()}
+	err = s.store.CreateTeam(r.Context(), t)
+	switch {
+	case errors.Is(err, results.ErrConflict):
+		s.writeError(w, r, http.StatusConflict, apiErr(codeConflict, "team %q already exists", req.Name))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusCreated, api.TeamCreated{Team: t, Token: token})
+	}
+}
+
+func (s *Server) handleListTeams(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.store.Teams(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []results.Team{}
+	}
+	writeJSON(w, http.StatusOK, api.Teams{Teams: ts})
+}
+
+func (s *Server) handleEnrolVantage(w http.ResponseWriter, r *http.Request) {
+	var req api.EnrolVantage
+	if !s.decodeJSON(w, r, maxSmallBody, &req) {
+		return
+	}
+	id := vantage.Identity{ID: req.ID, Region: req.Region, Provider: req.Provider, ASN: req.ASN}
+	if req.Lat != nil || req.Lon != nil {
+		if req.Lat == nil || req.Lon == nil {
+			s.writeError(w, r, http.StatusUnprocessableEntity, apiErr(codeInvalid, "lat and lon go together"))
+			return
+		}
+		id.Location = &vantage.Location{Lat: *req.Lat, Lon: *req.Lon}
+	}
+	v, token, err := s.vantages.Enrol(r.Context(), id)
+	switch {
+	case errors.Is(err, vantage.ErrInvalid):
+		s.writeError(w, r, http.StatusUnprocessableEntity, apiErr(codeInvalid, "%v", err))
+	case errors.Is(err, results.ErrConflict):
+		s.writeError(w, r, http.StatusConflict, apiErr(codeConflict, "vantage %q already exists", req.ID))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusCreated, api.VantageEnrolled{Vantage: v, Token: token})
+	}
+}
+
+func (s *Server) handleListVantages(w http.ResponseWriter, r *http.Request, _ scope) {
+	list, err := s.vantages.List(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := api.Vantages{Vantages: make([]api.VantageStatus, len(list))}
+	for i, v := range list {
+		out.Vantages[i] = api.VantageStatus{Vantage: v.Vantage, State: v.State}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return `"` + s + `"`
+}

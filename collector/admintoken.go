@@ -1,0 +1,53 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/picketnet/picket/vantage"
+)
+
+// EnsureAdminToken returns the admin token kept in path, creating the file
+// (mode 0600, its directory 0700) with a new random token when it does not
+// exist. created says whether it did.
+func EnsureAdminToken(path string) (token string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return "", false, fmt.Errorf("admin token file %s is empty; delete it to have a new token made", path)
+		}
+		return token, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read admin token: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, fmt.Errorf("create admin token directory: %w", err)
+	}
+	token, err = vantage.NewToken(AdminTokenPrefix)
+	if err != nil {
+		return "", false, err
+	}
+	// O_EXCL: when two collectors start at once, one wins and the other
+	// reads the winner's token.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return EnsureAdminToken(path)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("create admin token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	return token, true, nil
+}

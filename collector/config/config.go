@@ -1,0 +1,269 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/picketnet/picket/checks/targetpolicy"
+	iconfig "github.com/picketnet/picket/internal/config"
+	"github.com/picketnet/picket/results"
+)
+
+// Defaults of collector.yaml.
+const (
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultStore          = "sqlite:./picket-data/picket.db"
+	DefaultAdminTokenFile = "./picket-data/admin.token"
+	DefaultHeartbeatEvery = 30 * time.Second
+	DefaultMaxProbeSeries = 100000
+	DefaultProbeSeriesTTL = 15 * time.Minute
+)
+
+// Default retention periods (DESIGN.md §3).
+var DefaultRetention = results.Retention{
+	Raw:    14 * 24 * time.Hour,
+	Minute: 90 * 24 * time.Hour,
+	Hour:   2 * 365 * 24 * time.Hour,
+}
+
+// Config is collector.yaml.
+type Config struct {
+	Listen         string           `yaml:"listen"`
+	Store          string           `yaml:"store"`
+	AdminTokenFile string           `yaml:"admin_token_file"`
+	ASNDB          string           `yaml:"asn_db"`
+	Retention      Retention        `yaml:"retention"`
+	Targets        Targets          `yaml:"targets"`
+	HeartbeatEvery iconfig.Duration `yaml:"heartbeat_every"`
+	Metrics        Metrics          `yaml:"metrics"`
+	// Alerting and Notifiers belong to the alerting package, which decodes
+	// them with DecodeAlerting and DecodeNotifiers; they are kept as nodes
+	// so that their mistakes are still reported with this file's lines.
+	Alerting  yaml.Node `yaml:"alerting"`
+	Notifiers yaml.Node `yaml:"notifiers"`
+
+	// file is the path the config was read from, and data its content,
+	// for errors and for decoding the sections above strictly.
+	file string
+	data []byte
+}
+
+// Retention is how long each resolution of data is kept.
+type Retention struct {
+	Raw    iconfig.Duration `yaml:"raw"`
+	Minute iconfig.Duration `yaml:"minute"`
+	Hour   iconfig.Duration `yaml:"hour"`
+}
+
+// Targets is the targets policy as written in the file.
+type Targets struct {
+	// DenyPrivate defaults to true: an operator must opt out explicitly.
+	DenyPrivate *bool      `yaml:"deny_private"`
+	Allow       []yamlCIDR `yaml:"allow"`
+}
+
+// Metrics configures /metrics.
+type Metrics struct {
+	// Public serves /metrics without the admin token.
+	Public bool `yaml:"public"`
+	// MaxProbeSeries bounds the per-check probe series (see collector docs).
+	MaxProbeSeries int `yaml:"max_probe_series"`
+	// ProbeSeriesTTL drops a probe series not updated for this long.
+	ProbeSeriesTTL iconfig.Duration `yaml:"probe_series_ttl"`
+}
+
+type yamlCIDR struct {
+	netip.Prefix
+}
+
+func (c *yamlCIDR) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		c.Prefix = p.Masked()
+		return nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		c.Prefix = netip.PrefixFrom(a, a.BitLen())
+		return nil
+	}
+	return iconfig.At(n, "targets.allow: %q is not a CIDR such as 203.0.113.0/24", n.Value)
+}
+
+// Load reads and validates path, filling defaults.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > iconfig.MaxFileBytes {
+		return nil, &iconfig.Error{File: path, Msg: fmt.Sprintf("larger than %d bytes", iconfig.MaxFileBytes)}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data as collector.yaml; name is used in errors.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	if err := iconfig.Decode(name, data, &c); err != nil {
+		return nil, err
+	}
+	c.file, c.data = name, data
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	c := &Config{file: "defaults"}
+	if err := c.finish(); err != nil {
+		panic(err) // the defaults are constants
+	}
+	return c
+}
+
+func (c *Config) finish() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Store == "" {
+		c.Store = DefaultStore
+	}
+	if c.AdminTokenFile == "" {
+		c.AdminTokenFile = DefaultAdminTokenFile
+	}
+	if c.Retention.Raw == 0 {
+		c.Retention.Raw = iconfig.Duration(DefaultRetention.Raw)
+	}
+	if c.Retention.Minute == 0 {
+		c.Retention.Minute = iconfig.Duration(DefaultRetention.Minute)
+	}
+	if c.Retention.Hour == 0 {
+		c.Retention.Hour = iconfig.Duration(DefaultRetention.Hour)
+	}
+	if c.HeartbeatEvery == 0 {
+		c.HeartbeatEvery = iconfig.Duration(DefaultHeartbeatEvery)
+	}
+	if c.Metrics.MaxProbeSeries == 0 {
+		c.Metrics.MaxProbeSeries = DefaultMaxProbeSeries
+	}
+	if c.Metrics.ProbeSeriesTTL == 0 {
+		c.Metrics.ProbeSeriesTTL = iconfig.Duration(DefaultProbeSeriesTTL)
+	}
+	bad := func(format string, args ...any) error {
+		return &iconfig.Error{File: c.file, Msg: fmt.Sprintf(format, args...)}
+	}
+	if _, err := ParseStore(c.Store); err != nil {
+		return bad("store: %v", err)
+	}
+	r := c.Retention
+	switch {
+	case r.Raw < 0 || r.Minute < 0 || r.Hour < 0:
+		return bad("retention: periods must be positive")
+	case r.Minute < r.Raw:
+		return bad("retention: minute (%s) is shorter than raw (%s)", r.Minute, r.Raw)
+	case r.Hour < r.Minute:
+		return bad("retention: hour (%s) is shorter than minute (%s)", r.Hour, r.Minute)
+	}
+	if c.HeartbeatEvery.Std() < time.Second {
+		return bad("heartbeat_every: %s is shorter than 1s", c.HeartbeatEvery)
+	}
+	if c.Metrics.MaxProbeSeries < 0 {
+		return bad("metrics.max_probe_series: must be positive")
+	}
+	return nil
+}
+
+// ResultsRetention returns the retention periods for the store.
+func (c *Config) ResultsRetention() results.Retention {
+	return results.Retention{Raw: c.Retention.Raw.Std(), Minute: c.Retention.Minute.Std(), Hour: c.Retention.Hour.Std()}
+}
+
+// Policy returns the targets policy.
+func (c *Config) Policy() targetpolicy.Policy {
+	p := targetpolicy.Policy{DenyPrivate: c.Targets.DenyPrivate == nil || *c.Targets.DenyPrivate}
+	for _, a := range c.Targets.Allow {
+		p.Allow = append(p.Allow, a.Prefix)
+	}
+	return p
+}
+
+// DecodeAlerting decodes the alerting section strictly into v. It does
+// nothing when the section is absent, so v keeps its defaults.
+func (c *Config) DecodeAlerting(v any) error { return c.decodeNode("alerting", &c.Alerting, v) }
+
+// DecodeNotifiers decodes the notifiers section strictly into v.
+func (c *Config) DecodeNotifiers(v any) error { return c.decodeNode("notifiers", &c.Notifiers, v) }
+
+// decodeNode decodes one top-level section strictly into v. A yaml.Node
+// cannot be decoded with KnownFields, so the whole original file is decoded
+// again into a struct built at run time whose field for the section has v's
+// type and whose other fields are nodes: unknown keys inside the section
+// are then errors with the file's own line numbers.
+func (c *Config) decodeNode(section string, n *yaml.Node, v any) error {
+	if n.Kind == 0 {
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("decode %s: need a non-nil pointer, got %T", section, v)
+	}
+	ct := reflect.TypeOf(Config{})
+	var fields []reflect.StructField
+	target := -1
+	for i := range ct.NumField() {
+		tag := ct.Field(i).Tag.Get("yaml")
+		if tag == "" {
+			continue
+		}
+		typ := reflect.TypeOf(yaml.Node{})
+		if tag == section {
+			typ, target = rv.Elem().Type(), len(fields)
+		}
+		fields = append(fields, reflect.StructField{Name: fmt.Sprintf("F%d", i), Type: typ, Tag: reflect.StructTag(`yaml:"` + tag + `"`)})
+	}
+	if target < 0 {
+		return fmt.Errorf("decode %s: no such section", section)
+	}
+	holder := reflect.New(reflect.StructOf(fields))
+	holder.Elem().Field(target).Set(rv.Elem())
+	if err := iconfig.Decode(c.file, c.data, holder.Interface()); err != nil {
+		return err
+	}
+	rv.Elem().Set(holder.Elem().Field(target))
+	return nil
+}
+
+// File is the path the configuration came from.
+func (c *Config) File() string { return c.file }
+
+// StoreURL is the parsed store setting.
+type StoreURL struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string
+	// Path is the database file for sqlite; URL the connection string for
+	// postgres.
+	Path, URL string
+}
+
+// ParseStore parses "sqlite:PATH" or "postgres://..." (also "postgresql://").
+func ParseStore(s string) (StoreURL, error) {
+	switch {
+	case strings.HasPrefix(s, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if p == "" {
+			return StoreURL{}, fmt.Errorf("%q has no path; write sqlite:./picket-data/picket.db", s)
+		}
+		return StoreURL{Driver: "sqlite", Path: p}, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return StoreURL{Driver: "postgres", URL: s}, nil
+	}
+	return StoreURL{}, fmt.Errorf("%q is neither sqlite:PATH nor postgres://USER@HOST/DB", s)
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const full = `listen: 127.0.0.1:9090
+store: postgres://picket@db/picket
+admin_token_file: /etc/picket/admin.token
+asn_db: ./ip2asn-v4.tsv.gz
+retention: {raw: 14d, minute: 90d, hour: 2y}
+targets:
+  deny_private: true
+  allow: [203.0.113.0/24, 10.1.2.3]
+alerting:
+  evaluate_every: 5s
+  fail_after: 2
+notifiers:
+  - {name: hook, kind: webhook, url: "https://hooks.example.com/picket"}
+`
+
+func TestParse(t *testing.T) {
+	c, err := Parse("collector.yaml", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9090" || c.AdminTokenFile != "/etc/picket/admin.token" {
+		t.Errorf("%+v", c)
+	}
+	s, err := ParseStore(c.Store)
+	if err != nil || s.Driver != "postgres" || s.URL != "postgres://picket@db/picket" {
+		t.Errorf("store %+v %v", s, err)
+	}
+	r := c.ResultsRetention()
+	if r.Raw != 14*24*time.Hour || r.Hour != 2*365*24*time.Hour {
+		t.Errorf("retention %+v", r)
+	}
+	p := c.Policy()
+	if !p.DenyPrivate || len(p.Allow) != 2 || p.Allow[1] != netip.MustParsePrefix("10.1.2.3/32") {
+		t.Errorf("policy %+v", p)
+	}
+	var alerting struct {
+		EvaluateEvery string `yaml:"evaluate_every"`
+		FailAfter     int    `yaml:"fail_after"`
+	}
+	if err := c.DecodeAlerting(&alerting); err != nil || alerting.FailAfter != 2 {
+		t.Errorf("alerting %+v %v", alerting, err)
+	}
+	var narrow struct {
+		EvaluateEvery string `yaml:"evaluate_every"`
+	}
+	if err := c.DecodeAlerting(&narrow); err == nil || !strings.Contains(err.Error(), `collector.yaml:11: unknown key "fail_after"`) {
+		t.Errorf("unknown key inside alerting: %v", err)
+	}
+	var notifiers []struct {
+		Name, Kind, URL string
+	}
+	if err := c.DecodeNotifiers(&notifiers); err != nil || len(notifiers) != 1 || notifiers[0].Kind != "webhook" {
+		t.Errorf("notifiers %+v %v", notifiers, err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("store: sqlite:/tmp/x.db\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || !c.Policy().DenyPrivate || c.ResultsRetention() != DefaultRetention || c.Metrics.MaxProbeSeries != DefaultMaxProbeSeries {
+		t.Errorf("defaults %+v", c)
+	}
+	if s, _ := ParseStore(c.Store); s.Path != "/tmp/x.db" {
+		t.Errorf("sqlite path %q", s.Path)
+	}
+	c, err = Parse("c.yaml", []byte("targets: {deny_private: false}\n"))
+	if err != nil || c.Policy().DenyPrivate {
+		t.Errorf("deny_private false: %+v %v", c, err)
+	}
+	if d := Default(); d.Store != DefaultStore {
+		t.Errorf("Default() store %q", d.Store)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"listen: x\nlisten_addr: y\n", `c.yaml:2: unknown key "listen_addr"`},
+		{"store: mysql://x\n", "c.yaml: store:"},
+		{"targets:\n  allow: [not-a-cidr]\n", "c.yaml:2: targets.allow"},
+		{"retention: {raw: 90d, minute: 14d}\n", "minute (336h0m0s) is shorter than raw"},
+		{"retention: {raw: soon}\n", "c.yaml:1: bad duration"},
+		{"heartbeat_every: 10ms\n", "heartbeat_every"},
+		{"metrics: {max_probe_series: -1}\n", "max_probe_series"},
+	}
+	for _, tc := range tests {
+		_, err := Parse("c.yaml", []byte(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "collector.yaml")
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(path); err != nil || c.File() != path {
+		t.Errorf("Load: %v", err)
+	}
+}

@@ -1,0 +1,183 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/collector/endpointspec"
+	"github.com/picketnet/picket/results"
+)
+
+func (s *Server) handleListEndpoints(w http.ResponseWriter, r *http.Request, sc scope) {
+	eps, err := s.store.Endpoints(r.Context(), sc.team)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if eps == nil {
+		eps = []results.Endpoint{}
+	}
+	writeJSON(w, http.StatusOK, api.Endpoints{Endpoints: eps})
+}
+
+func (s *Server) handleGetEndpoint(w http.ResponseWriter, r *http.Request, sc scope) {
+	if sc.team == "" {
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "the admin token must name the team with ?team="))
+		return
+	}
+	eps, err := s.store.Endpoints(r.Context(), sc.team)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	name := r.PathValue("name")
+	for _, e := range eps {
+		if e.Name == name {
+			writeJSON(w, http.StatusOK, e)
+			return
+		}
+	}
+	s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "team %s has no endpoint %q", sc.team, name))
+}
+
+func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request, sc scope) {
+	if sc.team == "" {
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "the admin token must name the team with ?team="))
+		return
+	}
+	name := r.PathValue("name")
+	if name == "" {
+		name = r.URL.Query().Get("name")
+	}
+	if name == "" {
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "name the endpoint: DELETE /v1/endpoints/NAME"))
+		return
+	}
+	err := s.store.DeleteEndpoint(r.Context(), sc.team, name)
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "team %s has no endpoint %q", sc.team, name))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, api.Applied{Changes: []api.Change{{Op: "delete", Name: name}}, Unchanged: []string{}})
+	}
+}
+
+func (s *Server) handleApplyEndpoints(w http.ResponseWriter, r *http.Request, sc scope) {
+	if sc.team == "" {
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "the admin token must name the team with ?team="))
+		return
+	}
+	var req api.ApplyEndpoints
+	if !s.decodeJSON(w, r, maxEndpointsBody, &req) {
+		return
+	}
+	for i := range req.Endpoints {
+		e := &req.Endpoints[i]
+		if e.Team != "" && e.Team != sc.team {
+			s.writeError(w, r, http.StatusForbidden, &httpError{code: codeForbidden, field: fmt.Sprintf("endpoints[%d].team", i),
+				msg: fmt.Sprintf("endpoints[%d] (%s) team: %q is not the token's team %q", i, e.Name, e.Team, sc.team)})
+			return
+		}
+		e.Team = sc.team
+	}
+	if err := s.validator.ValidateAll(r.Context(), req.Endpoints); err != nil {
+		var ve *endpointspec.Error
+		if errors.As(err, &ve) {
+			s.writeError(w, r, http.StatusUnprocessableEntity, &httpError{code: codeInvalid, msg: ve.Error(), field: ve.Path()})
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	out, err := s.apply(r.Context(), sc.team, req)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// apply makes the team's endpoints match req and reports the changes.
+// Everything was validated before, so a failure here is the store's.
+func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints) (api.Applied, error) {
+	current, err := s.store.Endpoints(ctx, team)
+	if err != nil {
+		return api.Applied{}, err
+	}
+	have := make(map[string]results.Endpoint, len(current))
+	for _, e := range current {
+		if err := endpointspec.Normalize(&e); err == nil {
+			have[e.Name] = e
+		}
+	}
+	out := api.Applied{Changes: []api.Change{}, Unchanged: []string{}, DryRun: req.DryRun}
+	var puts []results.Endpoint
+	want := make(map[string]bool, len(req.Endpoints))
+	for _, e := range req.Endpoints {
+		want[e.Name] = true
+		old, ok := have[e.Name]
+		if !ok {
+			out.Changes = append(out.Changes, api.Change{Op: "create", Name: e.Name})
+			puts = append(puts, e)
+			continue
+		}
+		if fields := diffFields(old, e); len(fields) > 0 {
+			out.Changes = append(out.Changes, api.Change{Op: "update", Name: e.Name, Fields: fields})
+			puts = append(puts, e)
+			continue
+		}
+		out.Unchanged = append(out.Unchanged, e.Name)
+	}
+	var dels []string
+	if req.Prune {
+		for _, e := range current {
+			if !want[e.Name] {
+				out.Changes = append(out.Changes, api.Change{Op: "delete", Name: e.Name})
+				dels = append(dels, e.Name)
+			}
+		}
+	}
+	if req.DryRun {
+		return out, nil
+	}
+	now := s.opt.Now().UTC()
+	for _, e := range puts {
+		e.UpdatedAt = now
+		if err := s.store.PutEndpoint(ctx, e); err != nil {
+			return api.Applied{}, err
+		}
+	}
+	for _, name := range dels {
+		if err := s.store.DeleteEndpoint(ctx, team, name); err != nil && !errors.Is(err, results.ErrNotFound) {
+			return api.Applied{}, err
+		}
+	}
+	return out, nil
+}
+
+// diffFields names the fields that differ between two normalized endpoints.
+func diffFields(a, b results.Endpoint) []string {
+	var f []string
+	if a.Target != b.Target {
+		f = append(f, "target")
+	}
+	if !slices.EqualFunc(a.Checks, b.Checks, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) }) {
+		f = append(f, "checks")
+	}
+	if strings.Join(a.Regions, ",") != strings.Join(b.Regions, ",") {
+		f = append(f, "regions")
+	}
+	if !bytes.Equal(a.Alert, b.Alert) {
+		f = append(f, "alert")
+	}
+	return f
+}

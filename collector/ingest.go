@@ -1,0 +1,257 @@
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/vantage"
+)
+
+// Errors of DecodeBatch.
+var (
+	ErrBatchTooLarge  = errors.New("batch too large")
+	ErrBatchMalformed = errors.New("malformed batch")
+	ErrBatchEncoding  = errors.New("unsupported Content-Encoding")
+)
+
+// maxCompressedBytes bounds the body on the wire. Compressed JSON is far
+// smaller than MaxBatchBytes; the slack covers incompressible input.
+const maxCompressedBytes = results.MaxBatchBytes + 64<<10
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// DecodeBatch reads a batch body of the given Content-Encoding ("" or
+// "identity" or "gzip"). It stops reading at results.MaxBatchBytes of
+// decompressed data, so a gzip bomb costs at most that much memory, and
+// refuses more than results.MaxBatchRecords records. Unknown record fields
+// are ignored, so that newer probers can talk to older collectors.
+func DecodeBatch(body io.Reader, encoding string) (results.Batch, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 2*results.MaxBatchBytes {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	return decodeBatch(body, encoding, buf)
+}
+
+func decodeBatch(body io.Reader, encoding string, buf *bytes.Buffer) (results.Batch, error) {
+	src := body
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return results.Batch{}, fmt.Errorf("%w: gzip: %v", ErrBatchMalformed, err)
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return results.Batch{}, fmt.Errorf("%w %q: send identity or gzip", ErrBatchEncoding, encoding)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(src, results.MaxBatchBytes+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return results.Batch{}, fmt.Errorf("%w: body over %d bytes", ErrBatchTooLarge, mbe.Limit)
+		}
+		return results.Batch{}, fmt.Errorf("%w: read: %v", ErrBatchMalformed, err)
+	}
+	if n > results.MaxBatchBytes {
+		return results.Batch{}, fmt.Errorf("%w: more than %d bytes decompressed", ErrBatchTooLarge, results.MaxBatchBytes)
+	}
+	return parseBatch(buf.Bytes())
+}
+
+// parseBatch decodes {"results":[...]} in one pass, record by record, so
+// that a batch over MaxBatchRecords is refused as soon as the limit is
+// passed. Other top-level keys are skipped.
+func parseBatch(data []byte) (results.Batch, error) {
+	var b results.Batch
+	malformed := func(err error) (results.Batch, error) {
+		return results.Batch{}, fmt.Errorf("%w: %s", ErrBatchMalformed, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return results.Batch{}, fmt.Errorf("%w: expected a JSON object {\"results\": [...]}", ErrBatchMalformed)
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return malformed(err)
+		}
+		if key != "results" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return malformed(err)
+			}
+			continue
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return malformed(err)
+		}
+		if tok == nil {
+			b.Results = nil
+			continue
+		}
+		if tok != json.Delim('[') {
+			return results.Batch{}, fmt.Errorf("%w: \"results\" is not a list", ErrBatchMalformed)
+		}
+		b.Results = make([]results.Result, 0, 64)
+		for dec.More() {
+			if len(b.Results) == results.MaxBatchRecords {
+				return results.Batch{}, fmt.Errorf("%w: more than %d records", ErrBatchTooLarge, results.MaxBatchRecords)
+			}
+			b.Results = append(b.Results, results.Result{})
+			if err := dec.Decode(&b.Results[len(b.Results)-1]); err != nil {
+				return results.Batch{}, fmt.Errorf("%w: record %d: %s", ErrBatchMalformed, len(b.Results)-1, strings.TrimPrefix(err.Error(), "json: "))
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return malformed(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return malformed(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return results.Batch{}, fmt.Errorf("%w: data after the batch object", ErrBatchMalformed)
+	}
+	if b.Results == nil {
+		return b, fmt.Errorf("%w: no \"results\" list", ErrBatchMalformed)
+	}
+	return b, nil
+}
+
+// Reasons a record is rejected, as counted in metrics.
+const (
+	rejectInvalid      = "invalid"
+	rejectWrongVantage = "wrong_vantage"
+)
+
+func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results.Vantage) {
+	body := http.MaxBytesReader(w, r.Body, maxCompressedBytes)
+	batch, err := DecodeBatch(body, r.Header.Get("Content-Encoding"))
+	switch {
+	case errors.Is(err, ErrBatchTooLarge):
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, apiErr(codeTooLarge, "%v", err))
+		return
+	case errors.Is(err, ErrBatchEncoding):
+		s.writeError(w, r, http.StatusUnsupportedMediaType, apiErr(codeBadRequest, "%v", err))
+		return
+	case err != nil:
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "%v", err))
+		return
+	}
+	ack := results.BatchAck{Accepted: []string{}, Rejected: []results.Rejection{}}
+	valid := make([]results.Result, 0, len(batch.Results))
+	seen := make(map[string]struct{}, len(batch.Results))
+	var inBatchDup []string
+	for i := range batch.Results {
+		rec := &batch.Results[i]
+		if reason, why := checkRecord(rec, v); reason != "" {
+			id := rec.ID
+			if len(id) > results.MaxNameBytes {
+				id = id[:results.MaxNameBytes]
+			}
+			ack.Rejected = append(ack.Rejected, results.Rejection{ID: id, Reason: why})
+			s.metrics.rejectedResults.WithLabelValues(reason).Inc()
+			continue
+		}
+		if _, dup := seen[rec.ID]; dup {
+			inBatchDup = append(inBatchDup, rec.ID)
+			continue
+		}
+		seen[rec.ID] = struct{}{}
+		valid = append(valid, *rec)
+	}
+	if len(valid) > 0 {
+		out, err := s.commits.ingest(r.Context(), valid)
+		if err != nil {
+			// Nothing is acknowledged: the prober keeps the batch and
+			// retries, and ingest is idempotent on ids.
+			if r.Context().Err() != nil {
+				return // the prober went away; nobody reads an answer
+			}
+			s.log.Error("ingest", "vantage", v.ID, "records", len(valid), "err", err)
+			s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store unavailable; retry the batch"))
+			return
+		}
+		ack.Accepted = append(ack.Accepted, out.Accepted...)
+		ack.Accepted = append(ack.Accepted, out.Duplicate...)
+		ack.Duplicate = len(out.Duplicate)
+		s.metrics.ingested.WithLabelValues("accepted").Add(float64(len(out.Accepted)))
+		s.metrics.ingested.WithLabelValues("duplicate").Add(float64(len(out.Duplicate)))
+		s.metrics.probes.observe(valid)
+	}
+	ack.Accepted = append(ack.Accepted, inBatchDup...)
+	ack.Duplicate += len(inBatchDup)
+	s.metrics.ingested.WithLabelValues("duplicate").Add(float64(len(inBatchDup)))
+	s.metrics.batchRecords.Observe(float64(len(batch.Results)))
+	writeJSON(w, http.StatusOK, ack)
+}
+
+// checkRecord validates one record of vantage v's batch and fills the
+// identity fields the prober may leave out. It returns a metric reason
+// and a message when the record is refused.
+func checkRecord(rec *results.Result, v results.Vantage) (reason, why string) {
+	if err := rec.Validate(); err != nil {
+		return rejectInvalid, err.Error()
+	}
+	if rec.Vantage != v.ID {
+		return rejectWrongVantage, fmt.Sprintf("vantage: %q is not this token's vantage %q", rec.Vantage, v.ID)
+	}
+	if rec.Region == "" {
+		rec.Region = v.Region
+	}
+	if rec.Provider == "" {
+		rec.Provider = v.Provider
+	}
+	if rec.ASN == 0 {
+		rec.ASN = v.ASN
+	}
+	if rec.Region != v.Region {
+		return rejectWrongVantage, fmt.Sprintf("region: %q is not vantage %s's region %q", rec.Region, v.ID, v.Region)
+	}
+	if rec.Provider != v.Provider {
+		return rejectWrongVantage, fmt.Sprintf("provider: %q is not vantage %s's provider %q", rec.Provider, v.ID, v.Provider)
+	}
+	rec.StartedAt = rec.StartedAt.UTC()
+	return "", ""
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, v results.Vantage) {
+	var hb results.Heartbeat
+	if !s.decodeJSON(w, r, maxSmallBody, &hb) {
+		return
+	}
+	if hb.Vantage != "" && hb.Vantage != v.ID {
+		s.writeError(w, r, http.StatusForbidden, apiErr(codeForbidden, "vantage: %q is not this token's vantage %q", hb.Vantage, v.ID))
+		return
+	}
+	start := time.Now()
+	err := s.vantages.Heartbeat(r.Context(), v, hb)
+	s.metrics.storeSeconds.WithLabelValues("heartbeat").Observe(time.Since(start).Seconds())
+	if err != nil {
+		if errors.Is(err, vantage.ErrInvalid) {
+			s.writeError(w, r, http.StatusUnprocessableEntity, apiErr(codeInvalid, "%v", err))
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.HeartbeatAck{HeartbeatEvery: s.opt.HeartbeatEvery})
+}

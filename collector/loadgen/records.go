@@ -1,0 +1,168 @@
+package loadgen
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/picketnet/picket/results"
+)
+
+// Shape describes the synthetic network the records come from.
+type Shape struct {
+	// Team owns every generated endpoint.
+	Team string
+	// Checks is the number of distinct checks (endpoint/kind pairs).
+	Checks int
+	// FailRatio is the fraction of failed results (0..1).
+	FailRatio float64
+}
+
+// regions and providers spread vantages the way a real network would.
+var (
+	regions   = []string{"eu-central", "eu-west", "us-east", "us-west", "ap-southeast"}
+	providers = []string{"hetzner", "aws", "gcp", "digitalocean"}
+	failures  = []results.Error{
+		{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"},
+		{Layer: results.LayerConnect, Code: results.CodeRefused, Message: "connect: connection refused"},
+		{Layer: results.LayerConnect, Code: results.CodeTimeout, Message: "dial tcp: i/o timeout"},
+		{Layer: results.LayerTLS, Code: results.CodeHandshake, Message: "remote error: tls: handshake failure"},
+		{Layer: results.LayerDNS, Code: results.CodeServFail, Message: "SERVFAIL from 1.1.1.1"},
+	}
+)
+
+// VantageIdentity returns the id, region, provider and ASN of the i-th
+// generated vantage with the given id prefix.
+func VantageIdentity(prefix string, i int) (id, region, provider string, asn uint32) {
+	return fmt.Sprintf("%s-%03d", prefix, i), regions[i%len(regions)], providers[i%len(providers)], uint32(64500 + i%len(providers))
+}
+
+// endpointOf names the endpoint of check c.
+func endpointOf(c int) string { return "bench-" + strconv.Itoa(c) }
+
+// latency draws a log-normal latency around 80 ms, as real probes spread.
+func latency(rng *rand.Rand) float64 {
+	return math.Round(math.Exp(4.4+0.6*rng.NormFloat64())*100) / 100
+}
+
+// Record builds one result of check c from vantage v at t, deterministic
+// for a given rng state.
+func (s Shape) Record(rng *rand.Rand, c int, vantage, region, provider string, asn uint32, t time.Time) results.Result {
+	ep := endpointOf(c)
+	ms := latency(rng)
+	r := results.Result{
+		ID:         uuid7(rng, t),
+		Endpoint:   ep,
+		Team:       s.Team,
+		Check:      ep + "/http",
+		Kind:       "http",
+		Vantage:    vantage,
+		Region:     region,
+		Provider:   provider,
+		ASN:        asn,
+		Target:     "https://" + ep + ".example.com/health",
+		Addr:       "203.0.113." + strconv.Itoa(c%250+1),
+		StartedAt:  t,
+		DurationMS: ms,
+		OK:         true,
+		Phases:     results.Phases{DNSMS: ms * 0.05, ConnectMS: ms * 0.2, TLSMS: ms * 0.3, TTFBMS: ms * 0.4, TransferMS: ms * 0.05},
+		Details:    []byte(`{"status":200,"http_version":"HTTP/2.0","bytes":1534,"redirects":0}`),
+	}
+	if rng.Float64() < s.FailRatio {
+		e := failures[rng.IntN(len(failures))]
+		r.OK, r.Error = false, &e
+		r.Details = []byte(`{"status":503,"http_version":"HTTP/2.0","bytes":87,"redirects":0}`)
+	}
+	return r
+}
+
+// uuid7 makes a UUIDv7 from t and rng, so that generated ids are unique,
+// time-ordered and reproducible.
+func uuid7(rng *rand.Rand, t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	binary.BigEndian.PutUint64(b[8:], rng.Uint64())
+	r := rng.Uint32()
+	b[6], b[7] = 0x70|byte(r>>8)&0x0f, byte(r)
+	b[8] = b[8]&0x3f | 0x80
+	const hexdigits = "0123456789abcdef"
+	out := make([]byte, 36)
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexdigits[x>>4], hexdigits[x&0xf]
+		j += 2
+	}
+	return string(out)
+}
+
+// appendBatch appends the JSON of a batch of rs to dst, faster than
+// encoding/json so the generator leaves the CPU to the collector.
+func appendBatch(dst []byte, rs []results.Result) []byte {
+	dst = append(dst, `{"results":[`...)
+	for i := range rs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendRecord(dst, &rs[i])
+	}
+	return append(dst, "]}"...)
+}
+
+func appendRecord(b []byte, r *results.Result) []byte {
+	str := func(b []byte, k, v string) []byte {
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":`...)
+		return strconv.AppendQuote(b, v)
+	}
+	num := func(b []byte, k string, v float64) []byte {
+		b = append(b, `,"`...)
+		b = append(b, k...)
+		b = append(b, `":`...)
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	b = append(b, '{')
+	b = str(b, "id", r.ID)
+	for _, f := range [][2]string{{"endpoint", r.Endpoint}, {"team", r.Team}, {"check", r.Check}, {"kind", r.Kind},
+		{"vantage", r.Vantage}, {"region", r.Region}, {"provider", r.Provider}, {"target", r.Target}, {"addr", r.Addr}} {
+		b = append(b, ',')
+		b = str(b, f[0], f[1])
+	}
+	b = append(b, `,"asn":`...)
+	b = strconv.AppendUint(b, uint64(r.ASN), 10)
+	b = append(b, `,"started_at":"`...)
+	b = r.StartedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = num(b, "duration_ms", r.DurationMS)
+	b = append(b, `,"ok":`...)
+	b = strconv.AppendBool(b, r.OK)
+	if r.Error != nil {
+		b = append(b, `,"error":{`...)
+		b = str(b, "layer", string(r.Error.Layer))
+		b = append(b, ',')
+		b = str(b, "code", string(r.Error.Code))
+		b = append(b, ',')
+		b = str(b, "message", r.Error.Message)
+		b = append(b, '}')
+	}
+	b = append(b, `,"phases":{"dns_ms":`...)
+	b = strconv.AppendFloat(b, r.Phases.DNSMS, 'f', 2, 64)
+	b = num(b, "connect_ms", math.Round(r.Phases.ConnectMS*100)/100)
+	b = num(b, "tls_ms", math.Round(r.Phases.TLSMS*100)/100)
+	b = num(b, "ttfb_ms", math.Round(r.Phases.TTFBMS*100)/100)
+	b = num(b, "transfer_ms", math.Round(r.Phases.TransferMS*100)/100)
+	b = append(b, '}')
+	if len(r.Details) > 0 {
+		b = append(b, `,"details":`...)
+		b = append(b, r.Details...)
+	}
+	return append(b, '}')
+}

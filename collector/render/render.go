@@ -1,0 +1,165 @@
+package render
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/results"
+)
+
+// Formats of Report.
+const (
+	Table = "table"
+	JSON  = "json"
+	CSV   = "csv"
+)
+
+// CheckFormat validates a --format value.
+func CheckFormat(f string) error {
+	switch f {
+	case Table, JSON, CSV:
+		return nil
+	}
+	return fmt.Errorf("--format %q: use table, json or csv", f)
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// Report writes an availability report in format.
+func Report(w io.Writer, rep api.Report, format string) error {
+	switch format {
+	case JSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case CSV:
+		cw := csv.NewWriter(w)
+		_ = cw.Write([]string{"team", "endpoint", string(rep.By), "results", "failures", "availability_pct", "failed_rounds", "downtime_minutes", "p50_ms", "p95_ms", "p99_ms", "top_error", "top_error_count"})
+		for _, r := range rep.Rows {
+			_ = cw.Write([]string{r.Team, r.Endpoint, r.Group, itoa(r.Results), itoa(r.Failures), strconv.FormatFloat(r.AvailabilityPct, 'f', 4, 64),
+				itoa(r.FailedRounds), itoa(r.DowntimeMinutes), ms(r.P50MS), ms(r.P95MS), ms(r.P99MS), r.TopError, itoa(r.TopErrorCount)})
+		}
+		cw.Flush()
+		return cw.Error()
+	case Table:
+		fmt.Fprintf(w, "availability %s .. %s by %s\n", rep.Since.Format(time.RFC3339), rep.Until.Format(time.RFC3339), rep.By)
+		if len(rep.Rows) == 0 {
+			_, err := fmt.Fprintln(w, "no results in this window")
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "ENDPOINT\t%s\tAVAILABILITY\tRESULTS\tFAILED ROUNDS\tDOWNTIME MIN\tP50 MS\tP95 MS\tP99 MS\t TOP ERROR\t\n", strings.ToUpper(string(rep.By)))
+		for _, r := range rep.Rows {
+			top := r.TopError
+			if top != "" {
+				top += " x" + itoa(r.TopErrorCount)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", r.Endpoint, r.Group, strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
+				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS), ms(r.P95MS), ms(r.P99MS), top)
+		}
+		return tw.Flush()
+	}
+	return CheckFormat(format)
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// Applied writes the diff of an endpoints apply, one change a line.
+func Applied(w io.Writer, a api.Applied) error {
+	prefix := ""
+	if a.DryRun {
+		prefix = "(dry run) "
+	}
+	for _, c := range a.Changes {
+		sign := map[string]string{"create": "+", "update": "~", "delete": "-"}[c.Op]
+		line := fmt.Sprintf("%s%s %s %s", prefix, sign, c.Op, c.Name)
+		if len(c.Fields) > 0 {
+			line += " (" + strings.Join(c.Fields, ", ") + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	_, err := fmt.Fprintf(w, "%s%d created, %d updated, %d deleted, %d unchanged\n", prefix,
+		count(a, "create"), count(a, "update"), count(a, "delete"), len(a.Unchanged))
+	return err
+}
+
+func count(a api.Applied, op string) int {
+	n := 0
+	for _, c := range a.Changes {
+		if c.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// Endpoints writes a table of endpoints.
+func Endpoints(w io.Writer, eps []results.Endpoint, withTeam bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if withTeam {
+		fmt.Fprint(tw, "TEAM\t")
+	}
+	fmt.Fprintln(tw, "NAME\tTARGET\tCHECKS\tREGIONS\tUPDATED")
+	for _, e := range eps {
+		var kinds []string
+		for _, c := range e.Checks {
+			var s struct {
+				Kind     string `json:"kind"`
+				Interval string `json:"interval"`
+			}
+			_ = json.Unmarshal(c, &s)
+			k := s.Kind
+			if s.Interval != "" {
+				k += "/" + s.Interval
+			}
+			kinds = append(kinds, k)
+		}
+		if withTeam {
+			fmt.Fprintf(tw, "%s\t", e.Team)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Target, strings.Join(kinds, ","), strings.Join(e.Regions, ","), e.UpdatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// Vantages writes a table of vantages.
+func Vantages(w io.Writer, vs []api.VantageStatus, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tREGION\tPROVIDER\tASN\tSTATE\tLAST HEARTBEAT\tVERSION\tSPOOL\tRUNNING")
+	for _, v := range vs {
+		last := "never"
+		if !v.LastHeartbeat.IsZero() {
+			last = now.Sub(v.LastHeartbeat).Round(time.Second).String() + " ago"
+		}
+		asn := "-"
+		if v.ASN != 0 {
+			asn = "AS" + strconv.FormatUint(uint64(v.ASN), 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", v.ID, v.Region, v.Provider, asn, v.State, last, dash(v.Version), v.SpoolDepth, v.Running)
+	}
+	return tw.Flush()
+}
+
+// Teams writes a table of teams.
+func Teams(w io.Writer, ts []results.Team) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCREATED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,149 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/collector/config"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/vantage"
+)
+
+// OpenStore opens the store a collector.yaml "store:" setting names.
+func OpenStore(ctx context.Context, spec string) (results.Store, error) {
+	s, err := config.ParseStore(spec)
+	if err != nil {
+		return nil, err
+	}
+	switch s.Driver {
+	case "sqlite":
+		if dir := filepath.Dir(s.Path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("create store directory: %w", err)
+			}
+		}
+		return sqlite.Open(ctx, s.Path)
+	case "postgres":
+		return openPostgres(ctx, s.URL)
+	}
+	return nil, fmt.Errorf("store %q: unknown driver", spec)
+}
+
+// Runtime is a collector started from its configuration: the store is
+// open, the admin token exists and the listener is bound, but nothing is
+// served until Serve, so that other packages can mount their handlers on
+// Server first.
+type Runtime struct {
+	Config *config.Config
+	Server *Server
+	Store  results.Store
+	// Listener is bound to Config.Listen (or the override given to Start).
+	Listener net.Listener
+	// AdminTokenCreated says the admin token file was made by this start.
+	AdminTokenCreated bool
+}
+
+// Start prepares a collector from cfg with the check kinds of kinds
+// (checks/all.New() in the binary). listen, when not empty, replaces
+// cfg.Listen (tests pass "127.0.0.1:0").
+func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, listen string, log *slog.Logger) (*Runtime, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	token, created, err := EnsureAdminToken(cfg.AdminTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	srv, err := New(Options{
+		Store:          st,
+		Kinds:          kinds,
+		AdminToken:     token,
+		Policy:         cfg.Policy(),
+		HeartbeatEvery: cfg.HeartbeatEvery.Std(),
+		Retention:      cfg.ResultsRetention(),
+		PublicMetrics:  cfg.Metrics.Public,
+		MaxProbeSeries: cfg.Metrics.MaxProbeSeries,
+		ProbeSeriesTTL: cfg.Metrics.ProbeSeriesTTL.Std(),
+		Logger:         log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if listen == "" {
+		listen = cfg.Listen
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return &Runtime{Config: cfg, Server: srv, Store: st, Listener: ln, AdminTokenCreated: created}, nil
+}
+
+// URL is the base URL of the bound listener.
+func (rt *Runtime) URL() string { return "http://" + rt.Listener.Addr().String() }
+
+// Serve serves until ctx is done, applies retention every 10 minutes,
+// and closes the store at the end.
+func (rt *Runtime) Serve(ctx context.Context) error {
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rt.Server.RunMaintenance(mctx, 10*time.Minute)
+	}()
+	err := rt.Server.Serve(ctx, rt.Listener)
+	cancel()
+	<-done
+	return errors.Join(err, rt.Store.Close())
+}
+
+// EnsureLocalVantage returns the identity and token of the vantage that
+// `picket up` runs in-process, enrolling it on first use and keeping its
+// token in tokenFile (mode 0600): the store keeps only token hashes, so
+// the file is how a restart finds the token again.
+func (rt *Runtime) EnsureLocalVantage(ctx context.Context, tokenFile string, id vantage.Identity) (vantage.Identity, string, error) {
+	if b, err := os.ReadFile(tokenFile); err == nil {
+		var saved struct {
+			ID    string `json:"id"`
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal(b, &saved); err == nil && saved.Token != "" {
+			if v, err := rt.Server.Vantages().Authenticate(ctx, saved.Token); err == nil {
+				return vantage.Identity{ID: v.ID, Region: v.Region, Provider: v.Provider, ASN: v.ASN}, saved.Token, nil
+			}
+		}
+	}
+	base := id.ID
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			id.ID = fmt.Sprintf("%s-%d", base, attempt+1)
+		}
+		v, token, err := rt.Server.Vantages().Enrol(ctx, id)
+		if errors.Is(err, results.ErrConflict) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return vantage.Identity{}, "", err
+		}
+		b, _ := json.Marshal(map[string]string{"id": v.ID, "token": token})
+		if err := os.WriteFile(tokenFile, b, 0o600); err != nil {
+			return vantage.Identity{}, "", fmt.Errorf("save local vantage token: %w", err)
+		}
+		return id, token, nil
+	}
+}
