@@ -2,8 +2,9 @@ package alerting
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
+
+	"github.com/picketnet/picket/checks"
 )
 
 // Config holds the evaluation settings of collector.yaml's alerting block.
@@ -162,15 +163,16 @@ type Policy struct {
 }
 
 // ParsePolicy reads an endpoint's alert block; empty means defaults.
+// Errors name the field ("alert.severity: ...").
 func ParsePolicy(raw json.RawMessage) (Policy, error) {
 	var p Policy
 	if len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return Policy{}, fmt.Errorf("alert: %w", err)
+		if err := checks.DecodeOptions(raw, &p); err != nil {
+			return Policy{}, checks.Within("alert", err)
 		}
 	}
 	if err := p.Validate(); err != nil {
-		return Policy{}, err
+		return Policy{}, checks.Within("alert", err)
 	}
 	if p.Severity == "" {
 		p.Severity = SeverityPage
@@ -181,24 +183,34 @@ func ParsePolicy(raw json.RawMessage) (Policy, error) {
 	return p, nil
 }
 
-// Validate names the field of a bad alert block.
+// ValidatePolicy checks an endpoint's alert block at registration: unknown
+// keys and bad values are errors naming the field, relative to the block.
+func ValidatePolicy(raw json.RawMessage) error {
+	var p Policy
+	if err := checks.DecodeOptions(raw, &p); err != nil {
+		return err
+	}
+	return p.Validate()
+}
+
+// Validate names the field of a bad alert block with a *checks.FieldError.
 func (p Policy) Validate() error {
 	switch p.Severity {
 	case "", SeverityPage, SeverityNotify, SeverityInfo:
 	default:
-		return fmt.Errorf("alert.severity: %q is not one of page, notify, info", p.Severity)
+		return checks.Errorf("severity", "%q is not one of page, notify, info", p.Severity)
 	}
 	if p.Quorum < 0 || p.Quorum > 1000 {
-		return fmt.Errorf("alert.quorum: %d is out of range 1..1000", p.Quorum)
+		return checks.Errorf("quorum", "%d is out of range 1..1000", p.Quorum)
 	}
 	if p.LatencyMS < 0 {
-		return fmt.Errorf("alert.latency_ms: %v is negative", p.LatencyMS)
+		return checks.Errorf("latency_ms", "%v is negative", p.LatencyMS)
 	}
 	if p.MinDaysLeft < 0 {
-		return fmt.Errorf("alert.min_days_left: %v is negative", p.MinDaysLeft)
+		return checks.Errorf("min_days_left", "%v is negative", p.MinDaysLeft)
 	}
 	if l := p.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180) {
-		return fmt.Errorf("alert.location: (%v, %v) is not a point on Earth", l.Lat, l.Lon)
+		return checks.Errorf("location", "(%v, %v) is not a point on Earth", l.Lat, l.Lon)
 	}
 	return nil
 }

@@ -9,10 +9,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/collector/config"
+	"github.com/picketnet/picket/collector/dashboard"
+	"github.com/picketnet/picket/nel"
+	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
 	"github.com/picketnet/picket/vantage"
@@ -50,6 +55,8 @@ type Runtime struct {
 	Listener net.Listener
 	// AdminTokenCreated says the admin token file was made by this start.
 	AdminTokenCreated bool
+	// Alerts evaluates and notifies while Serve runs.
+	Alerts *alerting.Service
 }
 
 // Start prepares a collector from cfg with the check kinds of kinds
@@ -77,8 +84,14 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 		PublicMetrics:  cfg.Metrics.Public,
 		MaxProbeSeries: cfg.Metrics.MaxProbeSeries,
 		ProbeSeriesTTL: cfg.Metrics.ProbeSeriesTTL.Std(),
+		AlertValidator: alerting.ValidatePolicy,
 		Logger:         log,
 	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	alerts, err := mountServices(cfg, st, srv, token, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -91,7 +104,55 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return &Runtime{Config: cfg, Server: srv, Store: st, Listener: ln, AdminTokenCreated: created}, nil
+	return &Runtime{Config: cfg, Server: srv, Store: st, Listener: ln, AdminTokenCreated: created, Alerts: alerts}, nil
+}
+
+// mountServices composes what the collector serves beside its own API:
+// the alerting service (evaluated by whichever replica holds its lock)
+// with /v1/alerts and /v1/silences, the public NEL endpoint, and the
+// dashboard at /.
+func mountServices(cfg *config.Config, st results.Store, srv *Server, adminToken string, log *slog.Logger) (*alerting.Service, error) {
+	var ycfg alerting.YAMLConfig
+	if err := cfg.DecodeAlerting(&ycfg); err != nil {
+		return nil, err
+	}
+	var notifiers []alerting.NotifierConfig
+	if err := cfg.DecodeNotifiers(&notifiers); err != nil {
+		return nil, err
+	}
+	routes, err := alerting.BuildRoutes(notifiers, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File(), err)
+	}
+	alerts := alerting.NewService(st, ycfg.Config(), routes, alerting.Options{Logger: log, Registry: srv.Metrics()})
+	alerts.DashboardURL = ycfg.DashboardURL
+	srv.MountAlerts(alerts)
+
+	var asns *netpath.Resolver
+	if cfg.ASNDB != "" {
+		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: asn_db: %w", cfg.File(), err)
+		}
+		asns = &netpath.Resolver{Table: table}
+	}
+	nelOpts := nel.Options{Store: st, Endpoints: st, Metrics: srv.Metrics(), Logger: log}
+	if asns != nil {
+		nelOpts.ASN = asns
+	}
+	nelHandler, err := nel.NewHandler(nelOpts)
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle("/v1/reports/nel", nelHandler)
+
+	dash, err := dashboard.New(dashboard.Options{Store: st, Alerts: alerts, AdminToken: adminToken,
+		HeartbeatEvery: cfg.HeartbeatEvery.Std(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	srv.Handle("/", dash)
+	return alerts, nil
 }
 
 // URL is the base URL of the bound listener.
@@ -106,9 +167,17 @@ func (rt *Runtime) Serve(ctx context.Context) error {
 		defer close(done)
 		rt.Server.RunMaintenance(mctx, 10*time.Minute)
 	}()
+	alertsDone := make(chan struct{})
+	go func() {
+		defer close(alertsDone)
+		if rt.Alerts != nil {
+			_ = rt.Alerts.Run(mctx)
+		}
+	}()
 	err := rt.Server.Serve(ctx, rt.Listener)
 	cancel()
 	<-done
+	<-alertsDone
 	return errors.Join(err, rt.Store.Close())
 }
 

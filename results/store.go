@@ -22,6 +22,8 @@ var (
 type Store interface {
 	ResultStore
 	RegistryStore
+	AlertStore
+	NELStore
 	Locker
 	Close() error
 }
@@ -236,4 +238,8 @@ type Locker interface {
 	// advisory lock on a dedicated connection). acquired is false when
 	// another holder has it.
 	TryLock(ctx context.Context, name string) (unlock func(), acquired bool, err error)
+	// HoldsLock reports whether a lock this process took with TryLock is
+	// still held: a Postgres lock ends with its session, which can end
+	// without the holder unlocking (a partition, a server restart).
+	HoldsLock(ctx context.Context, name string) (bool, error)
 }

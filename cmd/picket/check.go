@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	goio "io"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/checks/render"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/results"
 )
 
 // runCheck is `picket check KIND TARGET [flags]`: one check from this
@@ -94,18 +96,25 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 	runCtx, cancel := context.WithTimeout(ctx, parsed.Spec.Timeout.Std()+time.Second)
 	defer cancel()
 	rec := parsed.Check.Run(runCtx, env)
+	return printRecord(io, "check", rec, *asJSON, render.Summary)
+}
+
+// printRecord stamps rec with an id and writes it, as JSON or for a
+// human, and returns the exit code its outcome calls for.
+func printRecord(io stdio, cmd string, rec results.Result, asJSON bool, human func(goio.Writer, results.Result) error) int {
 	if id, err := uuid.NewV7(); err == nil {
 		rec.ID = id.String()
 	}
-
-	if *asJSON {
+	var err error
+	if asJSON {
 		enc := json.NewEncoder(io.out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rec); err != nil {
-			return fail(io, "check", exitFailed, err)
-		}
-	} else if err := render.Summary(io.out, rec); err != nil {
-		return fail(io, "check", exitFailed, err)
+		err = enc.Encode(rec)
+	} else {
+		err = human(io.out, rec)
+	}
+	if err != nil {
+		return fail(io, cmd, exitFailed, err)
 	}
 	if !rec.OK {
 		return exitFailed

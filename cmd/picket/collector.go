@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"log/slog"
 
@@ -31,6 +32,9 @@ func runCollector(ctx context.Context, args []string, io stdio) int {
 	}
 	if err != nil {
 		return fail(io, "collector", exitUsage, err)
+	}
+	if cfg.Endpoints.Kind != 0 {
+		return fail(io, "collector", exitUsage, fmt.Errorf("%s:%d: endpoints: only picket up registers endpoints from its configuration; register them with picket endpoints apply -f FILE", cfg.File(), cfg.Endpoints.Line))
 	}
 	log := newLogger(io, *debug)
 	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)

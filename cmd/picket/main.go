@@ -89,14 +89,6 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 }
 
-// notImplemented answers for a command whose issue has not landed yet.
-func notImplemented(name string) func(context.Context, []string, stdio) int {
-	return func(_ context.Context, _ []string, io stdio) int {
-		fmt.Fprintf(io.err, "picket %s: not implemented yet\n", name)
-		return exitUsage
-	}
-}
-
 // newFlagSet returns a FlagSet that reports errors instead of exiting, and
 // writes its usage to io.err.
 func newFlagSet(name string, io stdio) *flag.FlagSet {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/render"
@@ -64,21 +61,5 @@ func runTrace(ctx context.Context, args []string, io stdio) int {
 		env.Policy = &targetpolicy.Policy{DenyPrivate: true}
 	}
 	rec := parsed.Check.Run(ctx, env)
-	if id, err := uuid.NewV7(); err == nil {
-		rec.ID = id.String()
-	}
-	if *asJSON {
-		enc := json.NewEncoder(io.out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rec)
-	} else {
-		err = render.Trace(io.out, rec)
-	}
-	if err != nil {
-		return fail(io, "trace", exitFailed, err)
-	}
-	if !rec.OK {
-		return exitFailed
-	}
-	return exitOK
+	return printRecord(io, "trace", rec, *asJSON, render.Trace)
 }

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/config"
+	"github.com/picketnet/picket/collector/endpointspec"
+	"github.com/picketnet/picket/collector/render"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/vantage"
 )
@@ -42,7 +46,13 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 	if err != nil {
 		return fail(io, "up", exitFailed, err)
 	}
-	fmt.Fprintf(io.out, "picket collector on %s (store %s)\nadmin token in %s\n", rt.URL(), cfg.Store, cfg.AdminTokenFile)
+	fmt.Fprintf(io.out, "picket collector on %s (store %s)\n", rt.URL(), cfg.Store)
+	fmt.Fprintf(io.out, "dashboard: %s/ — sign in with the admin token in %s\n", rt.URL(), cfg.AdminTokenFile)
+	if code := applyLocalEndpoints(ctx, rt, cfg, io); code != exitOK {
+		rt.Listener.Close()
+		rt.Store.Close()
+		return code
+	}
 
 	// On shutdown the prober stops first, so that its last delivery still
 	// finds the collector, then the collector.
@@ -66,6 +76,8 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 			Token:      token,
 			SpoolDir:   filepath.Join(upDataDir, "spool"),
 			Discovery:  &vantage.Discovery{Disabled: true},
+			// A quickstart picks up edited endpoints in seconds.
+			PollEvery: 5 * time.Second,
 		}, prober.WithLogger(log.With("component", "prober")))
 		if err != nil {
 			rt.Listener.Close()
@@ -92,6 +104,41 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 	stopProber()
 	wg.Wait()
 	if err = errors.Join(err, proberErr); err != nil {
+		return fail(io, "up", exitFailed, err)
+	}
+	return exitOK
+}
+
+// localTeam owns the endpoints of picket.yaml.
+const localTeam = "local"
+
+// applyLocalEndpoints registers picket.yaml's endpoints for the local
+// team, printing the changes, and keeps a new team's token in
+// ./picket-data/local-team.token for the team commands.
+func applyLocalEndpoints(ctx context.Context, rt *collector.Runtime, cfg *config.Config, io stdio) int {
+	if cfg.File() == "" {
+		return exitOK
+	}
+	f, err := endpointspec.ParseEmbedded(cfg.File(), cfg.Data())
+	if err != nil {
+		return fail(io, "up", exitUsage, err)
+	}
+	if len(f.Endpoints) == 0 {
+		return exitOK
+	}
+	out, token, err := rt.ApplyLocal(ctx, localTeam, f)
+	if err != nil {
+		return fail(io, "up", exitUsage, err)
+	}
+	if token != "" {
+		path := filepath.Join(upDataDir, "local-team.token")
+		if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+			return fail(io, "up", exitFailed, err)
+		}
+		fmt.Fprintf(io.out, "team %s created; its token is in %s\n", localTeam, path)
+	}
+	fmt.Fprintf(io.out, "endpoints of %s for team %s:\n", cfg.File(), localTeam)
+	if err := render.Applied(io.out, out); err != nil {
 		return fail(io, "up", exitFailed, err)
 	}
 	return exitOK

@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/results"
 )
 
@@ -120,4 +121,28 @@ type Report struct {
 type HeartbeatAck struct {
 	// HeartbeatEvery is the interval the collector expects.
 	HeartbeatEvery time.Duration `json:"heartbeat_every_ns"`
+}
+
+// Alerts answers GET /v1/alerts: open alerts first, then those updated in
+// the window, newest first.
+type Alerts struct {
+	Alerts []alerting.Alert `json:"alerts"`
+}
+
+// Silences answers GET /v1/silences: the silences that have not ended.
+type Silences struct {
+	Silences []alerting.Silence `json:"silences"`
+}
+
+// NewSilence is the body of POST /v1/silences. Give either ends_at, or
+// for (a duration from starts_at, which defaults to now). Empty matchers
+// match everything of the team.
+type NewSilence struct {
+	Endpoint string    `json:"endpoint,omitempty"`
+	Type     string    `json:"type,omitempty"`
+	Vantage  string    `json:"vantage,omitempty"`
+	StartsAt time.Time `json:"starts_at,omitzero"`
+	EndsAt   time.Time `json:"ends_at,omitzero"`
+	For      string    `json:"for,omitempty"`
+	Reason   string    `json:"reason"`
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
@@ -286,4 +287,38 @@ func (c *Client) Assignment(ctx context.Context, etag string) (a vantage.Assignm
 		a.ETag = resp.Header.Get("ETag")
 	}
 	return a, false, nil
+}
+
+// Alerts lists the team's open alerts and those updated within window
+// ("" for the collector's default of 24h).
+func (c *Client) Alerts(ctx context.Context, team, window string) ([]alerting.Alert, error) {
+	v := teamQuery(team)
+	if window != "" {
+		if v == nil {
+			v = url.Values{}
+		}
+		v.Set("window", window)
+	}
+	var out api.Alerts
+	err := c.do(ctx, http.MethodGet, "/v1/alerts", v, nil, &out)
+	return out.Alerts, err
+}
+
+// Silences lists the team's silences that have not ended.
+func (c *Client) Silences(ctx context.Context, team string) ([]alerting.Silence, error) {
+	var out api.Silences
+	err := c.do(ctx, http.MethodGet, "/v1/silences", teamQuery(team), nil, &out)
+	return out.Silences, err
+}
+
+// AddSilence creates a silence or maintenance window.
+func (c *Client) AddSilence(ctx context.Context, team string, req api.NewSilence) (alerting.Silence, error) {
+	var out alerting.Silence
+	err := c.do(ctx, http.MethodPost, "/v1/silences", teamQuery(team), req, &out)
+	return out, err
+}
+
+// DeleteSilence ends a silence now by removing it.
+func (c *Client) DeleteSilence(ctx context.Context, team, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/silences/"+url.PathEscape(id), teamQuery(team), nil, nil)
 }

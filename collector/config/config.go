@@ -47,6 +47,10 @@ type Config struct {
 	// so that their mistakes are still reported with this file's lines.
 	Alerting  yaml.Node `yaml:"alerting"`
 	Notifiers yaml.Node `yaml:"notifiers"`
+	// Endpoints is read only by `picket up`, whose picket.yaml is this
+	// file plus the endpoints its local prober probes (see
+	// endpointspec.ParseEmbedded); `picket collector` refuses it.
+	Endpoints yaml.Node `yaml:"endpoints"`
 
 	// file is the path the config was read from, and data its content,
 	// for errors and for decoding the sections above strictly.
@@ -243,6 +247,9 @@ func (c *Config) decodeNode(section string, n *yaml.Node, v any) error {
 
 // File is the path the configuration came from.
 func (c *Config) File() string { return c.file }
+
+// Data is the file's content, for the sections other packages decode.
+func (c *Config) Data() []byte { return c.data }
 
 // StoreURL is the parsed store setting.
 type StoreURL struct {

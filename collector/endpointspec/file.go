@@ -74,6 +74,18 @@ func (f *File) Locate(err error) error {
 // syntax errors are *Errors with the file and line; the checks are not
 // validated here (see Validate).
 func Parse(name string, data []byte) (*File, error) {
+	return parse(name, data, false)
+}
+
+// ParseEmbedded reads the endpoints: list of a file that has other
+// top-level keys too (picket.yaml is collector.yaml plus endpoints); those
+// belong to the enclosing configuration, whose own loader checks them. A
+// file without endpoints: has none.
+func ParseEmbedded(name string, data []byte) (*File, error) {
+	return parse(name, data, true)
+}
+
+func parse(name string, data []byte, embedded bool) (*File, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &Error{File: name, Index: -1, Reason: fmt.Sprintf("larger than %d bytes", MaxFileBytes)}
 	}
@@ -97,10 +109,15 @@ func Parse(name string, data []byte) (*File, error) {
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "endpoints" {
+		switch {
+		case k.Value == "endpoints":
+			list = v
+		case !embedded:
 			return nil, f.errAt(k, -1, "", fmt.Sprintf("unknown key %q; the file has one key, endpoints", k.Value))
 		}
-		list = v
+	}
+	if list == nil && embedded {
+		return f, nil
 	}
 	if list == nil {
 		return nil, f.errAt(root, -1, "", "missing endpoints: list")

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/results"
 )
@@ -162,4 +163,35 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// Alerts writes alerts as a table: state, severity, type, where, since,
+// and the summary; a silenced alert says by which silence.
+func Alerts(w io.Writer, as []alerting.Alert, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tSEVERITY\tTYPE\tENDPOINT\tREGIONS\tSINCE\tSUMMARY")
+	for _, a := range as {
+		state := string(a.State)
+		if a.Silenced != "" {
+			state += " (silenced " + a.Silenced + ")"
+		}
+		since := now.Sub(a.StartsAt).Round(time.Second).String() + " ago"
+		if a.State == alerting.StateResolved {
+			since = "resolved " + now.Sub(a.ResolvedAt).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, a.Severity, a.Type, dash(a.Endpoint),
+			dash(strings.Join(a.Regions, ",")), since, a.Summary)
+	}
+	return tw.Flush()
+}
+
+// Silences writes silences as a table.
+func Silences(w io.Writer, ss []alerting.Silence) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tENDPOINT\tTYPE\tVANTAGE\tSTARTS\tENDS\tREASON")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, dash(s.Endpoint), dash(string(s.Type)), dash(s.Vantage),
+			s.StartsAt.UTC().Format(time.RFC3339), s.EndsAt.UTC().Format(time.RFC3339), s.Reason)
+	}
+	return tw.Flush()
 }

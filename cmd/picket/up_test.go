@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The quickstart: `picket up` with a picket.yaml registers its endpoints
+// for the local team, the local prober probes them, the report and the
+// dashboard show them, and a cancel (Ctrl-C) stops everything with exit 0.
+func TestUpQuickstart(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer target.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	dir := t.TempDir()
+	t.Chdir(dir)
+	yaml := fmt.Sprintf(`listen: %s
+store: sqlite:./picket-data/picket.db
+admin_token_file: ./picket-data/admin.token
+targets: {deny_private: true, allow: [127.0.0.0/8]}
+endpoints:
+  - name: local-web
+    target: %s/health
+    checks:
+      - {kind: http, interval: 1s, timeout: 1s, expect: {status: [200], body: ok}}
+`, addr, target.URL)
+	if err := os.WriteFile("picket.yaml", []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"up"}, stdio{in: strings.NewReader(""), out: &out, err: &errs, getenv: func(string) string { return "" }})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("up exited %d after cancel:\n%s", code, errs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("up did not stop within 30s of a cancel")
+		}
+	}()
+
+	env := map[string]string{"PICKET_COLLECTOR": "http://" + addr}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		token, _ := os.ReadFile(filepath.Join(dir, "picket-data", "admin.token"))
+		env["PICKET_TOKEN"] = strings.TrimSpace(string(token))
+		code, report, _ := cli(t, env, "report", "availability", "--since", "1h", "--format", "csv")
+		// team,endpoint,region,results,failures,availability_pct,...
+		if code == 0 && strings.Contains(report, "\nlocal,local-web,local,") && strings.Contains(report, ",0,100.0000,") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no results for local-web after 60s; report %q\nstdout:\n%s\nstderr:\n%s", report, out.String(), errs.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, want := range []string{"picket collector on http://" + addr, "dashboard: http://" + addr + "/",
+		"team local created", "+ create local-web", "local prober local (region local) running"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("up printed no %q:\n%s", want, out.String())
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "picket-data", "local-team.token")); err != nil || !strings.HasPrefix(string(b), "pkt_") {
+		t.Errorf("local team token file: %q %v", b, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+env["PICKET_TOKEN"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page bytes.Buffer
+	_, _ = page.ReadFrom(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(page.String(), "local-web") {
+		t.Errorf("dashboard: %s, local-web shown: %v", resp.Status, strings.Contains(page.String(), "local-web"))
+	}
+}
+
+// picket collector refuses picket.yaml's endpoints: only up registers them.
+func TestCollectorRefusesEndpointsKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "collector.yaml")
+	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nstore: sqlite:"+dir+"/p.db\nadmin_token_file: "+dir+"/admin.token\nendpoints:\n  - name: x\n"), 0o600)
+	code, _, errs := cli(t, nil, "collector", "--config", cfg)
+	if code != exitUsage || !strings.Contains(errs, cfg+":5: endpoints: only picket up") || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("exit %d, %q", code, errs)
+	}
+}

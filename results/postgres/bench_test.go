@@ -1,0 +1,26 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/picketnet/picket/results/storetest"
+)
+
+func BenchmarkIngest(b *testing.B) {
+	s := open(b)
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchIngest(b, s, 1, pg.ServerCPU)
+}
+
+// Four probers posting at once, as the collector's handlers would.
+func BenchmarkIngest4(b *testing.B) {
+	s := open(b)
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchIngest(b, s, 4, pg.ServerCPU)
+}
+
+func BenchmarkReport30d(b *testing.B) {
+	s := open(b)
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchReport(b, s, s, 1000, 20, pg.ServerCPU)
+}

@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func rollupTable(level string) string {
+	return strings.ReplaceAll(`
+CREATE TABLE rollup_LEVEL (
+	bucket         timestamptz NOT NULL,
+	check_id       text        NOT NULL,
+	vantage        text        NOT NULL,
+	team           text        NOT NULL,
+	endpoint       text        NOT NULL,
+	kind           text        NOT NULL,
+	region         text        NOT NULL,
+	provider       text        NOT NULL,
+	asn            bigint      NOT NULL,
+	count          bigint      NOT NULL,
+	failures       bigint      NOT NULL,
+	failed_minutes bigint      NOT NULL,
+	down_minutes   bigint      NOT NULL,
+	errors         text        NOT NULL, -- rollup.EncodeErrors
+	hist           bytea       NOT NULL, -- results.Histogram binary form
+	PRIMARY KEY (bucket, check_id, vantage)
+) WITH (fillfactor = 70); -- room for HOT updates: rows are rewritten by every batch
+CREATE INDEX rollup_LEVEL_team ON rollup_LEVEL (team, endpoint, bucket);
+`, "LEVEL", level)
+}
+
+// migrations are applied in order, each once, recorded in
+// schema_migrations. Never edit one that has shipped: append a new one.
+var migrations = []string{
+	// 1: results (partitioned by day on started_at), rollups, registry.
+	//
+	// The primary key of a partitioned table must include the partition
+	// key, so uniqueness is on (id, started_at), not on id alone. That is
+	// enough for idempotent ingest: ids are UUIDv7 made by the prober when
+	// the run starts, and a re-sent record is the same record, with the
+	// same started_at, so it lands in the same partition and conflicts.
+	`
+CREATE TABLE results (
+	id          text             NOT NULL,
+	started_at  timestamptz      NOT NULL,
+	team        text             NOT NULL,
+	endpoint    text             NOT NULL,
+	check_id    text             NOT NULL,
+	kind        text             NOT NULL,
+	vantage     text             NOT NULL,
+	region      text             NOT NULL,
+	provider    text             NOT NULL,
+	asn         bigint           NOT NULL,
+	target      text             NOT NULL,
+	addr        text             NOT NULL,
+	duration_ms double precision NOT NULL,
+	ok          boolean          NOT NULL,
+	err_layer   text             NOT NULL,
+	err_code    text             NOT NULL,
+	err_message text             NOT NULL,
+	dns_ms      double precision NOT NULL,
+	connect_ms  double precision NOT NULL,
+	tls_ms      double precision NOT NULL,
+	ttfb_ms     double precision NOT NULL,
+	transfer_ms double precision NOT NULL,
+	details     bytea,
+	PRIMARY KEY (id, started_at)
+) PARTITION BY RANGE (started_at);
+CREATE INDEX results_check ON results (check_id, started_at);
+CREATE INDEX results_started ON results USING brin (started_at);
+` + rollupTable("minute") + rollupTable("hour") + rollupTable("day") + `
+CREATE TABLE teams (
+	name       text        NOT NULL PRIMARY KEY,
+	token_hash bytea       NOT NULL UNIQUE,
+	created_at timestamptz NOT NULL
+);
+
+CREATE TABLE vantages (
+	id                 text             NOT NULL PRIMARY KEY,
+	region             text             NOT NULL,
+	provider           text             NOT NULL,
+	asn                bigint           NOT NULL,
+	lat                double precision,
+	lon                double precision,
+	token_hash         bytea            NOT NULL UNIQUE,
+	created_at         timestamptz      NOT NULL,
+	last_heartbeat     timestamptz,
+	heartbeat_every_ns bigint           NOT NULL DEFAULT 0,
+	version            text             NOT NULL DEFAULT '',
+	spool_depth        bigint           NOT NULL DEFAULT 0,
+	running            bigint           NOT NULL DEFAULT 0,
+	last_error         text             NOT NULL DEFAULT '',
+	public_addr        text             NOT NULL DEFAULT ''
+);
+
+CREATE TABLE endpoints (
+	team       text        NOT NULL,
+	name       text        NOT NULL,
+	target     text        NOT NULL,
+	checks     json        NOT NULL,
+	regions    json        NOT NULL,
+	alert      json,
+	updated_at timestamptz NOT NULL,
+	PRIMARY KEY (team, name)
+);
+`,
+	// 2: Network Error Logging reports (nel.go).
+	nelMigration,
+	// 3: alerts, silences and the notification outbox (alerts.go).
+	alertsMigration,
+}
+
+// migrationLock is the advisory lock key that serialises migrations when
+// several replicas start at once.
+const migrationLock = 0x7069636b65740001 // "picket" 0001
+
+// migrate applies the migrations not yet recorded, in one transaction
+// each, under an advisory lock, and returns how many it applied.
+func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+		return 0, fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock)) //nolint:errcheck // the session ends the lock anyway
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     NOT NULL PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	applied := 0
+	for i, m := range migrations {
+		version := i + 1
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, m); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+				return err
+			}
+			applied++
+			return nil
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migration %d: %w", version, err)
+		}
+	}
+	return applied, nil
+}

@@ -1,0 +1,164 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/picketnet/picket/internal/pgtest"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/storetest"
+)
+
+var pg = pgtest.New()
+
+func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
+
+func open(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), pg.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) results.Store { return open(t) })
+}
+
+// Migrations run on an empty database, and opening it again applies
+// nothing and keeps the data.
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTeam(ctx, results.Team{Name: "pay", TokenHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	var versions int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if versions != len(migrations) {
+		t.Fatalf("%d migrations recorded, want %d", versions, len(migrations))
+	}
+	s.Close()
+	s, err = Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := migrate(ctx, s.pool)
+	if err != nil || n != 0 {
+		t.Fatalf("re-run applied %d migrations (err %v), want 0", n, err)
+	}
+	teams, err := s.Teams(ctx)
+	if err != nil || len(teams) != 1 {
+		t.Fatalf("teams after reopen: %v %v", teams, err)
+	}
+}
+
+// Two replicas on one database: a lock one holds is refused to the
+// other, and released when the holder's process goes away (here: its
+// store, and with it the lock session, is closed without unlocking).
+func TestLockAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	a, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, ok, err := a.TryLock(ctx, "alerting"); err != nil || !ok {
+		t.Fatalf("a: %v %v", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx, "alerting"); err != nil || ok {
+		t.Fatalf("b took the lock a holds: %v %v", ok, err)
+	}
+	unlock, ok, err := b.TryLock(ctx, "retention")
+	if err != nil || !ok {
+		t.Fatalf("b, another name: %v %v", ok, err)
+	}
+	unlock()
+	a.Close()
+	// The server releases the lock when the session's backend exits,
+	// shortly after the connection closes.
+	for i := 0; ; i++ {
+		_, ok, err := b.TryLock(ctx, "alerting")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if i == 100 {
+			t.Fatal("b never got the lock after a went away")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Retention drops whole daily partitions of raw results, and creates the
+// coming days' partitions ahead.
+func TestRetentionDropsPartitions(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var rs []results.Result
+	for d := range 5 {
+		rs = append(rs, results.Result{ID: fmt.Sprint("r", d), Endpoint: "api", Check: "api/http", Kind: "http",
+			Vantage: "v1", StartedAt: now.Add(-time.Duration(d) * 24 * time.Hour), DurationMS: 5, OK: true})
+	}
+	if _, err := s.Ingest(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	partitions := func() []string {
+		rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'results' ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if got := partitions(); len(got) != 6 || got[0] != "results_p20261117" || got[5] != "results_p20261122" {
+		t.Fatalf("partitions after ingest: %v", got)
+	}
+	if err := s.ApplyRetention(ctx, results.Retention{Raw: 48 * time.Hour}, now); err != nil {
+		t.Fatal(err)
+	}
+	// The cutoff is 11-19 12:00: 11-17 and 11-18 end before it and go;
+	// 11-19 ends after it and stays whole.
+	if got := partitions(); len(got) != 5 || got[0] != "results_p20261119" || got[4] != "results_p20261123" {
+		t.Fatalf("partitions after retention: %v", got)
+	}
+	left, err := s.Query(ctx, results.ResultQuery{})
+	if err != nil || len(left) != 3 {
+		t.Fatalf("results left: %d, %v", len(left), err)
+	}
+	// Ingest into a day whose partition was dropped by "another replica".
+	if _, err := s.pool.Exec(ctx, `DROP TABLE results_p20261121`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Ingest(ctx, []results.Result{{ID: "again", Endpoint: "api", Check: "api/http", Kind: "http",
+		Vantage: "v1", StartedAt: now, DurationMS: 5, OK: true}})
+	if err != nil || len(out.Accepted) != 1 {
+		t.Fatalf("ingest after a partition vanished: %+v %v", out, err)
+	}
+}

@@ -1,0 +1,135 @@
+package rollup
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/picketnet/picket/results"
+)
+
+func ts(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// A window is aligned by its length, then covered by whole days in the
+// middle and finer buckets at the edges, without gaps or overlaps.
+func TestWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name, since, until string
+		from, to           string
+		spans              []string
+	}{
+		{"10 minutes", "2026-11-21T10:03:20Z", "2026-11-21T10:13:00Z",
+			"2026-11-21T10:03:00Z", "2026-11-21T10:13:00Z",
+			[]string{"minute 10:03-10:13"}},
+		{"5 hours across an hour", "2026-11-21T09:50:00Z", "2026-11-21T14:10:00Z",
+			"2026-11-21T09:50:00Z", "2026-11-21T14:10:00Z",
+			[]string{"minute 09:50-10:00", "hour 10:00-14:00", "minute 14:00-14:10"}},
+		{"2 days, hour aligned", "2026-11-19T09:30:00Z", "2026-11-21T14:10:00Z",
+			"2026-11-19T09:00:00Z", "2026-11-21T15:00:00Z",
+			[]string{"hour 09:00-00:00", "day 00:00-00:00", "hour 00:00-15:00"}},
+		{"30 days, day aligned", "2026-10-22T14:30:00Z", "2026-11-21T14:30:00Z",
+			"2026-10-22T00:00:00Z", "2026-11-22T00:00:00Z",
+			[]string{"day 00:00-00:00"}},
+		{"empty", "2026-11-21T10:00:00Z", "2026-11-21T10:00:00Z",
+			"2026-11-21T10:00:00Z", "2026-11-21T10:00:00Z", nil},
+	} {
+		from, to, spans := Window(ts(tc.since), ts(tc.until))
+		if !from.Equal(ts(tc.from)) || !to.Equal(ts(tc.to)) {
+			t.Errorf("%s: window %v..%v, want %s..%s", tc.name, from, to, tc.from, tc.to)
+		}
+		var got []string
+		at := from
+		for _, sp := range spans {
+			got = append(got, fmt.Sprintf("%s %s-%s", sp.Level, sp.From.Format("15:04"), sp.To.Format("15:04")))
+			if !sp.From.Equal(at) || !sp.From.Equal(sp.Level.Truncate(sp.From)) || !sp.To.Equal(sp.Level.Truncate(sp.To)) {
+				t.Errorf("%s: span %v is not contiguous and aligned", tc.name, sp)
+			}
+			at = sp.To
+		}
+		if len(spans) > 0 && !at.Equal(to) {
+			t.Errorf("%s: spans end at %v, window at %v", tc.name, at, to)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.spans) {
+			t.Errorf("%s: spans %v, want %v", tc.name, got, tc.spans)
+		}
+	}
+}
+
+func TestErrorsEncoding(t *testing.T) {
+	m := map[string]int64{"tls/cert_expired": 3, "dns/nxdomain": 12}
+	s := EncodeErrors(m)
+	if s != "dns/nxdomain=12,tls/cert_expired=3" {
+		t.Fatalf("encoded %q", s)
+	}
+	back, err := DecodeErrorMap(s)
+	if err != nil || len(back) != 2 || back["dns/nxdomain"] != 12 {
+		t.Fatalf("decoded %v %v", back, err)
+	}
+	acc, err := addErrors([]errorCount{{"dns/nxdomain", 1}}, []byte(s+",dns/nxdomain=2"))
+	if err != nil || len(acc) != 2 || acc[0] != (errorCount{"dns/nxdomain", 15}) || acc[1] != (errorCount{"tls/cert_expired", 3}) {
+		t.Fatalf("addErrors: %v %v", acc, err)
+	}
+	for _, bad := range []string{"x", "a/b=", "a/b=1x", "=3"} {
+		if _, err := DecodeErrorMap(bad); err == nil {
+			t.Errorf("DecodeErrorMap(%q) accepted", bad)
+		}
+		if _, err := addErrors(nil, []byte(bad)); err == nil {
+			t.Errorf("addErrors(%q) accepted", bad)
+		}
+	}
+}
+
+// A pack round-trips, and folding it into a report equals adding its
+// rows one by one.
+func TestPack(t *testing.T) {
+	var rows []*Row
+	for i, v := range []string{"a", "b", "c"} {
+		r := &Row{Key: Key{Level: Day, Bucket: 86400, Check: "api/http", Vantage: v},
+			Team: "pay", Endpoint: "api", Kind: "http", Region: []string{"eu", "eu", "us"}[i],
+			Provider: "aws", ASN: 16509, Count: 1440, Failures: int64(i), FailedMinutes: int64(i), DownMinutes: int64(i)}
+		if i > 0 {
+			r.Errors = map[string]int64{"http/status": int64(i)}
+		}
+		r.Hist.ObserveN(50+float64(i)*10, 1440)
+		rows = append(rows, r)
+	}
+	blob, err := AppendPack(nil, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := UnpackRows(Day, 86400, "api/http", "pay", "api", "http", blob)
+	if err != nil || len(back) != 3 {
+		t.Fatalf("unpack: %d rows, %v", len(back), err)
+	}
+	for i := range rows {
+		a, b := rows[i].Rollup(), back[i].Rollup()
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("row %d:\n got %v\nwant %v", i, b, a)
+		}
+	}
+	r1, _ := NewReport(results.ByRegion)
+	if err := r1.AddPack("pay", "api", "api/http", blob); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := NewReport(results.ByRegion)
+	for _, r := range rows {
+		h, _ := r.Hist.MarshalBinary()
+		if err := r2.Add(&ReportRow{Team: r.Team, Endpoint: r.Endpoint, Check: r.Check, Vantage: r.Vantage,
+			Region: r.Region, Provider: r.Provider, ASN: r.ASN, Count: r.Count, Failures: r.Failures,
+			FailedMinutes: r.FailedMinutes, DownMinutes: r.DownMinutes, Errors: []byte(EncodeErrors(r.Errors)), Hist: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := fmt.Sprint(r1.Rows()), fmt.Sprint(r2.Rows()); a != b || len(r1.Rows()) != 2 {
+		t.Errorf("packed report %s\nrow by row %s", a, b)
+	}
+	if _, err := UnpackRows(Day, 0, "c", "t", "e", "k", blob[:len(blob)-3]); err == nil {
+		t.Error("truncated pack accepted")
+	}
+}
