@@ -39,4 +39,3 @@ func (rt *Runtime) ApplyLocal(ctx context.Context, team string, f *endpointspec.
 	out, err = s.apply(ctx, team, api.ApplyEndpoints{Endpoints: eps, Prune: true})
 	return out, token, err
 }
-
