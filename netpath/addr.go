@@ -40,15 +40,7 @@ var noASNRanges = [...]netip.Prefix{
 // link-local, ULA, multicast), and so maps to no ASN.
 func IsPrivate(addr netip.Addr) bool {
 	addr = addr.Unmap()
-	if !addr.IsValid() {
-		return true
-	}
-	for _, p := range noASNRanges {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return !addr.IsValid() || inAny(noASNRanges[:], addr)
 }
 
 // unannouncedRanges are special-purpose ranges that no origin AS ever
@@ -69,11 +61,11 @@ var unannouncedRanges = [...]netip.Prefix{
 // isUnannounced reports whether addr is in a special-purpose range that no
 // AS announces (see unannouncedRanges), or is private.
 func isUnannounced(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	if IsPrivate(addr) {
-		return true
-	}
-	for _, p := range unannouncedRanges {
+	return IsPrivate(addr) || inAny(unannouncedRanges[:], addr.Unmap())
+}
+
+func inAny(ranges []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range ranges {
 		if p.Contains(addr) {
 			return true
 		}

@@ -103,7 +103,7 @@ func (c *Cymru) Lookup(ctx context.Context, addr netip.Addr) (info ASInfo, found
 	if e, ok := c.cached(c.byAddr, addr); ok {
 		return e.info, e.found, nil
 	}
-	v, err, _ := c.group.Do("a"+addr.String(), func() (any, error) {
+	v, err := c.shared(ctx, "a"+addr.String(), func(ctx context.Context) (any, error) {
 		e, err := c.lookupOrigin(ctx, addr)
 		if err != nil {
 			return cacheEntry{}, err
@@ -127,6 +127,20 @@ func (c *Cymru) Lookup(ctx context.Context, addr netip.Addr) (info ASInfo, found
 	}
 	e := v.(cacheEntry)
 	return e.info, e.found, nil
+}
+
+// shared runs fn once for all the concurrent callers asking for key. fn
+// runs under the first caller's values but not its cancellation (each
+// query has its own timeout): a caller that gives up returns at once
+// without failing the others that wait on the same query.
+func (c *Cymru) shared(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ch := c.group.DoChan(key, func() (any, error) { return fn(context.WithoutCancel(ctx)) })
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrLookup, context.Cause(ctx))
+	}
 }
 
 func cachedIn[K comparable](c *Cymru, m map[K]cacheEntry, k K) (cacheEntry, bool) {
@@ -210,7 +224,7 @@ func (c *Cymru) lookupName(ctx context.Context, asn uint32) (cacheEntry, error) 
 	if e, ok := cachedIn(c, c.byASN, asn); ok {
 		return e, nil
 	}
-	v, err, _ := c.group.Do("n"+strconv.FormatUint(uint64(asn), 10), func() (any, error) {
+	v, err := c.shared(ctx, "n"+strconv.FormatUint(uint64(asn), 10), func(ctx context.Context) (any, error) {
 		txts, err := c.queryTXT(ctx, "AS"+strconv.FormatUint(uint64(asn), 10)+".asn.cymru.com.")
 		if err != nil {
 			return cacheEntry{}, err
@@ -288,7 +302,7 @@ func parseOriginTXT(s string) (ASInfo, netip.Prefix, bool) {
 	}
 	info := ASInfo{ASN: uint32(asn)}
 	if len(f) > 2 {
-		info.Country = strings.TrimSpace(f[2])
+		info.Country = clip(strings.TrimSpace(f[2]), maxCountryBytes)
 	}
 	return info, prefix.Masked(), true
 }
@@ -305,7 +319,22 @@ func parseNameTXT(s string) (ASInfo, bool) {
 	}
 	return ASInfo{
 		ASN:     uint32(asn),
-		Country: strings.TrimSpace(f[1]),
-		Name:    strings.TrimSpace(strings.Join(f[4:], "|")),
+		Country: clip(strings.TrimSpace(f[1]), maxCountryBytes),
+		Name:    clip(strings.TrimSpace(strings.Join(f[4:], "|")), maxASNameBytes),
 	}, true
+}
+
+// Bounds on the text an answer from the network may put in a record: a
+// TXT record can carry 64 KiB, and every traceroute hop keeps its AS name.
+const (
+	maxASNameBytes  = 256
+	maxCountryBytes = 8
+)
+
+// clip cuts s to at most n bytes of valid UTF-8.
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "")
 }

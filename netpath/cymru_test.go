@@ -21,6 +21,9 @@ type cymruServer struct {
 	records map[string][]string // lower-case FQDN -> TXT strings
 	queries atomic.Int64
 	fail    atomic.Bool // answer SERVFAIL
+	// While hold is set, answers wait until release is closed.
+	hold    atomic.Bool
+	release chan struct{}
 }
 
 func startCymru(t *testing.T, records map[string][]string) *cymruServer {
@@ -29,11 +32,14 @@ func startCymru(t *testing.T, records map[string][]string) *cymruServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &cymruServer{addr: pc.LocalAddr().String(), records: records}
+	s := &cymruServer{addr: pc.LocalAddr().String(), records: records, release: make(chan struct{})}
 	started := make(chan struct{})
 	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
 		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 			s.queries.Add(1)
+			if s.hold.Load() {
+				<-s.release
+			}
 			m := new(dns.Msg)
 			m.SetReply(r)
 			q := r.Question[0]
@@ -195,4 +201,79 @@ func TestOriginName(t *testing.T) {
 			t.Errorf("originName(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// A caller that gives up does not fail the others waiting on the same
+// question: traces share lookups, and one trace's timeout must not strip
+// the ASNs from another's hops.
+func TestCymruCancelledCallerDoesNotFailOthers(t *testing.T) {
+	srv := startCymru(t, map[string][]string{
+		"8.8.8.8.origin.asn.cymru.com.": {"15169 | 8.8.8.0/24 | US | arin | 1992-12-01"},
+		"as15169.asn.cymru.com.":        {"15169 | US | arin | 2000-03-30 | GOOGLE, US"},
+	})
+	srv.hold.Store(true)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(srv.release) }) }
+	t.Cleanup(release) // before the server's shutdown, which waits for its handlers
+	c := &Cymru{Server: srv.addr, Timeout: 10 * time.Second}
+	addr := netip.MustParseAddr("8.8.8.8")
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { _, _, err := c.Lookup(ctx, addr); first <- err }()
+	for srv.queries.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	var info ASInfo
+	go func() {
+		var err error
+		info, _, err = c.Lookup(context.Background(), addr)
+		second <- err
+	}()
+	// Let the second caller join the question in flight before the first
+	// gives up. singleflight does not say when it has; a late joiner would
+	// ask again and succeed anyway, so the pause cannot make the test pass
+	// wrongly, only (on a very slow machine) test less.
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-first; !errors.Is(err, ErrLookup) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err %v, want ErrLookup wrapping context.Canceled", err)
+	}
+	release()
+	if err := <-second; err != nil || info.ASN != 15169 || info.Name != "GOOGLE, US" {
+		t.Fatalf("other caller: %+v, %v", info, err)
+	}
+}
+
+func TestParseTXTClipsNames(t *testing.T) {
+	long := strings.Repeat("N", 1000) + "\xff"
+	info, ok := parseNameTXT("64500 | " + strings.Repeat("C", 50) + " | arin | 2000-01-01 | " + long)
+	if !ok || len(info.Name) != maxASNameBytes || len(info.Country) != maxCountryBytes {
+		t.Fatalf("name %d bytes, country %d bytes, ok %v; want %d and %d", len(info.Name), len(info.Country), ok, maxASNameBytes, maxCountryBytes)
+	}
+}
+
+// The TXT parsers read answers from the network.
+func FuzzParseTXT(f *testing.F) {
+	for _, s := range []string{
+		"23028 | 216.90.108.0/24 | US | arin | 1998-09-25",
+		"64501 64502 | 203.0.2.0/24 | DE | ripencc | 2010-01-01",
+		"15169 | 2001:4860::/32 | US | arin | 2005-03-14",
+		"23028 | US | arin | 2002-01-04 | TEAMCYMRU - SAUNDERS, US",
+		"|", "", "0 | 0.0.0.0/0", "4294967296 | 1.2.3.4/33",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if info, prefix, ok := parseOriginTXT(s); ok {
+			if info.ASN == 0 || !prefix.IsValid() || prefix != prefix.Masked() || len(info.Country) > maxCountryBytes {
+				t.Fatalf("parseOriginTXT(%q) = %+v, %v", s, info, prefix)
+			}
+		}
+		if info, ok := parseNameTXT(s); ok {
+			if info.ASN == 0 || len(info.Name) > maxASNameBytes || len(info.Country) > maxCountryBytes {
+				t.Fatalf("parseNameTXT(%q) = %+v", s, info)
+			}
+		}
+	})
 }

@@ -76,9 +76,15 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 			p.setErr("assignments", err)
 			p.log.Warn("fetch assignment", "err", err)
 		case changed:
+			if err := p.apply(a); err != nil {
+				// Keep the old ETag, so that the next poll fetches the
+				// assignment again and retries, instead of being told it
+				// has not changed.
+				p.setErr("assignments", err)
+				break
+			}
 			p.setErr("assignments", nil)
 			etag = a.ETag
-			p.apply(a)
 			if err := p.saveAssignment(a); err != nil {
 				p.log.Warn("cache assignment", "err", err)
 			}
@@ -131,8 +137,9 @@ func (p *Prober) fetchAssignment(ctx context.Context, etag string) (vantage.Assi
 
 // apply makes a the running assignment. Checks that did not change keep
 // running undisturbed; a check that does not parse is logged, counted and
-// left out, and the rest still run.
-func (p *Prober) apply(a vantage.Assignment) {
+// left out, and the rest still run. It fails only when the scheduler
+// cannot take the jobs.
+func (p *Prober) apply(a vantage.Assignment) error {
 	pol := a.Policy
 	p.policy.Store(&pol)
 	if a.HeartbeatEvery > 0 {
@@ -149,14 +156,15 @@ func (p *Prober) apply(a vantage.Assignment) {
 			bad++
 			continue
 		}
-		parsed, err := p.kinds.Parse(ac.Target, ac.Spec)
-		if err != nil {
-			p.log.Error("assigned check does not parse; not running it", "check", ac.ID, "err", err)
+		if ac.ID == "" || len(ac.ID) > results.MaxNameBytes {
+			// The scheduler would refuse the whole set for an empty key.
+			p.log.Error("assigned check id empty or too long; not running it", "check", ac.ID[:min(len(ac.ID), 64)], "target", ac.Target)
 			bad++
 			continue
 		}
-		if len(ac.ID) > results.MaxNameBytes {
-			p.log.Error("assigned check id too long; not running it", "check", ac.ID[:64]+"...")
+		parsed, err := p.kinds.Parse(ac.Target, ac.Spec)
+		if err != nil {
+			p.log.Error("assigned check does not parse; not running it", "check", ac.ID, "err", err)
 			bad++
 			continue
 		}
@@ -167,10 +175,10 @@ func (p *Prober) apply(a vantage.Assignment) {
 	ch, err := p.sched.Set(jobs)
 	if err != nil {
 		p.log.Error("apply assignment", "err", err)
-		p.setErr("assignments", err)
-		return
+		return fmt.Errorf("apply assignment: %w", err)
 	}
 	p.m.assigned.Set(float64(len(jobs)))
 	p.log.Info("assignment applied", "etag", a.ETag, "checks", len(jobs), "added", ch.Added, "changed", ch.Changed,
 		"removed", ch.Removed, "kept", ch.Kept, "unusable", bad)
+	return nil
 }

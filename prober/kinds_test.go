@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -265,6 +266,12 @@ func (r *proberRun) shutdown(t *testing.T) {
 // metric sums the values of a metric family over its label sets.
 func metric(t testing.TB, g prometheus.Gatherer, name string) float64 {
 	t.Helper()
+	return metricLabelled(t, g, name, nil)
+}
+
+// metricLabelled sums a metric family's series whose labels include want.
+func metricLabelled(t testing.TB, g prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -275,10 +282,21 @@ func metric(t testing.TB, g prometheus.Gatherer, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			sum += value(m)
+			if hasLabels(m, want) {
+				sum += value(m)
+			}
 		}
 	}
 	return sum
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	for k, v := range want {
+		if !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool { return lp.GetName() == k && lp.GetValue() == v }) {
+			return false
+		}
+	}
+	return true
 }
 
 func value(m *dto.Metric) float64 {

@@ -71,6 +71,10 @@ func newMetrics(reg *prometheus.Registry, own bool, p *Prober) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_corrupt_files_total",
 			Help: "Damaged spool files found at start."},
 			func() float64 { return float64(p.spoolStats().CorruptFiles) }),
+		// Dropped says what the bound cost; this says what damage cost.
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_lost_total",
+			Help: "Results made unreadable by damaged spool files found at start (an estimate)."},
+			func() float64 { return float64(p.spoolStats().Lost) }),
 		spoolGauge("checks_running", "Check runs in progress.", func() float64 { return float64(p.sched.Running()) }),
 	)
 	if own {

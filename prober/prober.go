@@ -238,8 +238,11 @@ func (p *Prober) Run(ctx context.Context) error {
 	var etag string
 	if a, ok := p.loadCachedAssignment(); ok {
 		p.log.Info("using the cached assignment until a collector answers", "checks", len(a.Checks))
-		p.apply(a)
-		etag = a.ETag
+		if err := p.apply(a); err == nil {
+			etag = a.ETag
+		} else {
+			p.setErr("assignments", err)
+		}
 	}
 
 	run := func(f func(context.Context)) {

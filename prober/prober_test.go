@@ -277,6 +277,9 @@ func TestCorruptSpoolFileIsSkipped(t *testing.T) {
 	if n := metric(t, r.p.Gatherer(), "picket_prober_spool_corrupt_files_total"); n != 1 {
 		t.Fatalf("corrupt files counted: %v", n)
 	}
+	if n := metric(t, r.p.Gatherer(), "picket_prober_spool_lost_total"); n < 1 {
+		t.Fatalf("records lost to the damage counted: %v, want at least 1", n)
+	}
 	if !strings.Contains(r.logs.String(), "level=ERROR") || !strings.Contains(r.logs.String(), filepath.Base(segs[0])) {
 		t.Fatalf("no error naming %s in the log", filepath.Base(segs[0]))
 	}
@@ -372,32 +375,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 // metricWith sums a metric family's series whose labels include want.
 func metricWith(t *testing.T, r *proberRun, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := r.p.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
-			}
-			sum += value(m)
-		}
-	}
-	return sum
+	return metricLabelled(t, r.p.Gatherer(), name, want)
 }
 
 // TestRefusals covers the answers that must not be retried as they are.

@@ -93,6 +93,12 @@ var (
 func (p *Prober) shipOnce(ctx context.Context, size int) (int, time.Time, error) {
 	recs, err := p.spool.Next(size, maxBatchBody)
 	if err != nil {
+		// Next may have handed out the records before the one it could
+		// not read: give them back, or they would stay in flight, never
+		// sent, until the next start.
+		for _, r := range recs {
+			p.spool.Release(r.ID)
+		}
 		p.setErr("spool", err)
 		return 0, time.Now().Add(p.cfg.BackoffMin), err
 	}
@@ -195,7 +201,11 @@ func (p *Prober) refused(a answer, recs []spool.Record, ids []string) (time.Time
 		a.status == http.StatusRequestEntityTooLarge:
 		p.log.Error("collector refused a single result; dropped", "id", ids[0], "err", err)
 		p.m.dropped.WithLabelValues("refused").Inc()
-		p.spool.Ack(ids...)
+		if aerr := p.spool.Ack(ids...); aerr != nil {
+			// Not fatal: an unrecorded acknowledgement only makes the
+			// result be offered (and refused) again after a restart.
+			p.log.Error("record acknowledgement", "err", aerr)
+		}
 		return time.Time{}, err
 	default:
 		p.spool.Release(ids...)

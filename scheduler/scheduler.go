@@ -75,6 +75,9 @@ type Scheduler struct {
 	mu      sync.Mutex
 	jobs    map[string]*entry
 	stopped bool
+	// stopping is closed when Stop begins, so that a run still waiting for
+	// a concurrency slot gives up rather than start after Stop.
+	stopping chan struct{}
 }
 
 type entry struct {
@@ -102,7 +105,7 @@ func New(opts Options) (*Scheduler, error) {
 	base, cancel := context.WithCancelCause(context.Background())
 	return &Scheduler{
 		opts: opts, cron: cron, sem: make(chan struct{}, opts.Concurrency),
-		base: base, cancel: cancel, jobs: map[string]*entry{},
+		base: base, cancel: cancel, jobs: map[string]*entry{}, stopping: make(chan struct{}),
 	}, nil
 }
 
@@ -188,7 +191,11 @@ func (s *Scheduler) Set(jobs []Job) (Changes, error) {
 		cj, err := s.cron.NewJob(
 			gocron.DurationJob(j.Interval),
 			gocron.NewTask(func() { s.fire(e, offset) }),
-			gocron.WithStartAt(gocron.WithStartDateTime(first)),
+			// The first slot may have passed by the time gocron looks at
+			// it (a large Set on a busy machine): gocron then moves it on
+			// by whole intervals, keeping the phase, where
+			// WithStartDateTime would fail the whole Set.
+			gocron.WithStartAt(gocron.WithStartDateTimePast(first)),
 			gocron.WithName(key),
 		)
 		if err != nil {
@@ -227,12 +234,15 @@ func (s *Scheduler) fire(e *entry, offset time.Duration) {
 	defer s.wg.Done()
 	select {
 	case s.sem <- struct{}{}:
-	case <-s.base.Done():
+	case <-s.stopping:
 		return
 	}
 	defer func() { <-s.sem }()
-	if s.base.Err() != nil {
+	select {
+	case <-s.stopping:
+		// The slot was freed by a run that Stop was waiting for.
 		return
+	default:
 	}
 	if h := s.opts.Hooks.Started; h != nil {
 		h(e.job.Key, max(0, s.opts.Now().Sub(due)))
@@ -264,6 +274,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	close(s.stopping)
 	s.mu.Unlock()
 	// gocron's own wait is bounded by its stop timeout; the wait that
 	// matters is below, on wg, bounded by ctx.

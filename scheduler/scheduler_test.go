@@ -25,6 +25,20 @@ func start(t *testing.T, opts Options) *Scheduler {
 	return s
 }
 
+// highWater counts runs in progress and remembers the most at once.
+type highWater struct{ cur, max atomic.Int64 }
+
+// enter counts a run in; the function it returns counts it out.
+func (h *highWater) enter() (exit func()) {
+	n := h.cur.Add(1)
+	for {
+		m := h.max.Load()
+		if n <= m || h.max.CompareAndSwap(m, n) {
+			return func() { h.cur.Add(-1) }
+		}
+	}
+}
+
 // waitFor polls cond; the test's own deadline bounds it.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -106,19 +120,13 @@ func TestRunsNeverStartBeforeTheirSlot(t *testing.T) {
 
 func TestNoOverlappingRunsAndSkipsCounted(t *testing.T) {
 	t.Parallel()
-	var skipped, active, maxActive, runs atomic.Int64
+	var skipped, runs atomic.Int64
+	var active highWater
 	release := make(chan struct{})
 	s := start(t, Options{Seed: "v", Hooks: Hooks{Skipped: func(string) { skipped.Add(1) }}})
 	_, err := s.Set([]Job{{Key: "slow", Interval: time.Second, Run: func(context.Context) {
 		runs.Add(1)
-		n := active.Add(1)
-		defer active.Add(-1)
-		for {
-			m := maxActive.Load()
-			if n <= m || maxActive.CompareAndSwap(m, n) {
-				break
-			}
-		}
+		defer active.enter()()
 		<-release // outlives its interval (and ignores its timeout) on purpose
 	}}})
 	if err != nil {
@@ -127,7 +135,7 @@ func TestNoOverlappingRunsAndSkipsCounted(t *testing.T) {
 	waitFor(t, "two skipped runs", func() bool { return skipped.Load() >= 2 })
 	close(release)
 	waitFor(t, "a run after the slow one", func() bool { return runs.Load() >= 2 })
-	if m := maxActive.Load(); m != 1 {
+	if m := active.max.Load(); m != 1 {
 		t.Fatalf("%d runs of one check overlapped", m)
 	}
 	if runs.Load() > 1+skipped.Load()+5 {
@@ -137,7 +145,7 @@ func TestNoOverlappingRunsAndSkipsCounted(t *testing.T) {
 
 func TestTimeoutAndConcurrencyCap(t *testing.T) {
 	t.Parallel()
-	var active, maxActive atomic.Int64
+	var active highWater
 	var mu sync.Mutex
 	causes := map[string]error{}
 	s := start(t, Options{Seed: "v", Concurrency: 3})
@@ -145,14 +153,7 @@ func TestTimeoutAndConcurrencyCap(t *testing.T) {
 	for i := range 12 {
 		key := fmt.Sprintf("c%d", i)
 		jobs = append(jobs, Job{Key: key, Interval: 5 * time.Second, Timeout: 300 * time.Millisecond, Run: func(ctx context.Context) {
-			n := active.Add(1)
-			defer active.Add(-1)
-			for {
-				m := maxActive.Load()
-				if n <= m || maxActive.CompareAndSwap(m, n) {
-					break
-				}
-			}
+			defer active.enter()()
 			<-ctx.Done()
 			mu.Lock()
 			if _, ok := causes[key]; !ok {
@@ -165,7 +166,7 @@ func TestTimeoutAndConcurrencyCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "every job to time out", func() bool { mu.Lock(); defer mu.Unlock(); return len(causes) == 12 })
-	if m := maxActive.Load(); m > 3 {
+	if m := active.max.Load(); m > 3 {
 		t.Fatalf("%d runs at once with a cap of 3", m)
 	}
 	for key, c := range causes {
@@ -272,4 +273,57 @@ func TestStopCancelsRunsPastTheDeadline(t *testing.T) {
 	if _, err := s.Set(nil); !errors.Is(err, ErrStopped) {
 		t.Fatalf("Set after Stop: %v", err)
 	}
+}
+
+// A run that is due but waiting for a concurrency slot when Stop begins
+// never starts: Stop stops starting runs, even when a slot frees up while
+// it waits for the runs in progress.
+func TestStopStartsNoWaitingRun(t *testing.T) {
+	t.Parallel()
+	s := start(t, Options{Seed: "v", Concurrency: 1})
+	hold, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var ranB atomic.Int64
+	_, err := s.Set([]Job{
+		// hold takes the only slot and keeps it until released.
+		{Key: "hold", Interval: 20 * time.Millisecond, Run: func(context.Context) {
+			once.Do(func() { close(hold) })
+			<-release
+		}},
+		{Key: "b", Interval: 20 * time.Millisecond, Run: func(context.Context) { ranB.Add(1) }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-hold
+	// b falls due several times while hold runs: a run of b is left
+	// waiting for the slot.
+	time.Sleep(100 * time.Millisecond)
+	before := ranB.Load()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(context.Background()) }()
+	waitFor(t, "Stop to begin", func() bool {
+		_, err := s.Set(nil)
+		return errors.Is(err, ErrStopped)
+	})
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if after := ranB.Load(); after != before {
+		t.Fatalf("b ran %d times after Stop began", after-before)
+	}
+}
+
+// A job whose first slot has already passed when it is added (a large
+// Set on a busy machine; here a clock that runs behind) still runs, on its
+// phase, rather than failing the whole Set.
+func TestSetWithFirstSlotPassed(t *testing.T) {
+	t.Parallel()
+	s := start(t, Options{Seed: "v", Now: func() time.Time { return time.Now().Add(-time.Minute) }})
+	var ran atomic.Int64
+	if _, err := s.Set([]Job{{Key: "late", Interval: 50 * time.Millisecond, Run: func(context.Context) { ran.Add(1) }}}); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	waitFor(t, "the job to run", func() bool { return ran.Load() > 0 })
 }

@@ -66,11 +66,17 @@ func (d Discovery) PublicAddr(ctx context.Context) (netip.Addr, error) {
 		qctx, cancel := context.WithTimeout(ctx, d.timeout())
 		addrs, err := resolver(s).LookupNetIP(qctx, "ip4", name)
 		cancel()
-		if err == nil && len(addrs) > 0 {
-			return addrs[0].Unmap(), nil
-		}
-		if err == nil {
+		switch {
+		case err != nil:
+		case len(addrs) == 0:
 			err = errors.New("no address in the answer")
+		case netpath.IsPrivate(addrs[0]):
+			// A resolver on the path that intercepts DNS (a captive
+			// portal, a filtering middlebox) answers with its own
+			// address: that is not where our traffic comes from.
+			err = fmt.Errorf("answered %s, which is not a public address", addrs[0].Unmap())
+		default:
+			return addrs[0].Unmap(), nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s, err))
 	}

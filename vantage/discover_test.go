@@ -3,7 +3,6 @@ package vantage
 import (
 	"compress/gzip"
 	"context"
-	"github.com/picketnet/picket/netpath"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/picketnet/picket/netpath"
 )
 
 // dnsServer answers the two questions discovery asks: myip.opendns.com
@@ -52,6 +53,9 @@ func TestDiscovery(t *testing.T) {
 		"myip.opendns.com. A":                  rr(t, "myip.opendns.com. 0 IN A 95.216.1.7"),
 		"7.1.216.95.origin.asn.cymru.com. TXT": rr(t, `7.1.216.95.origin.asn.cymru.com. 0 IN TXT "64500 64501 | 95.216.0.0/16 | ZZ | test | 2020-01-01"`),
 	})
+	hijacked := dnsServer(t, map[string]dns.RR{
+		"myip.opendns.com. A": rr(t, "myip.opendns.com. 0 IN A 192.168.1.1"),
+	})
 	dead := func() string { // a UDP port where nothing answers
 		pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
 		defer pc.Close()
@@ -80,6 +84,8 @@ func TestDiscovery(t *testing.T) {
 		{name: "cymru", d: Discovery{AddrServers: []string{server}, ASNs: cymru}, addr: "95.216.1.7", asn: 64500},
 		{name: "first server silent", d: Discovery{AddrServers: []string{dead, server}, ASNs: cymru, Timeout: 300 * time.Millisecond}, addr: "95.216.1.7", asn: 64500},
 		{name: "asn_db", d: Discovery{AddrServers: []string{server}, ASNs: &netpath.Resolver{Table: table}}, addr: "95.216.1.7", asn: 64510},
+		{name: "private answer skipped", d: Discovery{AddrServers: []string{hijacked, server}, ASNs: cymru}, addr: "95.216.1.7", asn: 64500},
+		{name: "only a private answer", d: Discovery{AddrServers: []string{hijacked}}, addrErr: true},
 		{name: "no server answers", d: Discovery{AddrServers: []string{dead}, Timeout: 300 * time.Millisecond}, addrErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

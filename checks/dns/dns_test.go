@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/checks/tls/tlstest"
 	"github.com/picketnet/picket/internal/testenv"
 	"github.com/picketnet/picket/results"
 )
@@ -286,17 +286,31 @@ func TestNetworkFailures(t *testing.T) {
 		{"policy denies the resolver (udp)", `{"resolver":"` + s.udpAddr + `"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
 		{"policy denies the resolver (tls)", `{"resolver":"` + s.tlsAddr + `","transport":"tls"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
 		{"policy exception", `{"resolver":"` + s.udpAddr + `"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}, "", ""},
+		// A resolver named by a host name is refused on the address it
+		// resolves to: the name is no way around the policy.
+		{"policy denies a resolver by name", `{"resolver":"` + byName(s.udpAddr) + `"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
+		{"policy denies a resolver by name (tcp)", `{"resolver":"` + byName(s.udpAddr) + `","transport":"tcp"}`, checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}}, results.LayerConnect, results.CodeDenied},
+		{"resolver by name", `{"resolver":"` + byName(s.udpAddr) + `"}`, checks.Env{}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, before := s.lastQuery()
 			r, _ := run(t, tt.env, "example.test", tt.spec)
 			wantOutcome(t, r, tt.layer, tt.code)
+			if r.Addr != "127.0.0.1" {
+				t.Errorf("addr %q, want the resolver's address 127.0.0.1", r.Addr)
+			}
 			if _, after := s.lastQuery(); tt.code == results.CodeDenied && after != before {
 				t.Errorf("a denied resolver received %d queries", after-before)
 			}
 		})
 	}
+}
+
+// byName writes a 127.0.0.1 address as localhost:port.
+func byName(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort("localhost", port)
 }
 
 // closedPort returns a loopback address where nothing listens on UDP or TCP.
@@ -382,55 +396,32 @@ func TestNothingOutlivesARun(t *testing.T) {
 		}
 	}
 	// A socket left open would be closed by its finalizer sooner or later;
-	// without GC it stays, and the count below sees it.
+	// without GC it stays, and the count sees it.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	runAll() // warm up: lazily started runtime goroutines are not leaks
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
-
-	for range 5 {
-		runAll()
-	}
-	// Runs that end by timeout and by cancellation, while the server still
-	// holds the query.
-	for _, transport := range []string{"udp", "tcp", "tls"} {
-		addr, extra := s.udpAddr, ""
-		if transport == "tls" {
-			addr, extra = s.tlsAddr, `,"ca_file":"`+s.caFile+`"`
-		}
-		spec := `{"timeout":"100ms","transport":"` + transport + `","resolver":"` + addr + `"` + extra + `}`
-		r, _ := run(t, checks.Env{}, "slow.test", spec)
-		wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
-		c, _ := Kind{}.Parse("slow.test", json.RawMessage(spec))
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(20*time.Millisecond, cancel)
-		c.Run(ctx, checks.Env{})
-		cancel()
-	}
-
 	// The server's handlers of the slow queries answer after a second;
-	// once they are done, the process must be back where it was.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g, f := runtime.NumGoroutine(), openFDs(t)
-		if g <= goroutines && f <= fds {
-			return
+	// NoLeaks waits for them to be done.
+	tlstest.NoLeaks(t, func() {
+		for range 5 {
+			runAll()
 		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("after the runs: %d goroutines (was %d), %d fds (was %d)\n%s",
-				g, goroutines, f, fds, buf[:runtime.Stack(buf, true)])
+		// Runs that end by timeout and by cancellation, while the server
+		// still holds the query.
+		for _, transport := range []string{"udp", "tcp", "tls"} {
+			addr, extra := s.udpAddr, ""
+			if transport == "tls" {
+				addr, extra = s.tlsAddr, `,"ca_file":"`+s.caFile+`"`
+			}
+			spec := `{"timeout":"100ms","transport":"` + transport + `","resolver":"` + addr + `"` + extra + `}`
+			r, _ := run(t, checks.Env{}, "slow.test", spec)
+			wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
+			c, _ := Kind{}.Parse("slow.test", json.RawMessage(spec))
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(20*time.Millisecond, cancel)
+			c.Run(ctx, checks.Env{})
+			cancel()
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func openFDs(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot count file descriptors: %v", err)
-	}
-	return len(entries)
+	})
 }
 
 // TestMalformedAnswer: a reply with the query's id whose body does not

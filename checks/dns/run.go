@@ -15,8 +15,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
-	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/results"
 )
 
@@ -59,21 +59,17 @@ func (c *Check) run(ctx context.Context, env checks.Env, r *results.Result, d *r
 	d.Resolver = resolver
 
 	host, port, _ := net.SplitHostPort(resolver)
-	ip, err := netip.ParseAddr(host)
+	// The resolver's own name is looked up like any target's, so that the
+	// policy sees each of its addresses at connect time, in the order
+	// every kind tries them.
+	addrs, took, err := netdial.Dialer{}.Lookup(ctx, "ip", host)
+	r.Phases.DNSMS = results.Millis(took)
 	if err != nil {
-		start := time.Now()
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		r.Phases.DNSMS = results.Millis(time.Since(start))
-		if err != nil {
-			return classify(ctx, results.LayerDNS, fmt.Errorf("resolve resolver %s: %w", host, err))
-		}
-		ip = ips[0].Unmap()
+		return classify(ctx, results.LayerDNS, fmt.Errorf("resolve resolver %s: %w", host, err))
 	}
-	r.Addr = ip.String()
-	addr := net.JoinHostPort(ip.String(), port)
 
 	q := c.query()
-	x := exchanger{policy: policy, addr: addr, serverName: c.tlsServerName(host), roots: c.roots, r: r}
+	x := exchanger{dialer: netdial.Dialer{Policy: policy}, addrs: addrs, port: port, serverName: c.tlsServerName(host), roots: c.roots, r: r}
 	var resp *dns.Msg
 	switch c.transport {
 	case transportUDP:
@@ -134,8 +130,12 @@ func (c *Check) query() *dns.Msg {
 // the phases in r. phase is the layer the last call was working at when
 // it returned.
 type exchanger struct {
-	policy     *targetpolicy.Policy
-	addr       string
+	dialer netdial.Dialer
+	// addrs are the resolver's addresses, in the order to try them; after
+	// the first connection, only the address it reached, so that a retry
+	// over TCP asks the server that said its answer was truncated.
+	addrs      []netip.Addr
+	port       string
 	serverName string
 	roots      *x509.CertPool // nil: the system roots
 	r          *results.Result
@@ -148,13 +148,16 @@ func (x *exchanger) exchange(ctx context.Context, transport string, q *dns.Msg) 
 		network = "tcp"
 	}
 	x.phase = results.LayerConnect
-	dialer := net.Dialer{ControlContext: x.policy.Control}
 	start := time.Now()
-	conn, err := dialer.DialContext(ctx, network, x.addr)
+	conn, addr, err := x.dialer.Connect(ctx, network, x.addrs, x.port)
+	if addr.IsValid() {
+		x.r.Addr = addr.String()
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	x.addrs = []netip.Addr{addr}
 	if network == "tcp" {
 		x.r.Phases.ConnectMS += results.Millis(time.Since(start))
 	}

@@ -18,6 +18,13 @@
 // namespace of the goroutine that starts the first trace of a batch; tests
 // use this to trace inside network namespaces.
 //
+// A name is resolved by checks/netdial, as every kind resolves, and the
+// trace goes to the first address the run's target policy allows; the
+// policy is checked before any probe leaves, since raw sockets have no
+// connect for the policy to guard. The routers on the way are not
+// destinations and are not checked: they only answer probes addressed to
+// the target. The human-readable report of a record is in checks/render.
+//
 // The check's record (results.TracerouteDetails) carries the hops with
 // their RTTs and ASNs, the AS path (netpath.CollapseASPath: silent hops are
 // wildcards, 0) and whether the destination answered.

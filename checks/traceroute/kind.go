@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/netdial"
+	"github.com/picketnet/picket/checks/neterr"
+	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/results"
 )
@@ -158,17 +161,22 @@ func (c *check) Run(ctx context.Context, env checks.Env) (rec results.Result) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	dst, rerr := c.resolve(ctx, &rec)
+	// The policy is enforced here, before any probe leaves: raw sockets
+	// have no connect for targetpolicy.Policy.Control to guard.
+	dst, rerr := c.resolve(ctx, &rec, env.Policy)
+	if dst.IsValid() {
+		rec.Addr = dst.String()
+	}
 	if rerr != nil {
 		rec.Error = rerr
 		return rec
 	}
-	rec.Addr = dst.String()
-	if err := env.Policy.Check(dst); err != nil {
-		rec.Error = results.Fail(results.LayerPath, results.CodeDenied, "%v", err)
-		return rec
-	}
-	tr, err := c.kind.tracer.Trace(ctx, dst, c.cfg)
+	// The hops' ASes are looked up after the trace, within the same
+	// timeout: keep them a share of it, so that a trace that runs out of
+	// time still says in which AS it stopped.
+	traceCtx, cancelTrace := context.WithTimeout(ctx, c.timeout-c.lookupReserve())
+	defer cancelTrace()
+	tr, err := c.kind.tracer.Trace(traceCtx, dst, c.cfg)
 	switch {
 	case errors.Is(err, ErrPermission):
 		rec.Error = results.Fail(results.LayerPath, results.CodePermission, "%v", err)
@@ -181,7 +189,7 @@ func (c *check) Run(ctx context.Context, env checks.Env) (rec results.Result) {
 	rec.OK = tr.Reached
 	switch {
 	case tr.Reached:
-	case err != nil && ctx.Err() != nil:
+	case err != nil && traceCtx.Err() != nil:
 		rec.Error = results.Fail(results.LayerPath, results.CodeTimeout, "no answer from %s before the %s timeout", dst, c.timeout)
 	case err != nil:
 		rec.Error = results.Fail(results.LayerPath, results.CodeNetwork, "%v", err)
@@ -192,6 +200,16 @@ func (c *check) Run(ctx context.Context, env checks.Env) (rec results.Result) {
 		rec.OK, rec.Error = false, results.Fail(results.LayerInternal, results.CodeBug, "encode details: %v", err)
 	}
 	return rec
+}
+
+// lookupReserve is the part of the timeout kept for the AS lookups: a
+// fifth, at most 2s (a Team Cymru lookup is two round trips to a
+// resolver), nothing when there is no resolver to ask.
+func (c *check) lookupReserve() time.Duration {
+	if c.kind.resolver == nil {
+		return 0
+	}
+	return min(c.timeout/5, 2*time.Second)
 }
 
 func notReached(dst netip.Addr, tr *Trace) string {
@@ -206,36 +224,44 @@ func notReached(dst netip.Addr, tr *Trace) string {
 	return fmt.Sprintf("no hop answered on the way to %s", dst)
 }
 
-func (c *check) resolve(ctx context.Context, rec *results.Result) (netip.Addr, *results.Error) {
-	if a, err := netip.ParseAddr(c.host); err == nil {
-		a = a.Unmap()
-		if (c.family == "4" && !a.Is4()) || (c.family == "6" && !a.Is6()) {
-			return netip.Addr{}, results.Fail(results.LayerValidation, results.CodeBadTarget, "%s is not an IPv%s address", a, c.family)
-		}
-		return a, nil
-	}
+// resolve returns the address to trace, recording dns_ms for a name: the
+// first address, in the order netdial tries them, that the policy allows,
+// so that a trace goes where a connect to the same name would. When none
+// is allowed it returns the first address and the policy's refusal.
+func (c *check) resolve(ctx context.Context, rec *results.Result, policy *targetpolicy.Policy) (netip.Addr, *results.Error) {
 	network := "ip"
 	if c.family != "" {
 		network += c.family
 	}
-	t0 := time.Now()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, network, c.host)
-	rec.Phases.DNSMS = ms(time.Since(t0))
-	if err != nil {
-		var dnsErr *net.DNSError
-		switch {
-		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-			return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeNXDomain, "%v", err)
-		case errors.As(err, &dnsErr) && dnsErr.IsTimeout, ctx.Err() != nil:
-			return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeTimeout, "%v", err)
-		default:
-			return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeServFail, "%v", err)
+	addrs, took, err := netdial.Dialer{}.Lookup(ctx, network, c.host)
+	rec.Phases.DNSMS = ms(took)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeTimeout, "%v", err)
+	case err != nil:
+		return netip.Addr{}, neterr.Classify(results.LayerDNS, err)
+	}
+	// A literal is not looked up, so its family is checked here.
+	if a := addrs[0]; (c.family == "4" && !a.Is4()) || (c.family == "6" && !a.Is6()) {
+		return a, results.Fail(results.LayerValidation, results.CodeBadTarget, "%s is not an IPv%s address", a, c.family)
+	}
+	return firstAllowed(addrs, policy)
+}
+
+// firstAllowed returns the first of addrs that policy allows, or the first
+// address and the policy's refusal of it.
+func firstAllowed(addrs []netip.Addr, policy *targetpolicy.Policy) (netip.Addr, *results.Error) {
+	var denied error
+	for _, a := range addrs {
+		err := policy.Check(a)
+		if err == nil {
+			return a, nil
+		}
+		if denied == nil {
+			denied = err
 		}
 	}
-	if len(addrs) == 0 {
-		return netip.Addr{}, results.Fail(results.LayerDNS, results.CodeNoAnswer, "%s has no address", c.host)
-	}
-	return addrs[0].Unmap(), nil
+	return addrs[0], results.Fail(results.LayerPath, results.CodeDenied, "%v", denied)
 }
 
 // details builds the record's details, naming each hop's AS.
@@ -329,7 +355,6 @@ func (k *Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 	fs.String("family", "", "resolve the target to IPv`N` only (4 or 6)")
 	return func() (json.RawMessage, error) {
 		opts := map[string]any{}
-		var err error
 		fs.Visit(func(f *flag.Flag) {
 			g, ok := f.Value.(flag.Getter)
 			if !ok {

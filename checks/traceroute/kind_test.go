@@ -1,16 +1,18 @@
 package traceroute
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/results"
 )
 
@@ -83,53 +85,38 @@ func TestBindFlags(t *testing.T) {
 	}
 }
 
-func TestWriteReport(t *testing.T) {
-	rec := results.Result{Kind: "traceroute", Target: "example.com", Addr: "198.18.4.2", OK: true}
-	if err := rec.SetDetails(results.TracerouteDetails{
-		Mode: "icmp", FlowID: 4242, Reached: true, RTTMS: 12.5,
-		Hops: []results.Hop{
-			{TTL: 1, Addr: "10.0.0.1", RTTMS: []float64{0.4, 0.5, 0.6}, Sent: 3},
-			{TTL: 2, RTTMS: []float64{}, Sent: 3},
-			{TTL: 3, Addr: "198.18.1.2", RTTMS: []float64{10, 14}, Sent: 3, ASN: 64501, ASName: "FIRST-TRANSIT"},
-			{TTL: 4, Addr: "198.18.4.2", RTTMS: []float64{12, 12.5, 13}, Sent: 3, ASN: 64503, ASName: "DESTINATION-HOSTING"},
-		},
-		ASPath: []uint32{0, 64501, 64503},
-	}); err != nil {
+// A name is traced at the first address the policy allows, as a connect
+// to it would be; when none is allowed the run is refused, naming the
+// address, before a probe leaves.
+func TestFirstAllowed(t *testing.T) {
+	deny := &targetpolicy.Policy{DenyPrivate: true}
+	a := netip.MustParseAddr
+	tests := []struct {
+		addrs  []netip.Addr
+		policy *targetpolicy.Policy
+		want   netip.Addr
+		denied bool
+	}{
+		{[]netip.Addr{a("10.0.0.1"), a("192.0.2.1")}, nil, a("10.0.0.1"), false},
+		{[]netip.Addr{a("10.0.0.1"), a("2001:db8::1")}, deny, a("2001:db8::1"), false},
+		{[]netip.Addr{a("169.254.169.254"), a("127.0.0.1")}, deny, a("169.254.169.254"), true},
+	}
+	for _, tt := range tests {
+		got, rerr := firstAllowed(tt.addrs, tt.policy)
+		if got != tt.want || (rerr != nil) != tt.denied || (rerr != nil && (rerr.Layer != results.LayerPath || rerr.Code != results.CodeDenied)) {
+			t.Errorf("firstAllowed(%v) = %v, %v; want %v, denied %v", tt.addrs, got, rerr, tt.want, tt.denied)
+		}
+	}
+}
+
+// A name that resolves only to denied addresses is refused after DNS.
+func TestNameResolvingToDeniedAddress(t *testing.T) {
+	ch, err := New(nil).Parse("localhost", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := WriteReport(&b, rec); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	t.Log("\n" + out)
-	for _, want := range []string{
-		"traceroute to example.com (198.18.4.2), mode icmp, flow 4242",
-		"HOP", "LOSS",
-		"AS64501",
-		"FIRST-TRANSIT",
-		"33%",
-		"14.0",
-		"AS path: * AS64501 AS64503",
-		"reached 198.18.4.2 in 4 hops, 12.5 ms",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
-	rows := map[string][]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			rows[f[0]] = f
-		}
-	}
-	for hop, want := range map[string]string{
-		"1": "1 10.0.0.1 - 0% 3 0.6 0.5 0.4 0.6",
-		"2": "2 * 100% 3",
-		"3": "3 198.18.1.2 AS64501 FIRST-TRANSIT 33% 3 14.0 12.0 10.0 14.0",
-	} {
-		if got := strings.Join(rows[hop], " "); got != want {
-			t.Errorf("hop %s row %q, want %q", hop, got, want)
-		}
+	rec := ch.Run(context.Background(), checks.Env{Policy: &targetpolicy.Policy{DenyPrivate: true}})
+	if rec.OK || rec.Error == nil || rec.Error.Code != results.CodeDenied || (rec.Addr != "127.0.0.1" && rec.Addr != "::1") {
+		t.Fatalf("got ok=%v %+v addr %q", rec.OK, rec.Error, rec.Addr)
 	}
 }

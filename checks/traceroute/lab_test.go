@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -40,6 +41,16 @@ func labResolver(t testing.TB) *netpath.Resolver {
 		t.Fatal(err)
 	}
 	return &netpath.Resolver{Table: tab}
+}
+
+// ctxBound is an AS resolver that fails once its context is done.
+type ctxBound struct{ ASResolver }
+
+func (r ctxBound) LookupAS(ctx context.Context, a netip.Addr) (netpath.ASInfo, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return netpath.ASInfo{}, false, err
+	}
+	return r.ASResolver.LookupAS(ctx, a)
 }
 
 // chainLab is h1 - gw - r1 - r2 - r3 - h2: gw is a home router on a
@@ -355,7 +366,8 @@ func TestTraceTimeoutLeavesNothingBehind(t *testing.T) {
 	c := newChainLab(t)
 	c.r3.DropTimeExceeded()
 	c.h2.Iptables(false, "-A", "INPUT", "-p", "icmp", "-j", "DROP")
-	k := New(labResolver(t))
+	// A resolver that, like a DNS one, fails once its context is done.
+	k := New(ctxBound{labResolver(t)})
 	before := runtime.NumGoroutine()
 	rec, d := runCheck(t, k, c.h1, "198.18.4.2", `{"kind":"traceroute","timeout":"400ms","wait":"1m","gap":30}`, checks.Env{})
 	if rec.OK || rec.Error == nil || rec.Error.Layer != results.LayerPath || rec.Error.Code != results.CodeTimeout {
@@ -363,6 +375,9 @@ func TestTraceTimeoutLeavesNothingBehind(t *testing.T) {
 	}
 	if len(d.Hops) < 3 || d.Hops[2].Addr != "198.18.2.2" {
 		t.Errorf("the partial path is lost: %+v", d.Hops)
+	} else if d.Hops[2].ASN != 64502 {
+		// Where a path stops is what an operator asks first.
+		t.Errorf("the partial path's hops have no ASN: %+v", d.Hops)
 	}
 	// The listener's reader and the timers are gone once Run returns;
 	// give the runtime a moment to retire the exited goroutines.

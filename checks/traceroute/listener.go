@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -77,6 +78,9 @@ func (l *listener) acquire() (*net.IPConn, error) {
 	defer l.mu.Unlock()
 	if l.refs == 0 {
 		c, err := net.ListenPacket(l.network(), "")
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("%w: open raw socket %s: %w", ErrPermission, l.network(), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open raw socket %s: %w", l.network(), err)
 		}

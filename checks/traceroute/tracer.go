@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"time"
 )
@@ -151,9 +150,6 @@ func (t *Tracer) Trace(ctx context.Context, dst netip.Addr, cfg Config) (*Trace,
 	}
 	conn, err := l.acquire()
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("%w: %w", ErrPermission, err)
-		}
 		return nil, err
 	}
 	defer l.release()
@@ -218,9 +214,6 @@ func (t *Tracer) Trace(ctx context.Context, dst netip.Addr, cfg Config) (*Trace,
 		}
 		tconn, err := tl.acquire()
 		if err != nil {
-			if errors.Is(err, os.ErrPermission) {
-				return nil, fmt.Errorf("%w: %w", ErrPermission, err)
-			}
 			return nil, err
 		}
 		defer tl.release()

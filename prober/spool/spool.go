@@ -657,6 +657,21 @@ func (s *Spool) Sync() error {
 		s.mu.Unlock()
 		return nil
 	}
+	files := s.files()
+	s.dirty = false
+	s.mu.Unlock()
+	err := syncFiles(files)
+	if err != nil {
+		// Try again at the next period rather than report the data safe.
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// files lists the open segment and acknowledgement files. Callers hold mu.
+func (s *Spool) files() []*os.File {
 	var files []*os.File
 	for _, seg := range s.segs {
 		files = append(files, seg.f)
@@ -664,9 +679,7 @@ func (s *Spool) Sync() error {
 			files = append(files, seg.ack)
 		}
 	}
-	s.dirty = false
-	s.mu.Unlock()
-	return syncFiles(files)
+	return files
 }
 
 // syncFiles fsyncs files; one closed meanwhile (its segment was fully
@@ -708,14 +721,7 @@ func (s *Spool) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	var files []*os.File
-	for _, seg := range s.segs {
-		files = append(files, seg.f)
-		if seg.ack != nil {
-			files = append(files, seg.ack)
-		}
-	}
-	err := syncFiles(files)
+	err := syncFiles(s.files())
 	s.closed = true
 	s.closeFiles()
 	s.mu.Unlock()

@@ -280,3 +280,30 @@ func TestDropWhileInFlight(t *testing.T) {
 		}
 	}
 }
+
+// A segment that cannot be read (here cut short behind the spool's back)
+// makes Next return the records it read before it, with the error; they
+// are in flight like any handed out, so the caller must ship or Release
+// them. Released, they are handed out again, first.
+func TestNextReadErrorReturnsEarlierRecords(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, func(o *Options) { o.SegmentBytes = 100 })
+	s.Append(recs(0, 3)...) // 3 records of 25 bytes and a header: one segment
+	s.Append(recs(3, 3)...) // the next batch starts a new segment
+	if s.Stats().Records != 6 || len(s.segs) != 2 {
+		t.Fatalf("setup: %d records in %d segments", s.Stats().Records, len(s.segs))
+	}
+	if err := os.Truncate(s.segs[1].path, int64(len(magic))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Next(100, 1<<20)
+	if err == nil || !slices.Equal(ids(got), ids(recs(0, 3))) {
+		t.Fatalf("Next = %v, %v; want the first segment's records and an error", ids(got), err)
+	}
+	checkData(t, got)
+	s.Release(ids(got)...)
+	again, _ := s.Next(3, 1<<20)
+	if !slices.Equal(ids(again), ids(recs(0, 3))) {
+		t.Fatalf("after Release: %v", ids(again))
+	}
+}
