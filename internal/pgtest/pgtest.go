@@ -48,6 +48,7 @@ type Cluster struct {
 	skip    bool // no server binaries: skip (or fail under CI)
 	baseURL *url.URL
 	dir     string
+	sock    string // the unix socket directory of a cluster this package started
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	seq     atomic.Int64
@@ -105,6 +106,26 @@ func (c *Cluster) Database(t testing.TB) string {
 	})
 	u := *c.baseURL
 	u.Path = "/" + name
+	return u.String()
+}
+
+// SocketURL rewrites a URL from Database to reach the server through its
+// unix socket, for a client in another network namespace, where
+// 127.0.0.1 is not this one's. It returns the URL unchanged when the
+// server is PICKET_TEST_POSTGRES's.
+func (c *Cluster) SocketURL(dbURL string) string {
+	if c.sock == "" {
+		return dbURL
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	q.Set("host", c.sock)
+	q.Set("port", u.Port())
+	u.RawQuery = q.Encode()
+	u.Host = ""
 	return u.String()
 }
 
@@ -166,6 +187,7 @@ func (c *Cluster) start() error {
 	if err != nil {
 		return err
 	}
+	c.sock = sock
 	c.cmd = run("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", sock,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=128MB",
