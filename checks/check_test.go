@@ -337,7 +337,7 @@ func FuzzRegistryParse(f *testing.F) {
 	})
 }
 
-var update = flag.Bool("update", false, "rewrite the generated parts of docs/readme/checks.md")
+var update = flag.Bool("update", false, "rewrite the generated parts of docs/checks.md")
 
 // codesTable renders results.Codes() as the README's table of layers and
 // codes, in the order a run meets the layers.
@@ -358,7 +358,7 @@ func codesTable() string {
 // TestReadmeCodesTable keeps the README's table of error codes equal to
 // results.Codes(). Regenerate with: go test ./checks -run TestReadmeCodesTable -update
 func TestReadmeCodesTable(t *testing.T) {
-	const path = "../docs/readme/checks.md"
+	const path = "../docs/checks.md"
 	const begin, end = "<!-- codes:begin (generated from results.Codes(); go test ./checks -run TestReadmeCodesTable -update) -->\n", "<!-- codes:end -->"
 	doc, err := os.ReadFile(path)
 	if err != nil {

@@ -137,10 +137,9 @@ func nsClient(node *netlab.Node) *http.Client {
 // hookRecorder receives the collector's webhook notifications inside the
 // collector's namespace.
 type hookRecorder struct {
-	mu    sync.Mutex
-	got   []notification
-	addr  string
-	close func()
+	mu   sync.Mutex
+	got  []notification
+	addr string
 }
 
 // notification is the part of the webhook payload the scenarios check.
@@ -223,6 +222,9 @@ func (h *hookRecorder) waitNotification(t *testing.T, from time.Time, within tim
 		}
 		return false
 	})
+	// The detection delay of the lab's scaled-down settings, from the
+	// fault to the notification's arrival.
+	t.Logf("%s: notified %s after the fault: %s", what, found.received.Sub(from).Round(100*time.Millisecond), found.Summary)
 	return found
 }
 
