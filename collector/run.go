@@ -124,7 +124,8 @@ func mountServices(cfg *config.Config, st results.Store, srv *Server, adminToken
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File(), err)
 	}
-	alerts := alerting.NewService(st, ycfg.Config(), routes, alerting.Options{Logger: log, Registry: srv.Metrics()})
+	alerts := alerting.NewService(st, ycfg.Config(), routes, alerting.Options{Logger: log, Registry: srv.Metrics(),
+		ClientDetector: &alerting.NELDetector{Counts: st}})
 	alerts.DashboardURL = ycfg.DashboardURL
 	srv.MountAlerts(alerts)
 

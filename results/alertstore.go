@@ -28,7 +28,9 @@ type AlertStore interface {
 	DeleteSilence(ctx context.Context, team, id string) error // ErrNotFound
 
 	// DueOutbox returns undelivered notifications whose next attempt is at
-	// or before now, oldest first.
+	// or before now, oldest first. An item is held back while an older
+	// undelivered one of the same AlertKey and Notifier exists, so that a
+	// receiver never gets an alert's resolve before its firing.
 	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
 	// MarkOutbox records an attempt: delivered (Done), given up (Failed), or
 	// to retry at NextAttempt.

@@ -54,12 +54,26 @@ type NELQuery struct {
 	Endpoint     string
 	Since, Until time.Time // [Since, Until) on OccurredAt
 	Limit        int       // raw reports only: 0 means 1000; capped at 100000
+	// Step is the width of NELCounts' buckets, in whole seconds, starting
+	// at multiples of Step since the Unix epoch; 0 means a minute. A
+	// report over a long range (the dashboard's 30 days) reads far fewer
+	// rows with a long step.
+	Step time.Duration
 }
 
-// NELCount aggregates the reports of one minute for one endpoint, NEL type
-// and client network.
+// BucketWidth returns q.Step rounded down to whole seconds, and a minute when
+// that is zero.
+func (q NELQuery) BucketWidth() time.Duration {
+	if s := q.Step.Truncate(time.Second); s > 0 {
+		return s
+	}
+	return time.Minute
+}
+
+// NELCount aggregates the reports of one minute (NELQuery.Step) for one
+// endpoint, NEL type and client network.
 type NELCount struct {
-	Bucket        time.Time `json:"bucket"` // minute start, UTC
+	Bucket        time.Time `json:"bucket"` // bucket start, UTC
 	Team          string    `json:"team"`
 	Endpoint      string    `json:"endpoint"`
 	Phase         string    `json:"phase"`

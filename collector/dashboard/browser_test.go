@@ -195,6 +195,10 @@ func TestBrowser(t *testing.T) {
 	if detour := run(t, bctx, chromedp.Text(`tr[data-vantage="eu-a"].detour li.new`)); !strings.Contains(detour, "AS174") {
 		t.Errorf("detour hop reads %q", detour)
 	}
+	// The client-side reports: the network with the most failures first.
+	if top := run(t, bctx, chromedp.Text(`#client table.clientnets tbody tr th`)); top != "AS7922" {
+		t.Errorf("client-side networks start with %q, want AS7922", top)
+	}
 	shot(t, bctx, filepath.Join(artifacts, "dashboard-endpoint.png"))
 }
 

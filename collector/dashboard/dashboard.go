@@ -28,6 +28,10 @@ type Store interface {
 	Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error)
 	Rollups(ctx context.Context, q results.RollupQuery) ([]results.Rollup, error)
 	Availability(ctx context.Context, q results.ReportQuery) ([]results.AvailabilityRow, error)
+	// NELCounts and NELReports read the client-side (Network Error
+	// Logging) reports of the endpoint page.
+	NELCounts(ctx context.Context, q results.NELQuery) ([]results.NELCount, error)
+	NELReports(ctx context.Context, q results.NELQuery) ([]results.NELReport, error)
 }
 
 // Alerts is where the dashboard reads alerts and silences

@@ -128,6 +128,7 @@ type endpointData struct {
 	Alerts       []alerting.Alert
 	AlertsOff    bool
 	LatencyTitle string
+	Client       clientData
 }
 
 // findEndpoint returns the endpoint named in the request if the viewer may
@@ -233,6 +234,11 @@ func (d *Dashboard) handleEndpoint(w http.ResponseWriter, r *http.Request, v vie
 		return
 	}
 	data.Paths = paths
+	data.Client, err = d.clientSide(ctx, e, data.Range.Name, now.Add(-data.Range.Dur), now)
+	if err != nil {
+		d.internal(w, r, err)
+		return
+	}
 	d.render(w, r, http.StatusOK, "endpoint", d.newPage(v, e.Name, "overview", data))
 }
 

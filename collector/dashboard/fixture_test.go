@@ -94,6 +94,7 @@ func newFixture(t testing.TB) *fixture {
 		must(t, err)
 		seed(t, st)
 		seedAlerts(t, st)
+		seedNEL(t, st)
 		must(t, st.Close())
 		seeded.ok = true
 	})

@@ -47,7 +47,8 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(s, ", ")
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":      func(a, b int) int { return a + b },
+	"weighted": weighted,
 }
 
 func parseTemplates() (map[string]*template.Template, error) {

@@ -127,7 +127,11 @@ func (s *Store) NELReports(ctx context.Context, q results.NELQuery) ([]results.N
 // NELCounts implements results.NELStore.
 func (s *Store) NELCounts(ctx context.Context, q results.NELQuery) ([]results.NELCount, error) {
 	where, args := nelWhere(q)
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('minute', occurred_at) AS bucket,
+	bucket := "date_trunc('minute', occurred_at)"
+	if step := q.BucketWidth(); step != time.Minute {
+		bucket = fmt.Sprintf("to_timestamp(floor(extract(epoch FROM occurred_at) / %[1]d) * %[1]d)", int64(step/time.Second))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+bucket+` AS bucket,
 		team, endpoint, phase, type, client_asn, client_country, count(*), sum(1.0 / sampling_fraction)
 		FROM nel_reports`+where+`
 		GROUP BY bucket, team, endpoint, phase, type, client_asn, client_country

@@ -112,6 +112,16 @@ CREATE TABLE endpoints (
 	nelMigration,
 	// 3: alerts, silences and the notification outbox (alerts.go).
 	alertsMigration,
+	// 4: pending rollup deltas, one row per ingested batch, folded into
+	// the rollup tables by compaction (rollup.ApplyDeltas), so that
+	// ingest appends instead of rewriting rollup rows; week rollups
+	// (buckets start on Monday) for reports over weeks and months.
+	`
+CREATE TABLE rollup_pending (
+	seq    bigserial NOT NULL PRIMARY KEY,
+	deltas bytea     NOT NULL -- rollup.AppendDeltas
+);
+` + rollupTable("week"),
 }
 
 // migrationLock is the advisory lock key that serialises migrations when

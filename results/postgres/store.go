@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Store struct {
 	lmu    sync.Mutex
 	lconn  *pgx.Conn // the dedicated session holding advisory locks
 	locked map[string]bool
+
+	cmu       sync.Mutex // one compaction at a time in this process
+	compactor rollup.Compactor
 }
 
 var _ results.Store = (*Store)(nil)
@@ -82,11 +86,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	return &Store{pool: pool, url: url, partitions: make(map[int64]bool), locked: make(map[string]bool)}, nil
+	s := &Store{pool: pool, url: url, partitions: make(map[int64]bool), locked: make(map[string]bool)}
+	s.compactor.Start(s.Compact)
+	return s, nil
 }
 
 // Close closes the pool and the lock session, releasing its locks.
 func (s *Store) Close() error {
+	s.compactor.Stop()
 	s.lmu.Lock()
 	var err error
 	if s.lconn != nil {
@@ -166,10 +173,10 @@ func (s *Store) createPartitions(ctx context.Context, days []int64) error {
 
 // Ingest implements results.ResultStore. It copies the batch into a
 // temporary table, inserts it with ON CONFLICT DO NOTHING RETURNING id,
-// and rolls up what was new, in one transaction. A transaction-scoped
-// advisory lock per vantage keeps concurrent batches of the same vantage
-// (the only ones that touch the same rollup rows) from interleaving
-// their rollup read-modify-write.
+// and appends the rollup deltas of what was new as one rollup_pending
+// row, in one transaction. It rewrites no rollup row, so concurrent
+// batches never wait for each other's rollups: Compact folds the pending
+// deltas into the rollup tables later.
 func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
 	if len(rs) == 0 {
 		return results.IngestOutcome{}, nil
@@ -193,7 +200,99 @@ func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.Ingest
 	return out, err
 }
 
+// ingest first tries the fast path, a COPY straight into results, which
+// holds when no record of the batch is stored yet (nearly always: a
+// duplicate is a prober's retry). A record already stored makes the COPY
+// fail on the unique key, and then the batch goes the merging way.
 func (s *Store) ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
+	if !hasDuplicateIDs(rs) {
+		out, err := s.ingestCopy(ctx, rs)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && pgErr.Code != "40P01") {
+			return out, err
+		}
+	}
+	return s.ingestMerge(ctx, rs)
+}
+
+func hasDuplicateIDs(rs []results.Result) bool {
+	seen := make(map[string]struct{}, len(rs))
+	for i := range rs {
+		if _, ok := seen[rs[i].ID]; ok {
+			return true
+		}
+		seen[rs[i].ID] = struct{}{}
+	}
+	return false
+}
+
+// ingestCopy copies the batch into results, in key order so that two
+// overlapping batches wait for each other rather than deadlock; the later
+// one then fails on the unique key.
+func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
+	var out results.IngestOutcome
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(rs[a].ID, rs[b].ID), rs[a].StartedAt.Compare(rs[b].StartedAt))
+	})
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return out, fmt.Errorf("postgres: ingest: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"results"}, copyColumns,
+		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) { return copyRow(&rs[order[i]]), nil }))
+	if err != nil {
+		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
+	}
+	if err := appendPending(ctx, tx, rs); err != nil {
+		return out, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return out, fmt.Errorf("postgres: ingest: commit: %w", err)
+	}
+	s.compactor.Added()
+	out.Accepted = make([]string, len(rs))
+	for i := range rs {
+		out.Accepted[i] = rs[i].ID
+	}
+	return out, nil
+}
+
+// appendPending appends the rollup deltas of fresh, results stored for
+// the first time, as one rollup_pending row.
+func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
+	blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
+	if err != nil {
+		return fmt.Errorf("postgres: ingest: rollups: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob); err != nil {
+		return fmt.Errorf("postgres: ingest: rollups: %w", err)
+	}
+	return nil
+}
+
+func copyRow(r *results.Result) []any {
+	var layer, code, msg string
+	if r.Error != nil {
+		layer, code, msg = string(r.Error.Layer), string(r.Error.Code), r.Error.Message
+	}
+	var details []byte
+	if len(r.Details) > 0 {
+		details = r.Details
+	}
+	return []any{r.ID, r.StartedAt, r.Team, r.Endpoint, r.Check, r.Kind, r.Vantage, r.Region,
+		r.Provider, int64(r.ASN), r.Target, r.Addr, r.DurationMS, r.OK, layer, code, msg,
+		r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS,
+		details}
+}
+
+// ingestMerge stages the batch in a temporary table and inserts what is
+// not stored yet.
+func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
 	var out results.IngestOutcome
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -201,35 +300,8 @@ func (s *Store) ingest(ctx context.Context, rs []results.Result) (results.Ingest
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
 
-	var locks []int64
-	for i := range rs {
-		k := hashKey("vantage", rs[i].Vantage)
-		if !slices.Contains(locks, k) {
-			locks = append(locks, k)
-		}
-	}
-	slices.Sort(locks)
-	for _, k := range locks {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
-			return out, fmt.Errorf("postgres: ingest: lock: %w", err)
-		}
-	}
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"results_staging"}, copyColumns,
-		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
-			r := &rs[i]
-			var layer, code, msg string
-			if r.Error != nil {
-				layer, code, msg = string(r.Error.Layer), string(r.Error.Code), r.Error.Message
-			}
-			var details []byte
-			if len(r.Details) > 0 {
-				details = r.Details
-			}
-			return []any{r.ID, r.StartedAt, r.Team, r.Endpoint, r.Check, r.Kind, r.Vantage, r.Region,
-				r.Provider, int64(r.ASN), r.Target, r.Addr, r.DurationMS, r.OK, layer, code, msg,
-				r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS,
-				details}, nil
-		}))
+		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) { return copyRow(&rs[i]), nil }))
 	if err != nil {
 		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
 	}
@@ -261,19 +333,150 @@ func (s *Store) ingest(ctx context.Context, rs []results.Result) (results.Ingest
 			out.Duplicate = append(out.Duplicate, rs[i].ID)
 		}
 	}
-	ru, err := rollup.Apply(fresh, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-		return loadRollups(ctx, tx, keys)
-	})
-	if err != nil {
-		return results.IngestOutcome{}, fmt.Errorf("postgres: ingest: rollups: %w", err)
-	}
-	if err := writeRollups(ctx, tx, ru); err != nil {
-		return results.IngestOutcome{}, err
+	if len(fresh) > 0 {
+		if err := appendPending(ctx, tx, fresh); err != nil {
+			return results.IngestOutcome{}, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return results.IngestOutcome{}, fmt.Errorf("postgres: ingest: commit: %w", err)
 	}
+	if len(fresh) > 0 {
+		s.compactor.Added()
+	}
 	return out, nil
+}
+
+// compactBatches is how many pending batches one compaction transaction
+// folds at most.
+const compactBatches = 64
+
+// Compact folds every pending rollup delta into the rollup tables. It
+// runs in one replica at a time (TryLock "rollup-compaction"); when
+// another replica holds the lock, that replica does the work and Compact
+// returns at once. Reads add what is pending, so they are exact whatever
+// compaction has done.
+func (s *Store) Compact(ctx context.Context) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	unlock, ok, err := s.TryLock(ctx, "rollup-compaction")
+	if err != nil || !ok {
+		return err
+	}
+	defer unlock()
+	for {
+		n, err := s.compactOnce(ctx)
+		if err != nil || n < compactBatches {
+			return err
+		}
+	}
+}
+
+func (s *Store) compactOnce(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq LIMIT $1`, compactBatches)
+		if err != nil {
+			return err
+		}
+		var deltas []*rollup.Row
+		var seqs []int64
+		var seq int64
+		var blob []byte
+		_, err = pgx.ForEachRow(rows, []any{&seq, &blob}, func() error {
+			var err error
+			if deltas, err = rollup.DecodeDeltas(deltas, blob); err != nil {
+				return fmt.Errorf("pending batch %d: %w", seq, err)
+			}
+			seqs = append(seqs, seq)
+			return nil
+		})
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		n = len(seqs)
+		var stored map[rollup.Key]*rollup.Row
+		ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+			stored, err = loadRollups(ctx, tx, keys)
+			return stored, err
+		})
+		if err != nil {
+			return err
+		}
+		// Rows not stored yet (most minutes) are copied in, which costs the
+		// server far less than an upsert; only compaction writes rollups,
+		// under its lock, so none appears meanwhile (if one did, the copy
+		// would fail on the key and the compaction be retried).
+		var fresh, changed []*rollup.Row
+		for _, r := range ru {
+			if stored[r.Key] == nil {
+				fresh = append(fresh, r)
+			} else {
+				changed = append(changed, r)
+			}
+		}
+		if err := copyRollups(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if err := writeRollups(ctx, tx, changed); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM rollup_pending WHERE seq = ANY($1)`, seqs)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: compact: %w", err)
+	}
+	return n, nil
+}
+
+// pendingFilter selects pending deltas for a read.
+type pendingFilter struct {
+	team, endpoint, check, vantage string
+	level                          rollup.Level
+	since, until                   int64 // level buckets [since, until)
+	hasSince, hasUntil             bool
+}
+
+func (f *pendingFilter) match(d *rollup.Row) bool {
+	if (f.team != "" && d.Team != f.team) || (f.endpoint != "" && d.Endpoint != f.endpoint) ||
+		(f.check != "" && d.Check != f.check) || (f.vantage != "" && d.Vantage != f.vantage) {
+		return false
+	}
+	b := rollup.LevelBucket(f.level, d.Bucket)
+	return (!f.hasSince || b >= f.since) && (!f.hasUntil || b < f.until)
+}
+
+// pending reads the pending deltas that f selects, oldest first.
+func pending(ctx context.Context, tx pgx.Tx, f *pendingFilter) ([]*rollup.Row, error) {
+	rows, err := tx.Query(ctx, `SELECT deltas FROM rollup_pending ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("pending rollups: %w", err)
+	}
+	var out, all []*rollup.Row
+	var blob []byte
+	_, err = pgx.ForEachRow(rows, []any{&blob}, func() error {
+		var err error
+		if all, err = rollup.DecodeDeltas(all[:0], blob); err != nil {
+			return err
+		}
+		for _, d := range all {
+			if f.match(d) {
+				out = append(out, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending rollups: %w", err)
+	}
+	return out, nil
+}
+
+// readTx starts a read-only transaction whose reads all see one snapshot,
+// so that stored rollups and pending deltas agree.
+func (s *Store) readTx(ctx context.Context) (pgx.Tx, error) {
+	return s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 }
 
 func loadRollups(ctx context.Context, tx pgx.Tx, keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
@@ -406,11 +609,53 @@ func writeRollups(ctx context.Context, q querier, rows []*rollup.Row) error {
 	return nil
 }
 
+// copyRollups copies rows that are not stored yet into their tables.
+func copyRollups(ctx context.Context, tx pgx.Tx, rows []*rollup.Row) error {
+	for _, l := range rollup.Levels {
+		var level []*rollup.Row
+		for _, r := range rows {
+			if r.Level == l {
+				level = append(level, r)
+			}
+		}
+		if len(level) == 0 {
+			continue
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_" + l.String()}, rollupCopyColumns,
+			pgx.CopyFromSlice(len(level), func(i int) ([]any, error) {
+				r := level[i]
+				h, err := r.Hist.MarshalBinary()
+				if err != nil {
+					return nil, err
+				}
+				return []any{r.Time(), r.Check, r.Vantage, r.Team, r.Endpoint, r.Kind, r.Region,
+					r.Provider, int64(r.ASN), r.Count, r.Failures, r.FailedMinutes, r.DownMinutes,
+					rollup.EncodeErrors(r.Errors), h}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("postgres: copy %s rollups: %w", l, err)
+		}
+	}
+	return nil
+}
+
+var rollupCopyColumns = []string{"bucket", "check_id", "vantage", "team", "endpoint", "kind", "region",
+	"provider", "asn", "count", "failures", "failed_minutes", "down_minutes", "errors", "hist"}
+
 // LoadRollups writes rollup rows as they are, replacing stored rows with
-// the same key, without raw results. It is the bulk path that fills a
-// store with generated history for report benchmarks (results/synth).
+// the same key, without raw results, and adds day rows to their week
+// rows. It is the bulk path that fills a store with generated history for
+// report benchmarks (results/synth), for buckets not stored before.
 func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
-	return writeRollups(ctx, s.pool, rows)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+			return loadRollups(ctx, tx, keys)
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: load rollups: %w", err)
+		}
+		return writeRollups(ctx, tx, append(slices.Clip(rows), weeks...))
+	})
 }
 
 // where builds a WHERE clause with numbered placeholders.
@@ -523,22 +768,49 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	if !q.Until.IsZero() {
 		w.add("bucket < $", q.Until)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+rollupColumns+` FROM rollup_`+level.String()+
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: query rollups: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	rows, err := tx.Query(ctx, `SELECT `+rollupColumns+` FROM rollup_`+level.String()+
 		w.String()+` ORDER BY bucket, check_id, vantage`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: query rollups: %w", err)
 	}
-	defer rows.Close()
-	var out []results.Rollup
+	var stored []*rollup.Row
 	for rows.Next() {
 		row, err := scanRollup(rows, level)
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("postgres: query rollups: %w", err)
 		}
-		out = append(out, row.Rollup())
+		stored = append(stored, row)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: query rollups: %w", err)
+	}
+	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
+	if !q.Since.IsZero() {
+		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
+	}
+	if !q.Until.IsZero() {
+		f.until, f.hasUntil = q.Until.Unix(), true
+	}
+	deltas, err := pending(ctx, tx, &f)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	all, err := rollup.Overlay(level, stored, deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		return loadRollups(ctx, tx, keys)
+	}, func(r *rollup.Row) bool { return q.Region == "" || r.Region == q.Region })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: query rollups: %w", err)
+	}
+	out := make([]results.Rollup, len(all))
+	for i, r := range all {
+		out[i] = r.Rollup()
 	}
 	return out, nil
 }
@@ -554,12 +826,13 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	if until.IsZero() {
 		until = time.Now()
 	}
-	_, _, spans := rollup.Window(q.Since, until)
+	from, to, spans := rollup.Window(q.Since, until)
 	row := rollup.ReportRow{HistFramed: true}
-	// A read-only transaction, for the memory the aggregation needs: one
-	// concatenated histogram per series, which would spill to disk at the
-	// default work_mem.
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	// A read-only transaction: one snapshot for stored rows and pending
+	// deltas, and the memory the aggregation needs (one concatenated
+	// histogram per series, which would spill to disk at the default
+	// work_mem).
+	tx, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: availability: %w", err)
 	}
@@ -567,20 +840,35 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 		return nil, fmt.Errorf("postgres: availability: %w", err)
 	}
-	for _, sp := range spans {
-		var w where
-		w.eq("team", q.Team)
-		w.eq("endpoint", q.Endpoint)
-		w.add("bucket >= $ AND bucket < $", sp.From, sp.To)
-		// The server sums each series' rows and concatenates their
-		// histograms and failure counts, so one row per series crosses the
-		// wire however many buckets the window holds.
+	if len(spans) > 0 {
+		// One query for every span, in which the server sums each series'
+		// rows and concatenates their histograms and failure counts, so
+		// one row per series crosses the wire however many buckets and
+		// levels the window holds.
+		var args []any
+		arg := func(v any) string {
+			args = append(args, v)
+			return fmt.Sprintf("$%d", len(args))
+		}
+		var filter string
+		if q.Team != "" {
+			filter += " AND team = " + arg(q.Team)
+		}
+		if q.Endpoint != "" {
+			filter += " AND endpoint = " + arg(q.Endpoint)
+		}
+		parts := make([]string, len(spans))
+		for i, sp := range spans {
+			parts[i] = `SELECT team, endpoint, check_id, vantage, region, provider, asn, count, failures,
+				failed_minutes, down_minutes, errors, hist FROM rollup_` + sp.Level.String() +
+				` WHERE bucket >= ` + arg(sp.From) + ` AND bucket < ` + arg(sp.To) + filter
+		}
 		rows, err := tx.Query(ctx, `SELECT team, endpoint, check_id, vantage, region, provider, asn,
 			sum(count)::bigint, sum(failures)::bigint, sum(failed_minutes)::bigint, sum(down_minutes)::bigint,
 			coalesce(string_agg(nullif(errors, ''), ','), ''),
 			string_agg(int4send(length(hist)) || hist, ''::bytea)
-			FROM rollup_`+sp.Level.String()+w.String()+`
-			GROUP BY team, endpoint, check_id, vantage, region, provider, asn`, w.args...)
+			FROM (`+strings.Join(parts, " UNION ALL ")+`) r
+			GROUP BY team, endpoint, check_id, vantage, region, provider, asn`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: availability: %w", err)
 		}
@@ -603,16 +891,34 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 			return nil, fmt.Errorf("postgres: availability: %w", err)
 		}
 	}
+	if len(spans) > 0 {
+		f := pendingFilter{team: q.Team, endpoint: q.Endpoint, level: rollup.Minute,
+			since: from.Unix(), until: to.Unix(), hasSince: true, hasUntil: true}
+		deltas, err := pending(ctx, tx, &f)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: availability: %w", err)
+		}
+		err = rep.AddPending(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+			return loadRollups(ctx, tx, keys)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: availability: %w", err)
+		}
+	}
 	return rep.Rows(), nil
 }
 
 // ApplyRetention implements results.ResultStore. Raw results go a whole
 // daily partition at a time, once the partition's last instant is older
 // than the raw retention (so up to a day more than asked is kept); rollups
-// are deleted by bucket, day rollups with the hour ones. It also creates
+// are deleted by bucket, day and week rollups with the hour ones. It also creates
 // the partitions of today and the next two days ahead of need. A zero
 // period keeps everything.
 func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now time.Time) error {
+	// Pending deltas of old results would bring back the rows deleted.
+	if err := s.Compact(ctx); err != nil {
+		return err
+	}
 	today := dayOf(now)
 	if err := s.createPartitions(ctx, []int64{today, today + 1}); err != nil {
 		return err
@@ -657,7 +963,7 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 	cuts := []struct {
 		table string
 		keep  time.Duration
-	}{{"rollup_minute", r.Minute}, {"rollup_hour", r.Hour}, {"rollup_day", r.Hour}}
+	}{{"rollup_minute", r.Minute}, {"rollup_hour", r.Hour}, {"rollup_day", r.Hour}, {"rollup_week", r.Hour}}
 	for _, c := range cuts {
 		if c.keep <= 0 {
 			continue

@@ -31,6 +31,33 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) results.Store { return open(t) })
 }
 
+// Reads are exact whatever compaction has done: with every batch still
+// pending (no compaction) and with every batch compacted as it arrives.
+func TestStoreCompaction(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wrap func(*Store) results.Store
+	}{
+		{"never compacted", func(s *Store) results.Store { s.compactor.Stop(); return s }},
+		{"compacted every batch", func(s *Store) results.Store { s.compactor.Stop(); return compactEvery{s} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) results.Store { return tc.wrap(open(t)) })
+		})
+	}
+}
+
+// compactEvery compacts after every Ingest.
+type compactEvery struct{ *Store }
+
+func (c compactEvery) Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
+	out, err := c.Store.Ingest(ctx, rs)
+	if err == nil {
+		err = c.Compact(ctx)
+	}
+	return out, err
+}
+
 // Migrations run on an empty database, and opening it again applies
 // nothing and keeps the data.
 func TestMigrations(t *testing.T) {

@@ -32,8 +32,8 @@ const (
 )
 
 // Window aligns [since, until) as described above and splits it into spans
-// of the coarsest level that fits: whole days as day rollups, the hours at
-// either end as hour rollups, the minutes at either end as minute rollups.
+// of the coarsest level that fits: whole weeks as week rollups, the days
+// at either end as day rollups, then hours and minutes likewise.
 // It returns the aligned window and the spans.
 func Window(since, until time.Time) (from, to time.Time, spans []Span) {
 	since, until = since.UTC(), until.UTC()
@@ -52,7 +52,7 @@ func Window(since, until time.Time) (from, to time.Time, spans []Span) {
 	if to.Before(until) {
 		to = to.Add(align.Step())
 	}
-	return from, to, cover(from, to, Day, align)
+	return from, to, cover(from, to, Week, align)
 }
 
 // cover splits [lo, hi), aligned to align, into whole buckets of level l
@@ -317,3 +317,57 @@ func (r *Report) Rows() []results.AvailabilityRow {
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// Merge adds o into r. o must hold other checks than r (no series in
+// common), as when a report is folded in parallel parts split by check.
+// o must not be used afterwards.
+func (r *Report) Merge(o *Report) error {
+	if o.by != r.by {
+		return fmt.Errorf("report: merging a report by %s into one by %s", o.by, r.by)
+	}
+	for k, g := range o.groups {
+		acc := r.groups[k]
+		if acc == nil {
+			r.groups[k] = g
+			continue
+		}
+		acc.count += g.count
+		acc.failures += g.failures
+		acc.failedMinutes += g.failedMinutes
+		acc.downMinutes += g.downMinutes
+		acc.nseries += g.nseries
+		for _, e := range g.errors {
+			i := 0
+			for i < len(acc.errors) && acc.errors[i].code != e.code {
+				i++
+			}
+			if i == len(acc.errors) {
+				acc.errors = append(acc.errors, errorCount{code: e.code})
+			}
+			acc.errors[i].n += e.n
+		}
+		acc.hist.Merge(g.hist)
+	}
+	for sk, se := range o.series {
+		se.g = r.groups[se.key]
+		r.series[sk] = se
+	}
+	for _, entries := range o.packSeries {
+		for _, se := range entries {
+			se.g = r.groups[se.key]
+		}
+	}
+	for check, entries := range o.packSeries {
+		if r.packSeries == nil {
+			r.packSeries = make(map[string][]*seriesEntry)
+		}
+		r.packSeries[check] = entries
+	}
+	for mk := range o.moved {
+		if r.moved == nil {
+			r.moved = make(map[[3]string]bool)
+		}
+		r.moved[mk] = true
+	}
+	return nil
+}

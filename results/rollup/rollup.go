@@ -15,16 +15,23 @@ import (
 // Level is a rollup resolution.
 type Level int
 
-// The levels, finest first. Day rollups are what reports over weeks and
-// months read; they are kept as long as hour rollups.
+// The levels, finest first. Day and week rollups are what reports over
+// weeks and months read (a 30-day report reads about four weeks and a
+// few days per series instead of 30 days); they are kept as long as hour
+// rollups. Weeks start on Monday 00:00 UTC.
 const (
 	Minute Level = iota
 	Hour
 	Day
+	Week
 )
 
 // Levels lists every level, finest first.
-var Levels = [...]Level{Minute, Hour, Day}
+var Levels = [...]Level{Minute, Hour, Day, Week}
+
+// Packed reports whether stores keep the level's rows packed, one row per
+// (bucket, check) holding every vantage (see AppendPack).
+func (l Level) Packed() bool { return l >= Day }
 
 // Step is the length of a bucket.
 func (l Level) Step() time.Duration {
@@ -33,8 +40,10 @@ func (l Level) Step() time.Duration {
 		return time.Minute
 	case Hour:
 		return time.Hour
-	default:
+	case Day:
 		return 24 * time.Hour
+	default:
+		return 7 * 24 * time.Hour
 	}
 }
 
@@ -48,8 +57,10 @@ func (l Level) String() string {
 		return "minute"
 	case Hour:
 		return "hour"
-	default:
+	case Day:
 		return "day"
+	default:
+		return "week"
 	}
 }
 
@@ -61,7 +72,7 @@ func (l Level) Resolution() results.Resolution {
 	case Hour:
 		return results.Hour
 	default:
-		return "day"
+		return results.Resolution(l.String())
 	}
 }
 
@@ -74,6 +85,8 @@ func LevelOf(r results.Resolution) (Level, error) {
 		return Hour, nil
 	case "day":
 		return Day, nil
+	case "week":
+		return Week, nil
 	}
 	return 0, fmt.Errorf("unknown rollup resolution %q", r)
 }
@@ -186,96 +199,7 @@ type Loader func(keys []Key) (map[Key]*Row, error)
 // writers of the same rows out until it commits (SQLite has one writer,
 // Postgres takes a per-vantage transaction lock).
 func Apply(rs []results.Result, load Loader) ([]*Row, error) {
-	if len(rs) == 0 {
-		return nil, nil
-	}
-	// The batch's own minute deltas.
-	minutes := make(map[Key]*Row)
-	for i := range rs {
-		r := &rs[i]
-		k := Key{Level: Minute, Bucket: r.StartedAt.Unix() - mod(r.StartedAt.Unix(), 60), Check: r.Check, Vantage: r.Vantage}
-		d := minutes[k]
-		if d == nil {
-			d = &Row{Key: k}
-			minutes[k] = d
-		}
-		d.Count++
-		if !r.OK {
-			d.Failures++
-			code := "internal/unknown"
-			if r.Error != nil {
-				code = string(r.Error.Layer) + "/" + string(r.Error.Code)
-			}
-			if d.Errors == nil {
-				d.Errors = make(map[string]int64, 1)
-			}
-			d.Errors[code]++
-		}
-		d.Hist.Observe(r.DurationMS)
-		d.Team, d.Endpoint, d.Kind = r.Team, r.Endpoint, r.Kind
-		d.Region, d.Provider, d.ASN = r.Region, r.Provider, r.ASN
-	}
-	// Coarser keys, and every key to load.
-	coarse := make(map[Key]*Row)
-	keys := make([]Key, 0, len(minutes)*3)
-	for k := range minutes {
-		keys = append(keys, k)
-		for _, l := range Levels[1:] {
-			ck := k
-			ck.Level = l
-			ck.Bucket = k.Bucket - mod(k.Bucket, int64(l.Step()/time.Second))
-			if _, ok := coarse[ck]; !ok {
-				coarse[ck] = nil
-				keys = append(keys, ck)
-			}
-		}
-	}
-	slices.SortFunc(keys, compareKeys)
-	stored, err := load(keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*Row, 0, len(keys))
-	// Minutes first: their state change feeds the coarser rows.
-	for _, k := range keys {
-		if k.Level != Minute {
-			continue
-		}
-		d := minutes[k]
-		old := stored[k]
-		nw := &Row{Key: k}
-		var wasFailed, wasDown int64
-		if old != nil {
-			nw.merge(old)
-			wasFailed, wasDown = state(old.Count, old.Failures)
-		}
-		nw.merge(d)
-		nw.FailedMinutes, nw.DownMinutes = state(nw.Count, nw.Failures)
-		out = append(out, nw)
-		// d becomes the delta for the coarser levels.
-		d.FailedMinutes = nw.FailedMinutes - wasFailed
-		d.DownMinutes = nw.DownMinutes - wasDown
-		for _, l := range Levels[1:] {
-			ck := k
-			ck.Level = l
-			ck.Bucket = k.Bucket - mod(k.Bucket, int64(l.Step()/time.Second))
-			c := coarse[ck]
-			if c == nil {
-				c = &Row{Key: ck}
-				if old := stored[ck]; old != nil {
-					c.merge(old)
-				}
-				coarse[ck] = c
-			}
-			c.merge(d)
-		}
-	}
-	for _, k := range keys {
-		if k.Level != Minute {
-			out = append(out, coarse[k])
-		}
-	}
-	return out, nil
+	return ApplyDeltas(Deltas(rs), load)
 }
 
 func state(count, failures int64) (failed, down int64) {

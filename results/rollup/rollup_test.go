@@ -32,10 +32,10 @@ func TestWindow(t *testing.T) {
 			[]string{"minute 09:50-10:00", "hour 10:00-14:00", "minute 14:00-14:10"}},
 		{"2 days, hour aligned", "2026-11-19T09:30:00Z", "2026-11-21T14:10:00Z",
 			"2026-11-19T09:00:00Z", "2026-11-21T15:00:00Z",
-			[]string{"hour 09:00-00:00", "day 00:00-00:00", "hour 00:00-15:00"}},
+			[]string{"hour 09:00-00:00", "day 11-20 00:00-11-21 00:00", "hour 00:00-15:00"}},
 		{"30 days, day aligned", "2026-10-22T14:30:00Z", "2026-11-21T14:30:00Z",
 			"2026-10-22T00:00:00Z", "2026-11-22T00:00:00Z",
-			[]string{"day 00:00-00:00"}},
+			[]string{"day 10-22 00:00-10-26 00:00", "week 10-26 00:00-11-16 00:00", "day 11-16 00:00-11-22 00:00"}},
 		{"empty", "2026-11-21T10:00:00Z", "2026-11-21T10:00:00Z",
 			"2026-11-21T10:00:00Z", "2026-11-21T10:00:00Z", nil},
 	} {
@@ -46,7 +46,11 @@ func TestWindow(t *testing.T) {
 		var got []string
 		at := from
 		for _, sp := range spans {
-			got = append(got, fmt.Sprintf("%s %s-%s", sp.Level, sp.From.Format("15:04"), sp.To.Format("15:04")))
+			f := "15:04"
+			if sp.Level >= Day {
+				f = "01-02 15:04"
+			}
+			got = append(got, fmt.Sprintf("%s %s-%s", sp.Level, sp.From.Format(f), sp.To.Format(f)))
 			if !sp.From.Equal(at) || !sp.From.Equal(sp.Level.Truncate(sp.From)) || !sp.To.Equal(sp.Level.Truncate(sp.To)) {
 				t.Errorf("%s: span %v is not contiguous and aligned", tc.name, sp)
 			}
@@ -131,5 +135,66 @@ func TestPack(t *testing.T) {
 	}
 	if _, err := UnpackRows(Day, 0, "c", "t", "e", "k", blob[:len(blob)-3]); err == nil {
 		t.Error("truncated pack accepted")
+	}
+}
+
+// LevelBucket agrees with Level.Truncate at every level, weeks included.
+func TestLevelBucket(t *testing.T) {
+	for _, at := range []string{"2026-11-21T14:30:07Z", "2026-11-23T00:00:00Z", "2026-11-22T23:59:59Z", "1969-12-29T00:00:00Z", "1970-01-01T00:00:00Z"} {
+		for _, l := range Levels {
+			tm := ts(at)
+			if got, want := LevelBucket(l, tm.Unix()), l.Truncate(tm).Unix(); got != want {
+				t.Errorf("%s at %s: LevelBucket %v, Truncate %v", l, at, time.Unix(got, 0).UTC(), time.Unix(want, 0).UTC())
+			}
+		}
+	}
+	if wd := Week.Truncate(ts("2026-11-21T14:30:07Z")).Weekday(); wd != time.Monday {
+		t.Errorf("weeks start on %v", wd)
+	}
+}
+
+// Folding a pack's checks into two reports and merging them equals
+// folding them all into one.
+func TestReportMerge(t *testing.T) {
+	var packs [][]byte
+	for c := range 4 {
+		var rows []*Row
+		for i, v := range []string{"a", "b", "c"} {
+			r := &Row{Key: Key{Level: Day, Bucket: 86400, Check: fmt.Sprint("c", c), Vantage: v},
+				Team: "pay", Endpoint: fmt.Sprint("e", c%2), Kind: "http", Region: []string{"eu", "eu", "us"}[i],
+				Count: 100, Failures: int64(i + c), FailedMinutes: int64(i), DownMinutes: int64(c)}
+			if i+c > 0 {
+				r.Errors = map[string]int64{fmt.Sprint("http/s", c%3): int64(i + c)}
+			}
+			r.Hist.ObserveN(50+float64(i*c), 100)
+			rows = append(rows, r)
+		}
+		blob, err := AppendPack(nil, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packs = append(packs, blob)
+	}
+	one, _ := NewReport(results.ByRegion)
+	a, _ := NewReport(results.ByRegion)
+	b, _ := NewReport(results.ByRegion)
+	for c, p := range packs {
+		check := fmt.Sprint("c", c)
+		if err := one.AddPack("pay", fmt.Sprint("e", c%2), check, p); err != nil {
+			t.Fatal(err)
+		}
+		part := a // c0 and c1; b gets c2 and c3, of the same endpoints and groups
+		if c >= 2 {
+			part = b
+		}
+		if err := part.AddPack("pay", fmt.Sprint("e", c%2), check, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(a.Rows()), fmt.Sprint(one.Rows()); got != want {
+		t.Errorf("merged %s\nwant   %s", got, want)
 	}
 }

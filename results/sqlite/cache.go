@@ -21,18 +21,18 @@ type rollupCache struct {
 	rows  map[rollup.Key]*rollup.Row
 	packs map[packKey][]*rollup.Row
 	// hwm is the newest bucket of each level in the file at Open.
-	hwm [3]int64
+	hwm [len(rollup.Levels)]int64
 	// floor: rows of older buckets may have been evicted.
-	floor [3]int64
+	floor [len(rollup.Levels)]int64
 	// newest is the newest bucket written of each level.
-	newest [3]int64
+	newest [len(rollup.Levels)]int64
 	writes int
 }
 
 // keep is how far behind the newest bucket a level's rows stay cached:
 // enough for results that arrive a little late, spooled ones are read
 // from the database.
-var keep = [3]int64{10 * 60, 2 * 3600, 2 * 86400}
+var keep = [len(rollup.Levels)]int64{10 * 60, 2 * 3600, 2 * 86400, 8 * 86400}
 
 func newRollupCache(ctx context.Context, db *sql.DB) (*rollupCache, error) {
 	c := &rollupCache{rows: make(map[rollup.Key]*rollup.Row), packs: make(map[packKey][]*rollup.Row)}
@@ -62,8 +62,8 @@ func (c *rollupCache) absent(l rollup.Level, bucket int64) bool {
 func (c *rollupCache) lookup(keys []rollup.Key, found map[rollup.Key]*rollup.Row, packs dayPacks) []rollup.Key {
 	var miss []rollup.Key
 	for _, k := range keys {
-		if k.Level == rollup.Day {
-			pk := packKey{k.Bucket, k.Check}
+		if k.Level.Packed() {
+			pk := packKey{k.Level, k.Bucket, k.Check}
 			if _, done := packs[pk]; done {
 				continue
 			}
@@ -91,7 +91,7 @@ func (c *rollupCache) lookup(keys []rollup.Key, found map[rollup.Key]*rollup.Row
 // remember records what a committed transaction wrote.
 func (c *rollupCache) remember(rows []*rollup.Row, packs dayPacks) {
 	for _, r := range rows {
-		if r.Level != rollup.Day {
+		if !r.Level.Packed() {
 			c.rows[r.Key] = r
 		}
 		c.newest[r.Level] = max(c.newest[r.Level], r.Bucket)
@@ -113,9 +113,9 @@ func (c *rollupCache) remember(rows []*rollup.Row, packs dayPacks) {
 // evictBefore drops the rows of level l older than bucket.
 func (c *rollupCache) evictBefore(l rollup.Level, bucket int64) {
 	c.floor[l] = max(c.floor[l], bucket)
-	if l == rollup.Day {
+	if l.Packed() {
 		for pk := range c.packs {
-			if pk.bucket < bucket {
+			if pk.level == l && pk.bucket < bucket {
 				delete(c.packs, pk)
 			}
 		}

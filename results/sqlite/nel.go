@@ -133,12 +133,12 @@ func (s *Store) NELReports(ctx context.Context, q results.NELQuery) ([]results.N
 // NELCounts implements results.NELStore.
 func (s *Store) NELCounts(ctx context.Context, q results.NELQuery) ([]results.NELCount, error) {
 	where, args := nelWhere(q)
-	const minute = int64(time.Minute)
+	step := int64(q.BucketWidth())
 	rows, err := s.r.QueryContext(ctx, fmt.Sprintf(`SELECT (occurred_at / %[1]d) * %[1]d AS bucket,
 		team, endpoint, phase, type, client_asn, client_country, count(*), sum(1.0 / sampling_fraction)
 		FROM nel_reports%[2]s
 		GROUP BY bucket, team, endpoint, phase, type, client_asn, client_country
-		ORDER BY bucket, team, endpoint, phase, type, client_asn, client_country`, minute, where), args...)
+		ORDER BY bucket, team, endpoint, phase, type, client_asn, client_country`, step, where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: nel counts: %w", err)
 	}

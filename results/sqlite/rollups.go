@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 	"github.com/picketnet/picket/results/rollup"
 )
 
-// packKey identifies a packed day row.
+// packKey identifies a packed day or week row.
 type packKey struct {
+	level  rollup.Level
 	bucket int64
 	check  string
 }
@@ -23,10 +25,10 @@ type packKey struct {
 type dayPacks map[packKey][]*rollup.Row
 
 func loadSQL(l rollup.Level, n int) string {
-	if l == rollup.Day {
+	if l.Packed() {
 		return `WITH k (b, c) AS (VALUES ` + placeholders(2, n) + `)
 			SELECT r.bucket, r.check_id, r.team, r.endpoint, r.kind, r.series
-			FROM k CROSS JOIN rollup_day r WHERE r.bucket = k.b AND r.check_id = k.c`
+			FROM k CROSS JOIN rollup_` + l.String() + ` r WHERE r.bucket = k.b AND r.check_id = k.c`
 	}
 	return `WITH k (b, c, v) AS (VALUES ` + placeholders(3, n) + `)
 		SELECT r.bucket, r.check_id, r.vantage, r.team, r.endpoint, r.kind, r.region, r.provider,
@@ -35,8 +37,8 @@ func loadSQL(l rollup.Level, n int) string {
 		WHERE r.bucket = k.b AND r.check_id = k.c AND r.vantage = k.v`
 }
 
-func packUpsertSQL(n int) string {
-	return `INSERT INTO rollup_day (bucket, check_id, team, endpoint, kind, series) VALUES ` +
+func packUpsertSQL(l rollup.Level, n int) string {
+	return `INSERT INTO rollup_` + l.String() + ` (bucket, check_id, team, endpoint, kind, series) VALUES ` +
 		placeholders(6, n) + ` ON CONFLICT (bucket, check_id) DO UPDATE SET series = excluded.series`
 }
 
@@ -53,14 +55,36 @@ func closeRows(rows *sql.Rows) error {
 func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, packs dayPacks) (map[rollup.Key]*rollup.Row, error) {
 	found := make(map[rollup.Key]*rollup.Row)
 	keys = s.cache.lookup(keys, found, packs)
+	prep := func(q string) (*sql.Stmt, error) { return s.stmt(ctx, tx, q) }
+	if err := loadStored(ctx, prep, keys, packs, found); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// readLoader loads stored rollup rows within a read transaction, for
+// reads that add pending deltas to what is stored.
+func readLoader(ctx context.Context, tx *sql.Tx) rollup.Loader {
+	return func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		found := make(map[rollup.Key]*rollup.Row)
+		prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, q) }
+		if err := loadStored(ctx, prep, keys, make(dayPacks), found); err != nil {
+			return nil, err
+		}
+		return found, nil
+	}
+}
+
+// loadStored reads the rows of keys from the database into found.
+func loadStored(ctx context.Context, prep func(string) (*sql.Stmt, error), keys []rollup.Key, packs dayPacks, found map[rollup.Key]*rollup.Row) error {
 	for _, l := range rollup.Levels {
 		var args [][]any
 		seen := make(map[packKey]bool)
 		for _, k := range keys {
 			switch {
 			case k.Level != l:
-			case l == rollup.Day:
-				pk := packKey{k.Bucket, k.Check}
+			case l.Packed():
+				pk := packKey{l, k.Bucket, k.Check}
 				if _, ok := packs[pk]; !ok && !seen[pk] {
 					seen[pk] = true
 					args = append(args, []any{k.Bucket, k.Check})
@@ -71,26 +95,26 @@ func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, 
 		}
 		for lo := 0; lo < len(args); lo += keyChunk {
 			chunk := args[lo:min(lo+keyChunk, len(args))]
-			st, err := s.stmt(ctx, tx, loadSQL(l, len(chunk)))
+			st, err := prep(loadSQL(l, len(chunk)))
 			if err != nil {
-				return nil, fmt.Errorf("load %s rollups: %w", l, err)
+				return fmt.Errorf("load %s rollups: %w", l, err)
 			}
 			rows, err := st.QueryContext(ctx, slices.Concat(chunk...)...)
 			if err != nil {
-				return nil, fmt.Errorf("load %s rollups: %w", l, err)
+				return fmt.Errorf("load %s rollups: %w", l, err)
 			}
 			for rows.Next() {
 				var loaded []*rollup.Row
-				if l == rollup.Day {
+				if l.Packed() {
 					var bucket int64
 					var check, team, endpoint, kind string
 					var series []byte
 					if err := rows.Scan(&bucket, &check, &team, &endpoint, &kind, &series); err != nil {
 						rows.Close()
-						return nil, fmt.Errorf("load day rollups: %w", err)
+						return fmt.Errorf("load day rollups: %w", err)
 					}
 					loaded, err = rollup.UnpackRows(l, bucket, check, team, endpoint, kind, series)
-					packs[packKey{bucket, check}] = loaded
+					packs[packKey{l, bucket, check}] = loaded
 				} else {
 					var r *rollup.Row
 					r, err = scanRollup(rows, l)
@@ -98,14 +122,14 @@ func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, 
 				}
 				if err != nil {
 					rows.Close()
-					return nil, fmt.Errorf("load %s rollups: %w", l, err)
+					return fmt.Errorf("load %s rollups: %w", l, err)
 				}
 				for _, r := range loaded {
 					found[r.Key] = r
 				}
 			}
 			if err := closeRows(rows); err != nil {
-				return nil, fmt.Errorf("load %s rollups: %w", l, err)
+				return fmt.Errorf("load %s rollups: %w", l, err)
 			}
 		}
 		for pk := range seen {
@@ -114,7 +138,7 @@ func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, 
 			}
 		}
 	}
-	return found, nil
+	return nil
 }
 
 func scanRollup(sc scanner, l rollup.Level) (*rollup.Row, error) {
@@ -141,13 +165,13 @@ func scanRollup(sc scanner, l rollup.Level) (*rollup.Row, error) {
 func (s *Store) writeRollups(ctx context.Context, tx *sql.Tx, rows []*rollup.Row, packs dayPacks) error {
 	for _, l := range rollup.Levels {
 		var args [][]any
-		if l == rollup.Day {
+		if l.Packed() {
 			changed := make(map[packKey]bool)
 			for _, r := range rows {
 				if r.Level != l {
 					continue
 				}
-				pk := packKey{r.Bucket, r.Check}
+				pk := packKey{l, r.Bucket, r.Check}
 				entries := packs[pk]
 				i := slices.IndexFunc(entries, func(e *rollup.Row) bool { return e.Vantage == r.Vantage })
 				if i >= 0 {
@@ -190,8 +214,8 @@ func (s *Store) writeRollups(ctx context.Context, tx *sql.Tx, rows []*rollup.Row
 		for lo := 0; lo < len(args); lo += rollupChunk {
 			chunk := args[lo:min(lo+rollupChunk, len(args))]
 			q := upsertSQL(l, len(chunk))
-			if l == rollup.Day {
-				q = packUpsertSQL(len(chunk))
+			if l.Packed() {
+				q = packUpsertSQL(l, len(chunk))
 			}
 			st, err := s.stmt(ctx, tx, q)
 			if err != nil {
@@ -206,8 +230,9 @@ func (s *Store) writeRollups(ctx context.Context, tx *sql.Tx, rows []*rollup.Row
 }
 
 // LoadRollups writes rollup rows as they are, replacing stored rows with
-// the same key, without raw results. It is the bulk path that fills a
-// store with generated history for report benchmarks (results/synth).
+// the same key, without raw results, and adds day rows to their week
+// rows. It is the bulk path that fills a store with generated history for
+// report benchmarks (results/synth), for buckets not stored before.
 func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -217,9 +242,16 @@ func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	packs := make(dayPacks)
+	weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		return s.loadRollups(ctx, tx, keys, packs)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: load rollups: %w", err)
+	}
+	rows = append(slices.Clip(rows), weeks...)
 	var dayKeys []rollup.Key
 	for _, r := range rows {
-		if r.Level == rollup.Day {
+		if r.Level.Packed() {
 			dayKeys = append(dayKeys, r.Key)
 		}
 	}
@@ -236,6 +268,58 @@ func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	return nil
 }
 
+// pendingFilter selects pending deltas for a read.
+type pendingFilter struct {
+	team, endpoint, check, vantage string
+	level                          rollup.Level
+	since, until                   int64 // level buckets [since, until); 0 until: no limit
+	hasSince, hasUntil             bool
+}
+
+func (f *pendingFilter) match(d *rollup.Row) bool {
+	if (f.team != "" && d.Team != f.team) || (f.endpoint != "" && d.Endpoint != f.endpoint) ||
+		(f.check != "" && d.Check != f.check) || (f.vantage != "" && d.Vantage != f.vantage) {
+		return false
+	}
+	b := rollup.LevelBucket(f.level, d.Bucket)
+	return (!f.hasSince || b >= f.since) && (!f.hasUntil || b < f.until)
+}
+
+// pending reads the pending deltas that f selects, oldest first.
+func pending(ctx context.Context, tx *sql.Tx, f *pendingFilter) ([]*rollup.Row, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT deltas FROM rollup_pending ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("pending rollups: %w", err)
+	}
+	var out, all []*rollup.Row
+	for rows.Next() {
+		var blob sql.RawBytes
+		if err := rows.Scan(&blob); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pending rollups: %w", err)
+		}
+		if all, err = rollup.DecodeDeltas(all[:0], blob); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("pending rollups: %w", err)
+		}
+		for _, d := range all {
+			if f.match(d) {
+				out = append(out, d)
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("pending rollups: %w", err)
+	}
+	return out, nil
+}
+
+// readTx starts a transaction on a reader connection: its reads see one
+// snapshot, so stored rollups and pending deltas agree.
+func (s *Store) readTx(ctx context.Context) (*sql.Tx, error) {
+	return s.r.BeginTx(ctx, nil)
+}
+
 // Rollups implements results.ResultStore. Besides minute and hour it
 // answers the "day" resolution.
 func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.Rollup, error) {
@@ -247,33 +331,44 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	w.eq("team", q.Team)
 	w.eq("endpoint", q.Endpoint)
 	w.eq("check_id", q.Check)
-	if level != rollup.Day {
+	if !level.Packed() {
 		w.eq("vantage", q.Vantage)
 		w.eq("region", q.Region)
 	}
+	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
 	if !q.Since.IsZero() {
-		w.add("bucket >= ?", level.Truncate(q.Since).Unix())
+		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
+		w.add("bucket >= ?", f.since)
 	}
 	if !q.Until.IsZero() {
-		w.add("bucket < ?", q.Until.Unix())
+		f.until, f.hasUntil = q.Until.Unix(), true
+		w.add("bucket < ?", f.until)
 	}
 	cols, order := rollupColumns, ` ORDER BY bucket, check_id, vantage`
-	if level == rollup.Day {
+	if level.Packed() {
 		cols, order = `bucket, check_id, team, endpoint, kind, series`, ` ORDER BY bucket, check_id`
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM rollup_`+level.String()+w.String()+order, w.args...)
+	tx, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
-	defer rows.Close()
-	var out []results.Rollup
+	defer tx.Rollback() //nolint:errcheck // read-only
+	keep := func(r *rollup.Row) bool {
+		return (q.Vantage == "" || r.Vantage == q.Vantage) && (q.Region == "" || r.Region == q.Region)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM rollup_`+level.String()+w.String()+order, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
+	}
+	var stored []*rollup.Row
 	for rows.Next() {
 		var loaded []*rollup.Row
-		if level == rollup.Day {
+		if level.Packed() {
 			var bucket int64
 			var check, team, endpoint, kind string
 			var series []byte
 			if err := rows.Scan(&bucket, &check, &team, &endpoint, &kind, &series); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 			}
 			loaded, err = rollup.UnpackRows(level, bucket, check, team, endpoint, kind, series)
@@ -283,16 +378,29 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 			loaded = []*rollup.Row{r}
 		}
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 		}
 		for _, r := range loaded {
-			if (q.Vantage == "" || r.Vantage == q.Vantage) && (q.Region == "" || r.Region == q.Region) {
-				out = append(out, r.Rollup())
+			if keep(r) {
+				stored = append(stored, r)
 			}
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
+	}
+	deltas, err := pending(ctx, tx, &f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	all, err := rollup.Overlay(level, stored, deltas, readLoader(ctx, tx), keep)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
+	}
+	out := make([]results.Rollup, len(all))
+	for i, r := range all {
+		out[i] = r.Rollup()
 	}
 	return out, nil
 }
@@ -308,22 +416,65 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	if until.IsZero() {
 		until = time.Now()
 	}
-	_, _, spans := rollup.Window(q.Since, until)
-	for _, sp := range spans {
-		var w where
-		w.eq("team", q.Team)
-		w.eq("endpoint", q.Endpoint)
-		w.add("bucket >= ? AND bucket < ?", sp.From.Unix(), sp.To.Unix())
-		if err := s.report(ctx, rep, sp.Level, &w); err != nil {
+	from, to, spans := rollup.Window(q.Since, until)
+	tx, err := s.readTx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: availability: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	// Packs (day and week rollups) are folded on every core while this
+	// goroutine reads them; the rest is little.
+	var folder *packFolder
+	if n := min(runtime.GOMAXPROCS(0), 4); n > 1 && slices.ContainsFunc(spans, func(sp rollup.Span) bool { return sp.Level.Packed() }) {
+		if folder, err = newPackFolder(q.By, n); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	var folded bool
+	finish := func() error {
+		if folder == nil || folded {
+			return nil
+		}
+		folded = true
+		return folder.finish(rep)
+	}
+	defer finish() //nolint:errcheck // on an error path, only to stop the workers
+	// Packed spans first: the parts merge into an empty report, which
+	// Merge needs (a series is in one part only).
+	for _, packed := range []bool{true, false} {
+		for _, sp := range spans {
+			if sp.Level.Packed() != packed {
+				continue
+			}
+			var w where
+			w.eq("team", q.Team)
+			w.eq("endpoint", q.Endpoint)
+			w.add("bucket >= ? AND bucket < ?", sp.From.Unix(), sp.To.Unix())
+			if err := report(ctx, tx, rep, sp.Level, &w, folder); err != nil {
+				return nil, fmt.Errorf("sqlite: availability: %w", err)
+			}
+		}
+		if err := finish(); err != nil {
+			return nil, fmt.Errorf("sqlite: availability: %w", err)
+		}
+	}
+	if len(spans) > 0 {
+		f := pendingFilter{team: q.Team, endpoint: q.Endpoint, level: rollup.Minute,
+			since: from.Unix(), until: to.Unix(), hasSince: true, hasUntil: true}
+		deltas, err := pending(ctx, tx, &f)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: availability: %w", err)
+		}
+		if err := rep.AddPending(deltas, readLoader(ctx, tx)); err != nil {
 			return nil, fmt.Errorf("sqlite: availability: %w", err)
 		}
 	}
 	return rep.Rows(), nil
 }
 
-func (s *Store) report(ctx context.Context, rep *rollup.Report, l rollup.Level, w *where) error {
-	if l == rollup.Day {
-		rows, err := s.r.QueryContext(ctx, `SELECT team, endpoint, check_id, series FROM rollup_day`+w.String(), w.args...)
+func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, l rollup.Level, w *where, folder *packFolder) error {
+	if l.Packed() {
+		rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, series FROM rollup_`+l.String()+w.String(), w.args...)
 		if err != nil {
 			return err
 		}
@@ -334,14 +485,16 @@ func (s *Store) report(ctx context.Context, rep *rollup.Report, l rollup.Level, 
 				rows.Close()
 				return err
 			}
-			if err := rep.AddPack(team, endpoint, check, series); err != nil {
+			if folder != nil {
+				folder.add(team, endpoint, check, series)
+			} else if err := rep.AddPack(team, endpoint, check, series); err != nil {
 				rows.Close()
 				return err
 			}
 		}
 		return closeRows(rows)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT team, endpoint, check_id, vantage, region, provider, asn,
+	rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, vantage, region, provider, asn,
 		count, failures, failed_minutes, down_minutes, errors, hist FROM rollup_`+l.String()+w.String(), w.args...)
 	if err != nil {
 		return err

@@ -126,6 +126,25 @@ CREATE TABLE endpoints (
 	nelMigration,
 	// 3: alerts, silences and the notification outbox (alerts.go).
 	alertsMigration,
+	// 4: pending rollup deltas, one row per ingested batch, folded into
+	// the rollup tables by compaction (rollup.ApplyDeltas); week
+	// rollups, packed like day rollups, for reports over weeks and months.
+	`
+CREATE TABLE rollup_pending (
+	seq    INTEGER NOT NULL PRIMARY KEY, -- the rowid: insertion order
+	deltas BLOB    NOT NULL              -- rollup.AppendDeltas
+);
+CREATE TABLE rollup_week (
+	bucket   INTEGER NOT NULL, -- Monday 00:00 UTC
+	check_id TEXT    NOT NULL,
+	team     TEXT    NOT NULL,
+	endpoint TEXT    NOT NULL,
+	kind     TEXT    NOT NULL,
+	series   BLOB    NOT NULL, -- rollup.AppendPack
+	PRIMARY KEY (bucket, check_id)
+);
+CREATE INDEX rollup_week_team ON rollup_week (team, endpoint, bucket);
+`,
 }
 
 // migrate applies the migrations not yet recorded, each in its own

@@ -32,6 +32,8 @@ type Store struct {
 
 	lmu   sync.Mutex
 	locks map[string]bool
+
+	compactor rollup.Compactor
 }
 
 type writerStmts struct {
@@ -96,6 +98,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.compactor.KickAfter = 32
+	s.compactor.Start(s.Compact)
 	return s, nil
 }
 
@@ -108,6 +112,7 @@ const rollupColumns = `bucket, check_id, vantage, team, endpoint, kind, region, 
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.compactor.Stop()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -138,21 +143,96 @@ func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.Ingest
 			out.Duplicate = append(out.Duplicate, rs[i].ID)
 		}
 	}
-	packs := make(dayPacks)
-	rows, err := rollup.Apply(fresh, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-		return s.loadRollups(ctx, tx, keys, packs)
-	})
-	if err != nil {
-		return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
-	}
-	if err := s.writeRollups(ctx, tx, rows, packs); err != nil {
-		return results.IngestOutcome{}, err
+	if len(fresh) > 0 {
+		// The rollups of the batch, as one pending row; compaction folds
+		// it into the rollup tables (see Compact).
+		blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
+		if err != nil {
+			return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts.cache[pendingSQL]).ExecContext(ctx, blob); err != nil {
+			return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: commit: %w", err)
 	}
-	s.cache.remember(rows, packs)
+	if len(fresh) > 0 {
+		s.compactor.Added()
+	}
 	return out, nil
+}
+
+const pendingSQL = `INSERT INTO rollup_pending (deltas) VALUES (?)`
+
+// compactBatches is how many pending batches one compaction transaction
+// folds at most: more share more hour and day row writes, fewer hold the
+// writer for less time.
+const compactBatches = 256
+
+// Compact folds every pending rollup delta into the rollup tables. A
+// background loop calls it as batches arrive; reads do not depend on it
+// (they add what is pending), so calling it only changes how fast they are.
+func (s *Store) Compact(ctx context.Context) error {
+	for {
+		n, err := s.compactOnce(ctx)
+		if err != nil || n < compactBatches {
+			return err
+		}
+	}
+}
+
+func (s *Store) compactOnce(ctx context.Context) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: compact: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var deltas []*rollup.Row
+	var last int64
+	n := 0
+	rows, err := tx.QueryContext(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq LIMIT ?`, compactBatches)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	for rows.Next() {
+		var blob sql.RawBytes
+		if err := rows.Scan(&last, &blob); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: compact: %w", err)
+		}
+		if deltas, err = rollup.DecodeDeltas(deltas, blob); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: compact: pending batch %d: %w", last, err)
+		}
+		n++
+	}
+	if err := closeRows(rows); err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	packs := make(dayPacks)
+	ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		return s.loadRollups(ctx, tx, keys, packs)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	if err := s.writeRollups(ctx, tx, ru, packs); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_pending WHERE seq <= ?`, last); err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: compact: commit: %w", err)
+	}
+	s.cache.remember(ru, packs)
+	return n, nil
 }
 
 // Statements take many rows at once: the per-statement cost of
@@ -183,10 +263,10 @@ func upsertSQL(l rollup.Level, n int) string {
 // prepare prepares the statements of full chunks on the writer, once, at
 // Open: the writer's one connection is busy inside a transaction later.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{insertSQL(resultChunk)}
+	qs := []string{insertSQL(resultChunk), pendingSQL}
 	for _, l := range rollup.Levels {
 		qs = append(qs, loadSQL(l, keyChunk))
-		if l != rollup.Day {
+		if !l.Packed() {
 			qs = append(qs, upsertSQL(l, rollupChunk))
 		}
 	}
@@ -349,6 +429,10 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 // ApplyRetention implements results.ResultStore. Day rollups are kept as
 // long as hour rollups. A zero period keeps everything.
 func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now time.Time) error {
+	// Pending deltas of old results would bring back the rows deleted.
+	if err := s.Compact(ctx); err != nil {
+		return err
+	}
 	type cut struct {
 		table, col, key string
 		before          int64
@@ -364,6 +448,7 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 	if r.Hour > 0 {
 		cuts = append(cuts, cut{"rollup_hour", "bucket", rollupKey, now.Add(-r.Hour).Unix()})
 		cuts = append(cuts, cut{"rollup_day", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
+		cuts = append(cuts, cut{"rollup_week", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
 	}
 	s.wmu.Lock()
 	if r.Minute > 0 {
@@ -372,6 +457,7 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 	if r.Hour > 0 {
 		s.cache.evictBefore(rollup.Hour, now.Add(-r.Hour).Unix())
 		s.cache.evictBefore(rollup.Day, now.Add(-r.Hour).Unix())
+		s.cache.evictBefore(rollup.Week, now.Add(-r.Hour).Unix())
 	}
 	s.wmu.Unlock()
 	const slice = 10000

@@ -99,6 +99,28 @@ func RunNEL(t *testing.T, s results.NELStore) {
 		}
 	}
 
+	// Wider buckets: the two minutes are one hour.
+	counts, err = s.NELCounts(ctx, results.NELQuery{Team: "pay", Endpoint: "api", Step: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hourly := map[key]val{
+		{0, "http.error", 3320}:  {1, 1},
+		{0, "tcp.refused", 3320}: {2, 3},
+		{0, "tcp.refused", 7922}: {1, 1},
+		{0, "ok", 3320}:          {1, 100},
+	}
+	if len(counts) != len(hourly) {
+		t.Fatalf("hourly: got %d count rows, want %d: %+v", len(counts), len(hourly), counts)
+	}
+	for _, c := range counts {
+		k := key{int(c.Bucket.Sub(t0) / time.Minute), c.Type, c.ClientASN}
+		w, ok := hourly[k]
+		if !ok || !c.Bucket.Equal(t0) || c.Reports != w.n || c.Weighted < w.w-1e-6 || c.Weighted > w.w+1e-6 {
+			t.Errorf("hourly count %+v, want %+v for %+v", c, w, k)
+		}
+	}
+
 	if err := s.DeleteNELReportsBefore(ctx, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"Rollups", testRollups},
 		{"AvailabilityHandComputed", testAvailability},
 		{"PercentilesFromRollups", testPercentiles},
+		{"AvailabilityOverWeeks", testLongWindow},
 		{"Retention", testRetention},
 		{"Locker", testLocker},
 		{"Teams", testTeams},
@@ -847,5 +848,69 @@ func testEndpoints(t *testing.T, s results.Store) {
 	pay, err = s.Endpoints(ctx, "pay")
 	if err != nil || len(pay) != 0 {
 		t.Errorf("after delete: %+v %v", pay, err)
+	}
+}
+
+// testLongWindow checks a report over three weeks, which stores answer
+// from week and day rollups, against hand-computed values, including a
+// result that arrives late for a day already rolled up into its week.
+//
+// One result a day at 12:00 for 20 days, from v1 (100 ms) and v2
+// (200 ms). v1 fails connect/timeout on days 3 and 10; v1's day 5 (ok)
+// arrives last.
+func testLongWindow(t *testing.T, s results.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC) // a Monday
+	timeout := &results.Error{Layer: results.LayerConnect, Code: results.CodeTimeout}
+	var first []results.Result
+	var late results.Result
+	for d := range 20 {
+		at := base.Add(time.Duration(d) * 24 * time.Hour)
+		var fail *results.Error
+		if d == 3 || d == 10 {
+			fail = timeout
+		}
+		r1 := rec(fmt.Sprintf("w1-%02d", d), "pay", "api", "api/http", v1, at, 100, fail)
+		if d == 5 {
+			late = r1
+		} else {
+			first = append(first, r1)
+		}
+		first = append(first, rec(fmt.Sprintf("w2-%02d", d), "pay", "api", "api/http", v2, at, 200, nil))
+	}
+	ingest(t, s, first)
+	if c, ok := s.(Compacter); ok {
+		if err := c.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest(t, s, []results.Result{late})
+	for _, since := range []time.Time{base.Add(-time.Hour), base.Add(-12 * time.Hour).Add(-9 * 24 * time.Hour)} {
+		rows, err := s.Availability(ctx, results.ReportQuery{By: results.ByVantage, Since: since, Until: base.Add(20 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 {
+			t.Fatalf("since %v: %d rows, want 2: %+v", since, len(rows), rows)
+		}
+		r1, r2 := rows[0], rows[1]
+		if r1.Group != "v1" || r1.Results != 20 || r1.Failures != 2 || r1.FailedRounds != 2 || r1.DowntimeMinutes != 2 ||
+			r1.TopError != "connect/timeout" || r1.TopErrorCount != 2 || math.Abs(r1.P50MS-100) > 1 {
+			t.Errorf("since %v: v1 %+v", since, r1)
+		}
+		if r2.Group != "v2" || r2.Results != 20 || r2.Failures != 0 || r2.FailedRounds != 0 || r2.DowntimeMinutes != 0 ||
+			math.Abs(r2.P99MS-200) > 2 {
+			t.Errorf("since %v: v2 %+v", since, r2)
+		}
+	}
+	// A window inside the data, from day 7 to day 15 at 12:00: aligned to
+	// whole days, it holds days 7 to 15, 9 results from each vantage.
+	rows, err := s.Availability(ctx, results.ReportQuery{By: results.ByVantage,
+		Since: base.Add(7 * 24 * time.Hour), Until: base.Add(15 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Results != 9 || rows[0].Failures != 1 || rows[1].Results != 9 {
+		t.Errorf("days 7-15: %+v", rows)
 	}
 }

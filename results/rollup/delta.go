@@ -1,0 +1,341 @@
+package rollup
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/picketnet/picket/results"
+)
+
+// Ingest does not update rollup rows: it appends the batch's minute
+// deltas (the rollup of the batch's new results alone, per check, vantage
+// and minute) in one blob, in the same transaction as the raw results.
+// Compaction later folds pending deltas into the minute, hour and day rows
+// with ApplyDeltas, many batches at once, so that an hour or day row is
+// rewritten once per compaction instead of once per batch. Until then,
+// reads add the pending deltas to what is stored (AddPending, ApplyDeltas
+// without writing), so reports and rollups stay exact whenever compaction
+// runs.
+
+var errDeltas = errors.New("rollup: corrupt deltas")
+
+// Deltas returns the minute rows of rs alone: counts, failures, errors and
+// latencies, without the failed and down minute state, which depends on
+// what is stored. Rows are in key order.
+func Deltas(rs []results.Result) []*Row {
+	minutes := make(map[Key]*Row)
+	var out []*Row
+	for i := range rs {
+		r := &rs[i]
+		k := Key{Level: Minute, Bucket: r.StartedAt.Unix() - mod(r.StartedAt.Unix(), 60), Check: r.Check, Vantage: r.Vantage}
+		d := minutes[k]
+		if d == nil {
+			d = &Row{Key: k}
+			minutes[k] = d
+			out = append(out, d)
+		}
+		d.Count++
+		if !r.OK {
+			d.Failures++
+			code := "internal/unknown"
+			if r.Error != nil {
+				code = string(r.Error.Layer) + "/" + string(r.Error.Code)
+			}
+			if d.Errors == nil {
+				d.Errors = make(map[string]int64, 1)
+			}
+			d.Errors[code]++
+		}
+		d.Hist.Observe(r.DurationMS)
+		d.Team, d.Endpoint, d.Kind = r.Team, r.Endpoint, r.Kind
+		d.Region, d.Provider, d.ASN = r.Region, r.Provider, r.ASN
+	}
+	slices.SortFunc(out, func(a, b *Row) int { return compareKeys(a.Key, b.Key) })
+	return out
+}
+
+// AppendDeltas appends the binary form of minute deltas to b. Each entry:
+// bucket (varint), check, vantage, team, endpoint, kind, region, provider
+// (uvarint length + bytes), uvarints asn, count, failures, then the
+// EncodeErrors form and the histogram binary form (length + bytes).
+func AppendDeltas(b []byte, rows []*Row) ([]byte, error) {
+	var scratch []byte
+	for _, r := range rows {
+		b = binary.AppendVarint(b, r.Bucket)
+		for _, s := range []string{r.Check, r.Vantage, r.Team, r.Endpoint, r.Kind, r.Region, r.Provider} {
+			b = appendString(b, s)
+		}
+		b = binary.AppendUvarint(b, uint64(r.ASN))
+		b = binary.AppendUvarint(b, uint64(r.Count))
+		b = binary.AppendUvarint(b, uint64(r.Failures))
+		b = appendString(b, EncodeErrors(r.Errors))
+		var err error
+		if scratch, err = r.Hist.AppendBinary(scratch[:0]); err != nil {
+			return nil, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(scratch)))
+		b = append(b, scratch...)
+	}
+	return b, nil
+}
+
+// DecodeDeltas reads what AppendDeltas wrote, appending the rows to out.
+func DecodeDeltas(out []*Row, b []byte) ([]*Row, error) {
+	p := packReader{b: b}
+	for p.err == nil && len(p.b) > 0 {
+		bucket, n := binary.Varint(p.b)
+		if n <= 0 {
+			return out, errDeltas
+		}
+		p.b = p.b[n:]
+		var s [7]string
+		for i := range s {
+			s[i] = string(p.bytes())
+		}
+		r := &Row{Key: Key{Level: Minute, Bucket: bucket, Check: s[0], Vantage: s[1]},
+			Team: s[2], Endpoint: s[3], Kind: s[4], Region: s[5], Provider: s[6]}
+		r.ASN = uint32(p.uvarint())
+		r.Count = int64(p.uvarint())
+		r.Failures = int64(p.uvarint())
+		errs, hist := p.bytes(), p.bytes()
+		if p.err != nil {
+			return out, errDeltas
+		}
+		var err error
+		if r.Errors, err = DecodeErrorMap(string(errs)); err != nil {
+			return out, err
+		}
+		if err := r.Hist.UnmarshalBinary(hist); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	if p.err != nil {
+		return out, errDeltas
+	}
+	return out, nil
+}
+
+// mergeDeltas sums deltas of the same key, in order, so that the labels
+// of the newest win. It merges into the first delta of each key.
+func mergeDeltas(deltas []*Row) map[Key]*Row {
+	minutes := make(map[Key]*Row, len(deltas))
+	for _, d := range deltas {
+		if m := minutes[d.Key]; m != nil {
+			m.merge(d)
+		} else {
+			minutes[d.Key] = d
+		}
+	}
+	return minutes
+}
+
+// ApplyDeltas is Apply for minute deltas (from Deltas, possibly of several
+// batches, oldest first): it returns the new full contents of every
+// minute, hour and day row they touch. It takes the deltas over: they
+// may be changed, and become rows of the result.
+func ApplyDeltas(deltas []*Row, load Loader) ([]*Row, error) {
+	if len(deltas) == 0 {
+		return nil, nil
+	}
+	minutes := mergeDeltas(deltas)
+	// Coarser keys, and every key to load.
+	coarse := make(map[Key]*Row)
+	keys := make([]Key, 0, len(minutes)*3)
+	for k := range minutes {
+		keys = append(keys, k)
+		for _, l := range Levels[1:] {
+			ck := k
+			ck.Level = l
+			ck.Bucket = LevelBucket(l, k.Bucket)
+			if _, ok := coarse[ck]; !ok {
+				coarse[ck] = nil
+				keys = append(keys, ck)
+			}
+		}
+	}
+	slices.SortFunc(keys, compareKeys)
+	stored, err := load(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Row, 0, len(keys))
+	// Minutes first: their state change feeds the coarser rows.
+	for _, k := range keys {
+		if k.Level != Minute {
+			continue
+		}
+		d := minutes[k]
+		old := stored[k]
+		if old == nil {
+			// A new minute: the delta is the row, and also what the
+			// coarser rows gain.
+			d.FailedMinutes, d.DownMinutes = state(d.Count, d.Failures)
+			out = append(out, d)
+		} else {
+			nw := &Row{Key: k}
+			nw.merge(old)
+			wasFailed, wasDown := state(old.Count, old.Failures)
+			nw.merge(d)
+			nw.FailedMinutes, nw.DownMinutes = state(nw.Count, nw.Failures)
+			out = append(out, nw)
+			// d becomes the delta for the coarser levels.
+			d.FailedMinutes = nw.FailedMinutes - wasFailed
+			d.DownMinutes = nw.DownMinutes - wasDown
+		}
+		for _, l := range Levels[1:] {
+			ck := k
+			ck.Level = l
+			ck.Bucket = LevelBucket(l, k.Bucket)
+			c := coarse[ck]
+			if c == nil {
+				c = &Row{Key: ck}
+				if old := stored[ck]; old != nil {
+					c.merge(old)
+				}
+				coarse[ck] = c
+			}
+			c.merge(d)
+		}
+	}
+	for _, k := range keys {
+		if k.Level != Minute {
+			out = append(out, coarse[k])
+		}
+	}
+	return out, nil
+}
+
+// AddPending folds pending minute deltas (oldest first, already limited
+// to the report's window, team and endpoint) into the report: what they
+// add to the stored rollups. load must return the stored minute rows of
+// the keys it is given, from the same snapshot as the stored rows the
+// report read, since whether a delta makes a minute failed or down
+// depends on what the minute already held.
+func (r *Report) AddPending(deltas []*Row, load Loader) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	minutes := mergeDeltas(deltas)
+	keys := make([]Key, 0, len(minutes))
+	for k := range minutes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	stored, err := load(keys)
+	if err != nil {
+		return err
+	}
+	var hist []byte
+	for _, k := range keys {
+		d := minutes[k]
+		var wasFailed, wasDown int64
+		count, failures := d.Count, d.Failures
+		if old := stored[k]; old != nil {
+			wasFailed, wasDown = state(old.Count, old.Failures)
+			count += old.Count
+			failures += old.Failures
+		}
+		failed, down := state(count, failures)
+		if hist, err = d.Hist.AppendBinary(hist[:0]); err != nil {
+			return err
+		}
+		row := ReportRow{Team: d.Team, Endpoint: d.Endpoint, Check: d.Check, Vantage: d.Vantage,
+			Region: d.Region, Provider: d.Provider, ASN: d.ASN, Count: d.Count, Failures: d.Failures,
+			FailedMinutes: failed - wasFailed, DownMinutes: down - wasDown,
+			Errors: []byte(EncodeErrors(d.Errors)), Hist: hist}
+		if err := r.Add(&row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Overlay applies pending deltas to stored rollups of level l for a read:
+// stored holds the rows the query found; the rows the deltas change
+// replace them, and keep reports whether a changed row matches the
+// query's filters beyond its key. The result is in key order.
+func Overlay(l Level, stored []*Row, deltas []*Row, load Loader, keep func(*Row) bool) ([]*Row, error) {
+	if len(deltas) == 0 {
+		return stored, nil
+	}
+	changed, err := ApplyDeltas(deltas, load)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[Key]*Row, len(stored))
+	for _, r := range stored {
+		byKey[r.Key] = r
+	}
+	for _, r := range changed {
+		if r.Level != l {
+			continue
+		}
+		if keep(r) {
+			byKey[r.Key] = r
+		} else {
+			delete(byKey, r.Key)
+		}
+	}
+	out := make([]*Row, 0, len(byKey))
+	for _, r := range byKey {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *Row) int { return compareKeys(a.Key, b.Key) })
+	return out, nil
+}
+
+// LevelBucket is the start (Unix seconds) of the level-l bucket holding
+// the instant m (Unix seconds), as Level.Truncate: weeks start on Monday,
+// and the Unix epoch was a Thursday, 4 days after one.
+func LevelBucket(l Level, m int64) int64 {
+	var off int64
+	if l == Week {
+		off = 4 * 86400
+	}
+	return m - mod(m-off, int64(l.Step()/time.Second))
+}
+
+// RollUp returns the rows of level to that rows of level from add up to,
+// each added to its stored row (load). Stores use it to derive week rows
+// when day rows are written directly (LoadRollups), which presumes that
+// the day rows were not stored before.
+func RollUp(rows []*Row, from, to Level, load Loader) ([]*Row, error) {
+	sums := make(map[Key]*Row)
+	var keys []Key
+	for _, r := range rows {
+		if r.Level != from {
+			continue
+		}
+		k := r.Key
+		k.Level = to
+		k.Bucket = LevelBucket(to, r.Bucket)
+		s := sums[k]
+		if s == nil {
+			s = &Row{Key: k}
+			sums[k] = s
+			keys = append(keys, k)
+		}
+		s.merge(r)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(keys, compareKeys)
+	stored, err := load(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Row, 0, len(keys))
+	for _, k := range keys {
+		r := &Row{Key: k}
+		if old := stored[k]; old != nil {
+			r.merge(old)
+		}
+		r.merge(sums[k])
+		out = append(out, r)
+	}
+	return out, nil
+}
