@@ -12,6 +12,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+# results/postgres, e2e: a throwaway PostgreSQL cluster from the server binaries.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # collector/dashboard: the browser test drives headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 
