@@ -253,7 +253,7 @@ func (s *smtpServer) serve(c net.Conn) {
 		}
 		line = strings.TrimRight(line, "\r\n")
 		s.mu.Lock()
-		s.commands = append(s.commands, strings.Fields(line+" x")[0])
+		s.commands = append(s.commands, strings.Fields(line + " x")[0])
 		s.mu.Unlock()
 		switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
 		case "EHLO", "HELO":
