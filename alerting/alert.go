@@ -63,6 +63,9 @@ type Alert struct {
 	// where one applies (ms, days).
 	Value     float64 `json:"value,omitempty"`
 	Threshold float64 `json:"threshold,omitempty"`
+	// Client describes a client_errors alert: the NEL type, the
+	// failures and the client networks hit.
+	Client *ClientErrors `json:"client,omitempty"`
 
 	StartsAt   time.Time `json:"starts_at"`
 	FiredAt    time.Time `json:"fired_at,omitzero"`
@@ -70,6 +73,9 @@ type Alert struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 	// Silenced names the silence that mutes this alert's notifications.
 	Silenced string `json:"silenced,omitempty"`
+	// Notified says its firing was sent to notifiers: then its resolve is
+	// sent too, silenced or not, to close what the firing opened.
+	Notified bool `json:"notified,omitempty"`
 }
 
 // ASN is an AS number with its name, when known.

@@ -18,6 +18,9 @@ type Snapshot struct {
 	Endpoints []results.Endpoint
 	Vantages  []results.Vantage
 	Silences  []Silence
+	// ClientFindings are the endpoints whose client-side failures rose
+	// (ClientDetector); they become client_errors alerts.
+	ClientFindings []ClientFinding
 }
 
 // Engine evaluates alert conditions. It is not safe for concurrent use:
@@ -32,6 +35,8 @@ type Engine struct {
 	policies map[endpointKey]endpointInfo
 	// first evaluation, for the warm-up
 	first time.Time
+	// client_errors conditions by key, for their hold (clientside.go)
+	client map[string]clientSeen
 }
 
 type cvKey struct{ check, vantage string }
@@ -200,6 +205,9 @@ func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
 			add(c)
 		}
 	}
+	for _, c := range e.clientConditions(now, snap.ClientFindings) {
+		add(c)
+	}
 	return e.reconcile(now, conds, snap.Silences)
 }
 
@@ -269,19 +277,27 @@ func (e *Engine) reconcile(now time.Time, conds map[string]condition, silences [
 			}
 		} else {
 			// Refresh what the alert says; keep its lifecycle.
-			state, starts, fired := a.State, a.StartsAt, a.FiredAt
+			state, starts, fired, notified := a.State, a.StartsAt, a.FiredAt, a.Notified
 			*a = c.Alert
-			a.State, a.StartsAt, a.FiredAt = state, starts, fired
+			a.State, a.StartsAt, a.FiredAt, a.Notified = state, starts, fired, notified
 		}
 		a.UpdatedAt = now
 		a.Silenced = silencedBy(*a, silences, now)
-		if a.State == StatePending && now.Sub(a.StartsAt) >= e.cfg.PendingFor {
+		switch {
+		case a.State == StatePending && now.Sub(a.StartsAt) >= e.cfg.PendingFor:
 			from := StatePending
 			if e.cfg.PendingFor == 0 {
 				from = ""
 			}
 			a.State, a.FiredAt = StateFiring, now
+			a.Notified = a.Silenced == "" && a.Severity != SeverityInfo
 			out = append(out, Transition{Alert: *a, From: from, To: StateFiring, At: now})
+		case a.State == StateFiring && !a.Notified && a.Silenced == "" && a.Severity != SeverityInfo:
+			// It fired muted and the silence (or maintenance window) is
+			// over with the problem still on: page now, late, rather than
+			// never.
+			a.Notified = true
+			out = append(out, Transition{Alert: *a, From: StateFiring, To: StateFiring, At: now})
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(e.alerts)) {
@@ -311,13 +327,22 @@ func silencedBy(a Alert, silences []Silence, now time.Time) string {
 }
 
 // Notifies reports whether a transition is sent to notifiers: an alert
-// that starts firing, or one that fired and resolves, and is not silenced.
-// Pending alerts that never fired, and info alerts, are recorded only.
+// that starts firing and is not silenced (or whose silence ended while it
+// fires), or one whose firing was notified and now resolves, silenced or
+// not, so that the incident it opened is closed. Pending alerts that never
+// fired, alerts muted from firing to resolve, and info alerts are recorded
+// only.
 func (t Transition) Notifies() bool {
-	if t.Alert.Silenced != "" || t.Alert.Severity == SeverityInfo {
+	if t.Alert.Severity == SeverityInfo {
 		return false
 	}
-	return t.To == StateFiring || (t.To == StateResolved && t.From == StateFiring)
+	switch t.To {
+	case StateFiring:
+		return t.Alert.Silenced == ""
+	case StateResolved:
+		return t.From == StateFiring && t.Alert.Notified
+	}
+	return false
 }
 
 // kindLabel names a check kind the way an on-call engineer says it.

@@ -22,6 +22,10 @@ import (
 type Store interface {
 	results.AlertStore
 	results.Locker
+	// HoldsLock reports whether a lock taken with TryLock is still held:
+	// a Postgres lock ends with its session, which can end without this
+	// process unlocking (a network partition, a server restart).
+	HoldsLock(ctx context.Context, name string) (bool, error)
 	Endpoints(ctx context.Context, team string) ([]results.Endpoint, error)
 	Vantages(ctx context.Context) ([]results.Vantage, error)
 	Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error)
@@ -57,6 +61,8 @@ type Service struct {
 
 	// DashboardURL, when set, is linked from notifications.
 	DashboardURL string
+
+	clients ClientDetector
 }
 
 // Options of NewService beyond the required ones.
@@ -65,6 +71,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Now replaces the clock, for tests.
 	Now func() time.Time
+	// ClientDetector, when set, finds rises of client-side failures
+	// (NELDetector) for client_errors alerts.
+	ClientDetector ClientDetector
 }
 
 // Delivery limits of the outbox.
@@ -92,7 +101,7 @@ type serviceMetrics struct {
 // NewService returns a service over store with cfg and the notification
 // routes.
 func NewService(store Store, cfg Config, routes []Route, opts Options) *Service {
-	s := &Service{store: store, cfg: cfg.withDefaults(), routes: routes, log: opts.Logger, now: opts.Now}
+	s := &Service{store: store, cfg: cfg.withDefaults(), routes: routes, log: opts.Logger, now: opts.Now, clients: opts.ClientDetector}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -142,6 +151,12 @@ func (s *Service) Tick(ctx context.Context) error {
 		if err := s.takeOver(ctx); err != nil || s.engine == nil {
 			return err
 		}
+	} else if held, err := s.store.HoldsLock(ctx, LockName); err != nil || !held {
+		// Another replica may hold the lock now and evaluate: stand by,
+		// rather than notify what it notifies too.
+		s.log.Warn("lost the alerting lock; standing by", "err", err)
+		s.resign()
+		return err
 	}
 	start := time.Now()
 	err := s.evaluate(ctx)
@@ -232,7 +247,15 @@ func (s *Service) evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ts := s.engine.Evaluate(now, Snapshot{Endpoints: eps, Vantages: vs, Silences: silences})
+	snap := Snapshot{Endpoints: eps, Vantages: vs, Silences: silences}
+	if s.clients != nil {
+		// Without findings open client_errors alerts are held a while
+		// (clientHold): a failing detector must not stop the probers' alerts.
+		if snap.ClientFindings, err = s.clients.ClientFindings(ctx, now); err != nil {
+			s.log.Warn("client-side failure detection failed", "err", err)
+		}
+	}
+	ts := s.engine.Evaluate(now, snap)
 	s.metrics.evaluations.Inc()
 	if len(ts) == 0 {
 		return nil
@@ -290,7 +313,11 @@ func (s *Service) message(t Transition) notify.Message {
 	if t.To == StateResolved {
 		status = "resolved"
 	}
-	details, _ := json.Marshal(map[string]any{"new_asns": a.NewASNs, "extra_ms": a.ExtraMS, "value": a.Value, "threshold": a.Threshold})
+	detail := map[string]any{"new_asns": a.NewASNs, "extra_ms": a.ExtraMS, "value": a.Value, "threshold": a.Threshold}
+	if a.Client != nil {
+		detail["client"] = a.Client
+	}
+	details, _ := json.Marshal(detail)
 	m := notify.Message{
 		DedupKey: a.Key, Status: status, Type: string(a.Type), Severity: string(a.Severity), Summary: a.Summary,
 		Team: a.Team, Endpoint: a.Endpoint, Check: a.Check, Regions: a.Regions, ASNs: a.ASNs, Vantages: a.Vantages,
@@ -312,7 +339,14 @@ func (s *Service) deliver(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
 	}
+	// failing holds the notifiers that failed this round: their other
+	// items wait for the next round, so a receiver that is down, or slow
+	// to time out, costs one attempt per round and not one per item.
+	failing := map[string]bool{}
 	for _, item := range items {
+		if failing[item.Notifier] {
+			continue
+		}
 		route, ok := s.route(item.Notifier)
 		if !ok {
 			item.Failed, item.LastError = true, "notifier no longer configured"
@@ -338,6 +372,7 @@ func (s *Service) deliver(ctx context.Context) error {
 			default:
 				item.LastError = err.Error()
 				item.NextAttempt = now.Add(backoff(item.Attempts))
+				failing[item.Notifier] = true
 			}
 		}
 		outcome := map[bool]string{true: "sent", false: "retry"}[item.Done]

@@ -67,9 +67,11 @@ func startTarget(t *testing.T, node *netlab.Node) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h12 := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = h12.Serve(tls.NewListener(tcp, tlsCfg)) }()
+	// Each server gets its own TLS config: net/http's Serve writes to the
+	// one it is given (HTTP/2 setup), and the listener already speaks TLS.
+	h12 := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	h3 := &http3.Server{Handler: mux, TLSConfig: http3.ConfigureTLSConfig(tlsCfg.Clone())}
+	go func() { _ = h12.Serve(tls.NewListener(tcp, tlsCfg)) }()
 	go func() { _ = h3.Serve(udp) }()
 	t.Cleanup(func() {
 		_ = h3.Close()
