@@ -195,9 +195,13 @@ func TestSetKeepsUnchangedJobs(t *testing.T) {
 					select {
 					case <-releaseA:
 					case <-ctx.Done():
-						mu.Lock()
-						cancelled[key] = true
-						mu.Unlock()
+						// Its own 1 s timeout may pass first on a loaded
+						// machine; any other cause is the change.
+						if !errors.Is(context.Cause(ctx), ErrTimeout) {
+							mu.Lock()
+							cancelled[key] = true
+							mu.Unlock()
+						}
 					}
 				})
 			}
