@@ -357,7 +357,19 @@ func targetDown(t *testing.T, d *deployment) {
 	if len(n.Regions) < 2 {
 		t.Errorf("paged with %v, fewer regions than the quorum", n.Regions)
 	}
-	d.waitAllRegions(t, n.DedupKey)
+	// Every region loses the target: the open outages, together, name all
+	// three (one check may still be between its failures somewhere).
+	waitFor(t, "open outages naming all three regions", 30*time.Second, func() bool {
+		seen := map[string]bool{}
+		for _, a := range d.openAlerts() {
+			if a.Type == alerting.TypeOutage {
+				for _, r := range a.Regions {
+					seen[r] = true
+				}
+			}
+		}
+		return len(seen) == 3
+	})
 	d.topo.links["target"].Set(linkemu.Conditions{})
 	d.settle(45 * time.Second)
 }
@@ -400,21 +412,6 @@ func primaryCollectorDown(t *testing.T, d *deployment) {
 			t.Errorf("%s: made %v results, the collector stored %v", s.id, made, stored)
 		}
 	}
-}
-
-// waitAllRegions waits until the open alert key names all three regions.
-// An outage pages as soon as quorum (2) regions see it; the open alert then
-// grows to name every region that does.
-func (d *deployment) waitAllRegions(t *testing.T, key string) {
-	t.Helper()
-	waitFor(t, key+" naming all three regions", 20*time.Second, func() bool {
-		for _, a := range d.openAlerts() {
-			if a.Key == key && len(a.Regions) == 3 {
-				return true
-			}
-		}
-		return false
-	})
 }
 
 // openAlerts lists the team's open alerts through the API.
