@@ -84,21 +84,41 @@ const (
 
 // Codes lists, per layer, every code that may appear with it.
 func Codes() map[Layer][]Code {
-	return map[Layer][]Code{
-		LayerDNS: {CodeNXDomain, CodeServFail, CodeRefused, CodeNoAnswer, CodeFormErr, CodeNotImp,
-			CodeRcode, CodeAnswerMismatch, CodeTooFewAnswers, CodeNotAuthorative, CodeBadResponse,
-			CodeTimeout, CodeNetwork, CodeReset, CodeUnreachable},
-		LayerConnect: {CodeRefused, CodeReset, CodeTimeout, CodeUnreachable, CodeNetwork, CodeDenied},
-		LayerTLS: {CodeCertExpired, CodeCertNotYetValid, CodeCertUntrusted, CodeHostnameMismatch,
-			CodeCertExpiring, CodeVersionTooLow, CodeHandshake, CodeTimeout, CodeReset, CodeProtocol},
-		LayerHTTP: {CodeStatus, CodeBodyMismatch, CodeHeaderMismatch, CodeTooLarge, CodeTooManyRedirect,
-			CodeProtocol, CodeTimeout, CodeReset},
-		LayerICMP:       {CodeLoss, CodeTimeout, CodeUnreachable, CodePermission, CodeNetwork, CodeDenied},
-		LayerPath:       {CodeNotReached, CodeTimeout, CodePermission, CodeNetwork, CodeDenied},
-		LayerTimeout:    {CodeDeadline},
-		LayerValidation: {CodeBadSpec, CodeBadTarget},
-		LayerInternal:   {CodeBug},
+	m := make(map[Layer][]Code, len(Layers()))
+	for _, l := range Layers() {
+		m[l] = l.codes()
 	}
+	return m
+}
+
+// codes lists l's codes. ValidFor runs for every failed record at ingest,
+// so it looks up one layer instead of building the whole map.
+func (l Layer) codes() []Code {
+	switch l {
+	case LayerDNS:
+		return []Code{CodeNXDomain, CodeServFail, CodeRefused, CodeNoAnswer, CodeFormErr, CodeNotImp,
+			CodeRcode, CodeAnswerMismatch, CodeTooFewAnswers, CodeNotAuthorative, CodeBadResponse,
+			CodeTimeout, CodeNetwork, CodeReset, CodeUnreachable}
+	case LayerConnect:
+		return []Code{CodeRefused, CodeReset, CodeTimeout, CodeUnreachable, CodeNetwork, CodeDenied}
+	case LayerTLS:
+		return []Code{CodeCertExpired, CodeCertNotYetValid, CodeCertUntrusted, CodeHostnameMismatch,
+			CodeCertExpiring, CodeVersionTooLow, CodeHandshake, CodeTimeout, CodeReset, CodeProtocol}
+	case LayerHTTP:
+		return []Code{CodeStatus, CodeBodyMismatch, CodeHeaderMismatch, CodeTooLarge, CodeTooManyRedirect,
+			CodeProtocol, CodeTimeout, CodeReset}
+	case LayerICMP:
+		return []Code{CodeLoss, CodeTimeout, CodeUnreachable, CodePermission, CodeNetwork, CodeDenied}
+	case LayerPath:
+		return []Code{CodeNotReached, CodeTimeout, CodePermission, CodeNetwork, CodeDenied}
+	case LayerTimeout:
+		return []Code{CodeDeadline}
+	case LayerValidation:
+		return []Code{CodeBadSpec, CodeBadTarget}
+	case LayerInternal:
+		return []Code{CodeBug}
+	}
+	return nil
 }
 
 // Layers lists every layer, lowest first.
@@ -111,4 +131,4 @@ func Layers() []Layer {
 func (l Layer) Valid() bool { return slices.Contains(Layers(), l) }
 
 // ValidFor reports whether c is one of l's codes.
-func (c Code) ValidFor(l Layer) bool { return slices.Contains(Codes()[l], c) }
+func (c Code) ValidFor(l Layer) bool { return slices.Contains(l.codes(), c) }
