@@ -2,8 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
@@ -73,67 +72,6 @@ func decodeBatch(body io.Reader, encoding string, buf *bytes.Buffer) (results.Ba
 		return results.Batch{}, fmt.Errorf("%w: more than %d bytes decompressed", ErrBatchTooLarge, results.MaxBatchBytes)
 	}
 	return parseBatch(buf.Bytes())
-}
-
-// parseBatch decodes {"results":[...]} in one pass, record by record, so
-// that a batch over MaxBatchRecords is refused as soon as the limit is
-// passed. Other top-level keys are skipped.
-func parseBatch(data []byte) (results.Batch, error) {
-	var b results.Batch
-	malformed := func(err error) (results.Batch, error) {
-		return results.Batch{}, fmt.Errorf("%w: %s", ErrBatchMalformed, strings.TrimPrefix(err.Error(), "json: "))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return results.Batch{}, fmt.Errorf("%w: expected a JSON object {\"results\": [...]}", ErrBatchMalformed)
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return malformed(err)
-		}
-		if key != "results" {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return malformed(err)
-			}
-			continue
-		}
-		tok, err := dec.Token()
-		if err != nil {
-			return malformed(err)
-		}
-		if tok == nil {
-			b.Results = nil
-			continue
-		}
-		if tok != json.Delim('[') {
-			return results.Batch{}, fmt.Errorf("%w: \"results\" is not a list", ErrBatchMalformed)
-		}
-		b.Results = make([]results.Result, 0, 64)
-		for dec.More() {
-			if len(b.Results) == results.MaxBatchRecords {
-				return results.Batch{}, fmt.Errorf("%w: more than %d records", ErrBatchTooLarge, results.MaxBatchRecords)
-			}
-			b.Results = append(b.Results, results.Result{})
-			if err := dec.Decode(&b.Results[len(b.Results)-1]); err != nil {
-				return results.Batch{}, fmt.Errorf("%w: record %d: %s", ErrBatchMalformed, len(b.Results)-1, strings.TrimPrefix(err.Error(), "json: "))
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return malformed(err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return malformed(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return results.Batch{}, fmt.Errorf("%w: data after the batch object", ErrBatchMalformed)
-	}
-	if b.Results == nil {
-		return b, fmt.Errorf("%w: no \"results\" list", ErrBatchMalformed)
-	}
-	return b, nil
 }
 
 // Reasons a record is rejected, as counted in metrics.

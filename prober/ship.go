@@ -2,7 +2,6 @@ package prober
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
 )

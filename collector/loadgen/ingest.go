@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/results"
@@ -131,10 +131,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	defer cancel()
 	start := time.Now()
 	perVantage := cfg.Rate / float64(cfg.Vantages)
+	names := make([]checkNames, cfg.Shape.Checks)
+	for c := range names {
+		names[c] = namesOf(c)
+	}
 	var wg sync.WaitGroup
 	for i := range cfg.Vantages {
 		wg.Go(func() {
-			w := &worker{cfg: cfg, c: clients[i], v: idents[i], rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
+			w := &worker{cfg: cfg, names: names, c: clients[i], v: idents[i], rng: rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))}
 			// Stagger the vantages across the first interval, as real
 			// probers are.
 			offset := time.Duration(float64(cfg.BatchEvery) * float64(i) / float64(cfg.Vantages))
@@ -200,10 +204,11 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 }
 
 type worker struct {
-	cfg Config
-	c   *client.Client
-	v   results.Vantage
-	rng *rand.Rand
+	cfg   Config
+	names []checkNames
+	c     *client.Client
+	v     results.Vantage
+	rng   *rand.Rand
 }
 
 type workerStats struct {
@@ -233,7 +238,7 @@ func (w *worker) run(ctx context.Context, rate float64, accepted *atomic.Int64) 
 			for range n {
 				check = (check + 1) % w.cfg.Shape.Checks
 				at := tick.Add(-time.Duration(w.rng.IntN(int(w.cfg.BatchEvery)))).UTC()
-				batch = append(batch, w.cfg.Shape.Record(w.rng, check, w.v.ID, w.v.Region, w.v.Provider, w.v.ASN, at))
+				batch = append(batch, w.cfg.Shape.record(w.rng, w.names[check], w.v.ID, w.v.Region, w.v.Provider, w.v.ASN, at))
 			}
 			jsonBuf = appendBatch(jsonBuf[:0], batch)
 			body, enc := jsonBuf, ""

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -40,8 +41,15 @@ func VantageIdentity(prefix string, i int) (id, region, provider string, asn uin
 	return fmt.Sprintf("%s-%03d", prefix, i), regions[i%len(regions)], providers[i%len(providers)], uint32(64500 + i%len(providers))
 }
 
-// endpointOf names the endpoint of check c.
-func endpointOf(c int) string { return "bench-" + strconv.Itoa(c) }
+// checkNames are the strings of one generated check. A run makes them
+// once per check, so that the generator spends its CPU on records, not on
+// concatenating the same names again.
+type checkNames struct{ endpoint, check, target, addr string }
+
+func namesOf(c int) checkNames {
+	ep := "bench-" + strconv.Itoa(c)
+	return checkNames{endpoint: ep, check: ep + "/http", target: "https://" + ep + ".example.com/health", addr: "203.0.113." + strconv.Itoa(c%250+1)}
+}
 
 // latency draws a log-normal latency around 80 ms, as real probes spread.
 func latency(rng *rand.Rand) float64 {
@@ -51,20 +59,23 @@ func latency(rng *rand.Rand) float64 {
 // Record builds one result of check c from vantage v at t, deterministic
 // for a given rng state.
 func (s Shape) Record(rng *rand.Rand, c int, vantage, region, provider string, asn uint32, t time.Time) results.Result {
-	ep := endpointOf(c)
+	return s.record(rng, namesOf(c), vantage, region, provider, asn, t)
+}
+
+func (s Shape) record(rng *rand.Rand, n checkNames, vantage, region, provider string, asn uint32, t time.Time) results.Result {
 	ms := latency(rng)
 	r := results.Result{
 		ID:         uuid7(rng, t),
-		Endpoint:   ep,
+		Endpoint:   n.endpoint,
 		Team:       s.Team,
-		Check:      ep + "/http",
+		Check:      n.check,
 		Kind:       "http",
 		Vantage:    vantage,
 		Region:     region,
 		Provider:   provider,
 		ASN:        asn,
-		Target:     "https://" + ep + ".example.com/health",
-		Addr:       "203.0.113." + strconv.Itoa(c%250+1),
+		Target:     n.target,
+		Addr:       n.addr,
 		StartedAt:  t,
 		DurationMS: ms,
 		OK:         true,
@@ -117,52 +128,66 @@ func appendBatch(dst []byte, rs []results.Result) []byte {
 }
 
 func appendRecord(b []byte, r *results.Result) []byte {
-	str := func(b []byte, k, v string) []byte {
-		b = append(b, '"')
-		b = append(b, k...)
-		b = append(b, `":`...)
-		return strconv.AppendQuote(b, v)
-	}
-	num := func(b []byte, k string, v float64) []byte {
-		b = append(b, `,"`...)
-		b = append(b, k...)
-		b = append(b, `":`...)
-		return strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
-	b = append(b, '{')
-	b = str(b, "id", r.ID)
-	for _, f := range [][2]string{{"endpoint", r.Endpoint}, {"team", r.Team}, {"check", r.Check}, {"kind", r.Kind},
-		{"vantage", r.Vantage}, {"region", r.Region}, {"provider", r.Provider}, {"target", r.Target}, {"addr", r.Addr}} {
-		b = append(b, ',')
-		b = str(b, f[0], f[1])
+	b = append(b, `{"id":`...)
+	b = appendString(b, r.ID)
+	for _, f := range [...]struct{ key, v string }{
+		{`,"endpoint":`, r.Endpoint}, {`,"team":`, r.Team}, {`,"check":`, r.Check}, {`,"kind":`, r.Kind},
+		{`,"vantage":`, r.Vantage}, {`,"region":`, r.Region}, {`,"provider":`, r.Provider},
+		{`,"target":`, r.Target}, {`,"addr":`, r.Addr},
+	} {
+		b = append(b, f.key...)
+		b = appendString(b, f.v)
 	}
 	b = append(b, `,"asn":`...)
 	b = strconv.AppendUint(b, uint64(r.ASN), 10)
 	b = append(b, `,"started_at":"`...)
 	b = r.StartedAt.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
-	b = num(b, "duration_ms", r.DurationMS)
+	b = append(b, `","duration_ms":`...)
+	b = strconv.AppendFloat(b, r.DurationMS, 'f', -1, 64)
 	b = append(b, `,"ok":`...)
 	b = strconv.AppendBool(b, r.OK)
 	if r.Error != nil {
-		b = append(b, `,"error":{`...)
-		b = str(b, "layer", string(r.Error.Layer))
-		b = append(b, ',')
-		b = str(b, "code", string(r.Error.Code))
-		b = append(b, ',')
-		b = str(b, "message", r.Error.Message)
+		b = append(b, `,"error":{"layer":`...)
+		b = appendString(b, string(r.Error.Layer))
+		b = append(b, `,"code":`...)
+		b = appendString(b, string(r.Error.Code))
+		b = append(b, `,"message":`...)
+		b = appendString(b, r.Error.Message)
 		b = append(b, '}')
 	}
-	b = append(b, `,"phases":{"dns_ms":`...)
-	b = strconv.AppendFloat(b, r.Phases.DNSMS, 'f', 2, 64)
-	b = num(b, "connect_ms", math.Round(r.Phases.ConnectMS*100)/100)
-	b = num(b, "tls_ms", math.Round(r.Phases.TLSMS*100)/100)
-	b = num(b, "ttfb_ms", math.Round(r.Phases.TTFBMS*100)/100)
-	b = num(b, "transfer_ms", math.Round(r.Phases.TransferMS*100)/100)
+	for i, ph := range [...]struct {
+		key string
+		ms  float64
+	}{
+		{`,"phases":{"dns_ms":`, r.Phases.DNSMS}, {`,"connect_ms":`, r.Phases.ConnectMS}, {`,"tls_ms":`, r.Phases.TLSMS},
+		{`,"ttfb_ms":`, r.Phases.TTFBMS}, {`,"transfer_ms":`, r.Phases.TransferMS},
+	} {
+		b = append(b, ph.key...)
+		if i == 0 {
+			b = strconv.AppendFloat(b, ph.ms, 'f', 2, 64)
+		} else {
+			b = strconv.AppendFloat(b, math.Round(ph.ms*100)/100, 'f', -1, 64)
+		}
+	}
 	b = append(b, '}')
 	if len(r.Details) > 0 {
 		b = append(b, `,"details":`...)
 		b = append(b, r.Details...)
 	}
 	return append(b, '}')
+}
+
+// appendString appends v as a JSON string. The generator's strings are
+// printable ASCII, copied as they are; anything else goes through
+// encoding/json.
+func appendString(b []byte, v string) []byte {
+	for i := range len(v) {
+		if c := v[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			q, _ := json.Marshal(v)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
 }
