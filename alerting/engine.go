@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -218,7 +219,7 @@ func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
 func (e *Engine) liveStatesByCheck(now time.Time, vantages map[string]results.Vantage, missing map[string]bool) map[string][]*checkVantage {
 	out := make(map[string][]*checkVantage)
 	for _, k := range slices.SortedFunc(maps.Keys(e.cv), func(a, b cvKey) int {
-		return strings.Compare(a.check+"\x00"+a.vantage, b.check+"\x00"+b.vantage)
+		return cmp.Or(strings.Compare(a.check, b.check), strings.Compare(a.vantage, b.vantage))
 	}) {
 		s := e.cv[k]
 		if missing[s.vantage] {

@@ -29,6 +29,7 @@ type Store interface {
 	Endpoints(ctx context.Context, team string) ([]results.Endpoint, error)
 	Vantages(ctx context.Context) ([]results.Vantage, error)
 	Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error)
+	ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error)
 }
 
 // Route is a named notifier and the severities it receives.
@@ -54,10 +55,14 @@ type Service struct {
 	metrics serviceMetrics
 
 	// Only the leader has an engine.
-	engine   *Engine
-	unlock   func()
-	seen     map[string]time.Time // result ids observed, by started_at
-	polledTo time.Time
+	engine *Engine
+	unlock func()
+	// cursor is the position in the store's result feed.
+	cursor string
+	// replayed holds the ids of the results replayed at takeover until
+	// replayedUntil: the feed can give them again.
+	replayed      map[string]struct{}
+	replayedUntil time.Time
 
 	// DashboardURL, when set, is linked from notifications.
 	DashboardURL string
@@ -78,9 +83,17 @@ type Options struct {
 
 // Delivery limits of the outbox.
 const (
-	// pollSlack is how far back each poll looks again, for results that
-	// were ingested a little after their started_at.
-	pollSlack       = 2 * time.Minute
+	// feedPage and maxFeedPages bound the new results one round reads;
+	// the rest waits for the next round.
+	feedPage     = 10000
+	maxFeedPages = 50
+	// replayOverlap is how long after a takeover the feed can still give
+	// results the replay read.
+	replayOverlap = time.Minute
+	// maxResultAge: a result that arrives later than this after its start
+	// (a spool replaying an outage long gone) is stored and reported but
+	// does not move alert state, which is about now.
+	maxResultAge    = 2 * time.Minute
 	maxAttempts     = 40
 	maxBackoff      = 10 * time.Minute
 	firstBackoff    = 5 * time.Second
@@ -199,34 +212,60 @@ func (s *Service) takeOver(ctx context.Context) error {
 		restored = append(restored, a)
 	}
 	e.Restore(restored)
-	s.engine, s.unlock, s.seen = e, unlock, map[string]time.Time{}
-	s.polledTo = s.now().Add(-min(s.cfg.Latency.Baseline, maxReplayWindow))
+	if err := s.replay(ctx, e); err != nil {
+		unlock()
+		return err
+	}
+	s.engine, s.unlock = e, unlock
 	s.metrics.leader.Set(1)
 	s.log.Info("took over alert evaluation", "open_alerts", len(restored))
 	return nil
 }
 
-// poll feeds the engine every result it has not seen since the last poll.
-func (s *Service) poll(ctx context.Context, now time.Time) error {
-	since := s.polledTo.Add(-pollSlack)
-	rs, err := s.store.Query(ctx, results.ResultQuery{Since: since, Limit: replayLimit})
+// replay warms a new engine with the recent results, up to the baseline
+// of latency alerts, and places the feed's cursor before them so that
+// nothing stored meanwhile is missed.
+func (s *Service) replay(ctx context.Context, e *Engine) error {
+	_, cursor, err := s.store.ResultsAfter(ctx, "", 0)
 	if err != nil {
-		return fmt.Errorf("read new results: %w", err)
+		return fmt.Errorf("replay: %w", err)
+	}
+	now := s.now()
+	rs, err := s.store.Query(ctx, results.ResultQuery{Since: now.Add(-min(s.cfg.Latency.Baseline, maxReplayWindow)), Limit: replayLimit})
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
 	}
 	slices.SortFunc(rs, func(a, b results.Result) int { return a.StartedAt.Compare(b.StartedAt) })
+	s.replayed = make(map[string]struct{}, len(rs))
 	for _, r := range rs {
-		if _, ok := s.seen[r.ID]; ok {
-			continue
-		}
-		s.seen[r.ID] = r.StartedAt
-		s.engine.Observe(r)
+		s.replayed[r.ID] = struct{}{}
+		e.Observe(r)
 	}
-	for id, at := range s.seen {
-		if at.Before(since) {
-			delete(s.seen, id)
+	s.cursor, s.replayedUntil = cursor, now.Add(replayOverlap)
+	return nil
+}
+
+// poll feeds the engine the results stored since the last poll.
+func (s *Service) poll(ctx context.Context, now time.Time) error {
+	if s.replayed != nil && now.After(s.replayedUntil) {
+		s.replayed = nil
+	}
+	for range maxFeedPages {
+		rs, next, err := s.store.ResultsAfter(ctx, s.cursor, feedPage)
+		if err != nil {
+			return fmt.Errorf("read new results: %w", err)
+		}
+		s.cursor = next
+		slices.SortFunc(rs, func(a, b results.Result) int { return a.StartedAt.Compare(b.StartedAt) })
+		for _, r := range rs {
+			if _, ok := s.replayed[r.ID]; !ok && now.Sub(r.StartedAt) <= maxResultAge {
+				s.engine.Observe(r)
+			}
+		}
+		if len(rs) < feedPage {
+			return nil
 		}
 	}
-	s.polledTo = now
 	return nil
 }
 

@@ -46,6 +46,15 @@ type ResultStore interface {
 	Ingest(ctx context.Context, rs []Result) (IngestOutcome, error)
 	// Query returns raw results, newest first.
 	Query(ctx context.Context, q ResultQuery) ([]Result, error)
+	// ResultsAfter is the feed of stored results in the order they
+	// became visible: what alert evaluation reads, instead of querying a
+	// window of started_at again and again. It returns results committed
+	// after cursor, about limit of them (a store may end a page at a batch
+	// boundary), and the cursor to pass next time. A reader that always
+	// passes back the cursor it got sees each stored result exactly once,
+	// late (spooled) ones included. The empty cursor returns no results,
+	// only the cursor of "now". Cursors are opaque.
+	ResultsAfter(ctx context.Context, cursor string, limit int) ([]Result, string, error)
 	// Rollups returns rollup buckets of one resolution, oldest first.
 	Rollups(ctx context.Context, q RollupQuery) ([]Rollup, error)
 	// Availability computes the availability report from rollups.

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"ConcurrentDuplicateBatches", testConcurrentDuplicates},
 		{"ConcurrentVantages", testConcurrentVantages},
 		{"QueryRoundTripAndFilters", testQuery},
+		{"ResultFeed", testFeed},
 		{"Rollups", testRollups},
 		{"AvailabilityHandComputed", testAvailability},
 		{"PercentilesFromRollups", testPercentiles},

@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/picketnet/picket/results"
+)
+
+// feedMigration keeps the feed of ResultsAfter: one row per statement
+// that stored results, with the ids and start times it stored, written
+// by a trigger so that every way into results (COPY, the merging insert)
+// is covered. A row carries its transaction id, which tells a reader
+// whether it committed before or after a snapshot (see ResultsAfter).
+const feedMigration = `
+CREATE TABLE result_feed (
+	xid     xid8          NOT NULL DEFAULT pg_current_xact_id(),
+	seq     bigserial     NOT NULL,
+	at      timestamptz   NOT NULL DEFAULT now(),
+	ids     text[]        NOT NULL,
+	started timestamptz[] NOT NULL,
+	PRIMARY KEY (xid, seq)
+);
+CREATE FUNCTION result_feed_append() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO result_feed (ids, started)
+		SELECT array_agg(id), array_agg(started_at) FROM new_results HAVING count(*) > 0;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER results_feed AFTER INSERT ON results REFERENCING NEW TABLE AS new_results
+	FOR EACH STATEMENT EXECUTE FUNCTION result_feed_append();
+`
+
+// feedCursor is where a reader is in the feed. Batches commit in another
+// order than they begin, so a position in (xid, seq) alone would skip a
+// batch that commits after later ones were read. Instead the cursor keeps
+// snapshots: lo, whose committed rows the reader has all read; hi, the
+// snapshot being read (empty between reads), and after, the last row of
+// hi read so far when a page stopped at the limit. A row is new when it
+// is visible in hi but not in lo: committed since, however long its
+// transaction ran, and without waiting for any other transaction.
+type feedCursor struct {
+	lo, hi string // pg_snapshot texts
+	after  feedRow
+}
+
+type feedRow struct {
+	xid string // xid8 text
+	seq int64
+}
+
+func (c feedCursor) String() string {
+	return c.lo + "|" + c.hi + "|" + c.after.xid + "|" + strconv.FormatInt(c.after.seq, 10)
+}
+
+func parseFeedCursor(s string) (feedCursor, error) {
+	parts := strings.Split(s, "|")
+	if len(parts) != 4 || parts[0] == "" {
+		return feedCursor{}, fmt.Errorf("bad cursor %q", s)
+	}
+	seq, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return feedCursor{}, fmt.Errorf("bad cursor %q", s)
+	}
+	return feedCursor{lo: parts[0], hi: parts[1], after: feedRow{parts[2], seq}}, nil
+}
+
+// ResultsAfter implements results.ResultStore. The feed has one reader,
+// the alert evaluator holding its lock: rows committed before lo are
+// deleted as it moves on.
+func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error) {
+	if cursor == "" {
+		var now string
+		if err := s.pool.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&now); err != nil {
+			return nil, "", fmt.Errorf("postgres: result feed: %w", err)
+		}
+		return nil, feedCursor{lo: now, after: feedRow{"0", 0}}.String(), nil
+	}
+	c, err := parseFeedCursor(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: result feed: %w", err)
+	}
+	var out []results.Result
+	var more bool
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM result_feed
+			WHERE xid < pg_snapshot_xmax($1::pg_snapshot) AND pg_visible_in_snapshot(xid, $1::pg_snapshot)`, c.lo); err != nil {
+			return err
+		}
+		if c.hi == "" {
+			if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&c.hi); err != nil {
+				return err
+			}
+		}
+		// Whole feed rows (batches) until limit results are reached, and
+		// whether there are more.
+		rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, ids, started, max(before) OVER () >= $5
+			FROM (SELECT xid, seq, ids, started,
+			             sum(cardinality(ids)) OVER (ORDER BY xid, seq) - cardinality(ids) AS before
+			      FROM result_feed
+			      WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
+			        AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+			        AND (xid, seq) > ($3::text::xid8, $4)) f
+			ORDER BY xid, seq`, c.lo, c.hi, c.after.xid, c.after.seq, max(limit, 1))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		var started []time.Time
+		for rows.Next() {
+			var rowIDs []string
+			var rowStarted []time.Time
+			var after feedRow
+			if err := rows.Scan(&after.xid, &after.seq, &rowIDs, &rowStarted, &more); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(ids) >= max(limit, 1) {
+				continue // past the page; more says so
+			}
+			c.after = after
+			ids, started = append(ids, rowIDs...), append(started, rowStarted...)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if rows, err = tx.Query(ctx, `SELECT `+feedColumns+` FROM unnest($1::text[], $2::timestamptz[]) AS u(id, started_at)
+			JOIN results r ON r.id = u.id AND r.started_at = u.started_at`, ids, started); err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanResult(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: result feed: %w", err)
+	}
+	if !more {
+		// hi is read through: it is what the reader has seen.
+		c = feedCursor{lo: c.hi, after: feedRow{"0", 0}}
+	}
+	return out, c.String(), nil
+}
+
+// feedKeep is how long feed rows nobody has read are kept. Its reader
+// reads every few seconds and deletes what it has read; with alerting off
+// the feed must still not grow.
+const feedKeep = time.Hour
+
+func (s *Store) pruneFeed(ctx context.Context, now time.Time) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM result_feed WHERE at < $1`, now.Add(-feedKeep)); err != nil {
+		return fmt.Errorf("postgres: prune the result feed: %w", err)
+	}
+	return nil
+}
+
+// feedColumns are resultColumns of the results table aliased r.
+var feedColumns = "r." + strings.Join(copyColumns, ", r.")
+
+// scanResult reads a row of resultColumns, after any leading columns
+// given in before.
+func scanResult(rows pgx.Rows, before ...any) (results.Result, error) {
+	var r results.Result
+	var asn int64
+	var layer, code, msg string
+	var details []byte
+	dst := append(before, &r.ID, &r.StartedAt, &r.Team, &r.Endpoint, &r.Check, &r.Kind, &r.Vantage,
+		&r.Region, &r.Provider, &asn, &r.Target, &r.Addr, &r.DurationMS, &r.OK, &layer, &code, &msg,
+		&r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS,
+		&r.Phases.TransferMS, &details)
+	if err := rows.Scan(dst...); err != nil {
+		return r, err
+	}
+	r.ASN = uint32(asn)
+	r.StartedAt = r.StartedAt.UTC()
+	if layer != "" || code != "" {
+		r.Error = &results.Error{Layer: results.Layer(layer), Code: results.Code(code), Message: msg}
+	}
+	if len(details) > 0 {
+		r.Details = details
+	}
+	return r, nil
+}
