@@ -20,10 +20,9 @@ var benchFleet = synth.Config{Checks: 200, Vantages: 20, Interval: 30 * time.Sec
 	Start: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
 
 // benchTick measures one steady-state Tick of the leader: read the
-// results of the last poll window again (about two minutes: 16,000
-// results here), skip those already seen, evaluate 4000 series, record
-// nothing new. The first Tick (takeover and the replay of ten minutes of
-// history) is not timed.
+// result feed (nothing new), evaluate 4000 series, record nothing new.
+// The first Tick (takeover and the replay of ten minutes of history) is
+// not timed.
 func benchTick(b *testing.B, st labStore) {
 	ctx := context.Background()
 	cfg := benchFleet
