@@ -50,9 +50,9 @@ func runBench(ctx context.Context, args []string, io stdio) int {
 		if *store == "" {
 			return fail(io, "bench", exitUsage, errors.New("--generate needs --store sqlite:PATH or postgres://HOST/DB"))
 		}
-		// Whole UTC days, ending at today's midnight, so that the
-		// generated day rollups cover the window exactly.
-		end := time.Now().UTC().Truncate(24 * time.Hour)
+		// Day rows for the whole UTC days, hour rows for today's
+		// hours, ending at the start of this hour.
+		end := time.Now().UTC().Truncate(time.Hour)
 		return benchGenerate(ctx, io, *store, loadgen.GenerateConfig{
 			Synth:      synth.Config{Checks: *nChecks, Vantages: *vantages, Interval: *interval, Start: end.Add(-span), End: end, Seed: *seed},
 			Raw:        *raw,

@@ -11,15 +11,33 @@
 // (Two different records with one id and different start times would both
 // be kept; probers never make those.)
 //
-// A batch is copied (COPY) into a per-connection temporary table, then
-// inserted with INSERT ... ON CONFLICT DO NOTHING RETURNING id, ordered by
-// id so that overlapping concurrent batches wait for one another instead
-// of deadlocking; only the returned ids are rolled up. The minute, hour
-// and day rollups they touch are read, merged in Go and written back in
-// the same transaction, under a transaction-scoped advisory lock per
-// vantage: rollup rows are per (check, vantage), so only batches of the
-// same vantage contend, and they serialise. Ingest returns after the
-// commit.
+// Ingest copies a batch (COPY, binary format built directly, copy.go)
+// into results, sorted by id, and appends one rollup_pending row holding
+// the minute rollups of its results (rollup.Deltas), in one transaction
+// that returns after the commit. A batch holding a record already stored
+// fails on the unique key and takes the merging path instead: COPY into a
+// per-connection temporary table, then INSERT ... ON CONFLICT DO NOTHING
+// RETURNING id, ordered by id so that overlapping batches wait for one
+// another instead of deadlocking.
+//
+// Compaction (Store.Compact, in the background, one replica at a time
+// under TryLock "rollup-compaction") folds pending deltas into minute rows
+// (copied in when new, which they nearly always are) and hour rows
+// (apply.go). It looks up only the minute rows an hour row says exist
+// (minutes.go) and keeps the hour rows it wrote in memory while no one
+// else writes any (hourcache.go). Day and longer rollups are not written
+// per batch: once an hour has ended its rows are derived into packs, one
+// row per (span, bucket, check) holding every vantage, for spans of 1, 2,
+// 4, 8, 16 and 32 days and Monday weeks, compressed by the store (S2) and
+// kept in their row (packs.go); a late result for an hour already derived
+// is added to the packs by compaction.
+//
+// Reads are exact whatever compaction and derivation have done: they add
+// to the packs the hour rows not derived yet, and to everything the
+// pending deltas, all in one REPEATABLE READ snapshot (reads.go). An
+// availability report covers the whole days of its window with a few
+// packs per check (coverDays), folded on every core as the server sends
+// them (fold.go), and the rest with one query summed on the server.
 //
 // Locker uses session-level advisory locks on one connection dedicated to
 // them, so a lock dies with the process that held it.

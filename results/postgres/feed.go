@@ -12,11 +12,11 @@ import (
 	"github.com/picketnet/picket/results"
 )
 
-// feedMigration keeps the feed of ResultsAfter: one row per statement
-// that stored results, with the ids and start times it stored, written
-// by a trigger so that every way into results (COPY, the merging insert)
-// is covered. A row carries its transaction id, which tells a reader
-// whether it committed before or after a snapshot (see ResultsAfter).
+// feedMigration keeps the feed of ResultsAfter: one row per ingest
+// transaction, with the ids and start times of the results it stored
+// (appendPending writes it). A row carries its transaction id, which tells
+// a reader whether it committed before or after a snapshot (see
+// ResultsAfter).
 const feedMigration = `
 CREATE TABLE result_feed (
 	xid     xid8          NOT NULL DEFAULT pg_current_xact_id(),
@@ -26,14 +26,6 @@ CREATE TABLE result_feed (
 	started timestamptz[] NOT NULL,
 	PRIMARY KEY (xid, seq)
 );
-CREATE FUNCTION result_feed_append() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO result_feed (ids, started)
-		SELECT array_agg(id), array_agg(started_at) FROM new_results HAVING count(*) > 0;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER results_feed AFTER INSERT ON results REFERENCING NEW TABLE AS new_results
-	FOR EACH STATEMENT EXECUTE FUNCTION result_feed_append();
 `
 
 // feedCursor is where a reader is in the feed. Batches commit in another

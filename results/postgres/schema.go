@@ -122,6 +122,37 @@ CREATE TABLE rollup_pending (
 	deltas bytea     NOT NULL -- rollup.AppendDeltas
 );
 ` + rollupTable("week"),
+	// 5: day and longer rollups packed per (bucket, check) and derived
+	// from hour rows instead of rewritten by every compaction (packs.go).
+	// The packs are rebuilt from the hour rows, which are kept as long.
+	packMigration,
+	// 6: packs stay in their row, uncompressed, up to a full page: a
+	// report reads thousands of them, and decompressing them (they
+	// compress to about half) cost ten times the scan.
+	`ALTER TABLE rollup_pack SET (toast_tuple_target = 8160)`,
+	// 7: minute rows are copied in once and hardly ever updated since
+	// compaction (migration 4), so they need no room for HOT updates;
+	// pending deltas are written once and read whole, so compressing them
+	// (pglz, on every ingest and every read) costs more than it saves.
+	`
+ALTER TABLE rollup_minute SET (fillfactor = 100);
+ALTER TABLE rollup_pending ALTER COLUMN deltas SET STORAGE EXTERNAL;
+`,
+	// 8: which minutes of an hour have a row (minutes.go).
+	minutesMigration,
+	// 9: the count of writes of hour rows, which keeps the compacting
+	// process's copy of them honest (hourcache.go).
+	hourWritesMigration,
+	// 10: the feed of stored results for alert evaluation (feed.go).
+	feedMigration,
+	// 11: back to room for HOT updates in minute rows (undoing 7's
+	// fillfactor): a check every 30 s updates each of its minutes once,
+	// usually in a later compaction, and without room on the page the
+	// update moves the row and inserts into both indexes.
+	`ALTER TABLE rollup_minute SET (fillfactor = 70)`,
+	// 12: packs compressed by the store (encodePack), rebuilt from the
+	// hour rows.
+	packsMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations when
@@ -131,6 +162,11 @@ const migrationLock = 0x7069636b65740001 // "picket" 0001
 // migrate applies the migrations not yet recorded, in one transaction
 // each, under an advisory lock, and returns how many it applied.
 func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	return migrateTo(ctx, pool, len(migrations))
+}
+
+// migrateTo is migrate up to version last (tests start from old schemas).
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, last int) (int, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
@@ -146,7 +182,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 		return 0, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 	applied := 0
-	for i, m := range migrations {
+	for i, m := range migrations[:last] {
 		version := i + 1
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			var n int

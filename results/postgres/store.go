@@ -34,6 +34,7 @@ type Store struct {
 	locked map[string]bool
 
 	cmu       sync.Mutex // one compaction at a time in this process
+	hours     hourCache  // guarded by cmu
 	compactor rollup.Compactor
 }
 
@@ -243,9 +244,7 @@ func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.In
 		return out, fmt.Errorf("postgres: ingest: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"results"}, copyColumns,
-		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) { return copyRow(&rs[order[i]]), nil }))
-	if err != nil {
+	if err := copyResults(ctx, tx, "results", rs, order); err != nil {
 		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
 	}
 	if err := appendPending(ctx, tx, rs); err != nil {
@@ -262,32 +261,26 @@ func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.In
 	return out, nil
 }
 
-// appendPending appends the rollup deltas of fresh, results stored for
-// the first time, as one rollup_pending row.
+// appendPending records, in the ingest transaction, what the results
+// stored for the first time (fresh) need once committed: their rollup
+// deltas, as one rollup_pending row for compaction, and their ids, as one
+// result_feed row for alert evaluation. One round trip for both.
 func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
 	blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
 	if err != nil {
 		return fmt.Errorf("postgres: ingest: rollups: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob); err != nil {
-		return fmt.Errorf("postgres: ingest: rollups: %w", err)
+	ids, started := make([]string, len(fresh)), make([]time.Time, len(fresh))
+	for i := range fresh {
+		ids[i], started[i] = fresh[i].ID, fresh[i].StartedAt
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob)
+	b.Queue(`INSERT INTO result_feed (ids, started) VALUES ($1, $2)`, ids, started)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("postgres: ingest: pending rollups and feed: %w", err)
 	}
 	return nil
-}
-
-func copyRow(r *results.Result) []any {
-	var layer, code, msg string
-	if r.Error != nil {
-		layer, code, msg = string(r.Error.Layer), string(r.Error.Code), r.Error.Message
-	}
-	var details []byte
-	if len(r.Details) > 0 {
-		details = r.Details
-	}
-	return []any{r.ID, r.StartedAt, r.Team, r.Endpoint, r.Check, r.Kind, r.Vantage, r.Region,
-		r.Provider, int64(r.ASN), r.Target, r.Addr, r.DurationMS, r.OK, layer, code, msg,
-		r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS,
-		details}
 }
 
 // ingestMerge stages the batch in a temporary table and inserts what is
@@ -300,9 +293,11 @@ func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.I
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
 
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"results_staging"}, copyColumns,
-		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) { return copyRow(&rs[i]), nil }))
-	if err != nil {
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	if err := copyResults(ctx, tx, "results_staging", rs, order); err != nil {
 		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
 	}
 	// ORDER BY id takes the unique-index entries in one order in every
@@ -348,14 +343,16 @@ func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.I
 }
 
 // compactBatches is how many pending batches one compaction transaction
-// folds at most.
-const compactBatches = 64
+// folds at most: the more minutes of a series one compaction holds, the
+// fewer times its hour row is rewritten.
+const compactBatches = 256
 
-// Compact folds every pending rollup delta into the rollup tables. It
-// runs in one replica at a time (TryLock "rollup-compaction"); when
+// Compact folds every pending rollup delta into the minute and hour
+// rows, then derives the packs of the hours that have ended (packs.go).
+// It runs in one replica at a time (TryLock "rollup-compaction"); when
 // another replica holds the lock, that replica does the work and Compact
-// returns at once. Reads add what is pending, so they are exact whatever
-// compaction has done.
+// returns at once. Reads add what is pending and what is not derived yet,
+// so they are exact whatever compaction has done.
 func (s *Store) Compact(ctx context.Context) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
@@ -365,15 +362,25 @@ func (s *Store) Compact(ctx context.Context) error {
 	}
 	defer unlock()
 	for {
-		n, err := s.compactOnce(ctx)
-		if err != nil || n < compactBatches {
+		n, err := s.compactOnce(ctx, false)
+		if isUniqueViolation(err) {
+			n, err = s.compactOnce(ctx, true)
+		}
+		if err != nil {
 			return err
+		}
+		if n < compactBatches {
+			return s.derive(ctx, time.Now(), deriveChunks)
 		}
 	}
 }
 
-func (s *Store) compactOnce(ctx context.Context) (int, error) {
+// compactOnce folds the oldest pending batches. Unless careful, it looks
+// up only the minute rows that the hour rows say exist (minutes.go).
+func (s *Store) compactOnce(ctx context.Context, careful bool) (int, error) {
 	n := 0
+	var written []*rollup.Row
+	var masks map[rollup.Key]*int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq LIMIT $1`, compactBatches)
 		if err != nil {
@@ -395,39 +402,94 @@ func (s *Store) compactOnce(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(seqs)
-		var stored map[rollup.Key]*rollup.Row
-		ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-			stored, err = loadRollups(ctx, tx, keys)
-			return stored, err
-		})
+		if err := asyncCommit(ctx, tx); err != nil {
+			return err
+		}
+		if err := s.hours.begin(ctx, tx); err != nil {
+			return err
+		}
+		w, err := readWatermark(ctx, tx, false)
 		if err != nil {
 			return err
 		}
-		// Rows not stored yet (most minutes) are copied in, which costs the
-		// server far less than an upsert; only compaction writes rollups,
-		// under its lock, so none appears meanwhile (if one did, the copy
-		// would fail on the key and the compaction be retried).
-		var fresh, changed []*rollup.Row
-		for _, r := range ru {
-			if stored[r.Key] == nil {
-				fresh = append(fresh, r)
-			} else {
-				changed = append(changed, r)
-			}
-		}
-		if err := copyRollups(ctx, tx, fresh); err != nil {
+		if written, masks, err = foldDeltas(ctx, tx, deltas, w, &s.hours, careful); err != nil {
 			return err
 		}
-		if err := writeRollups(ctx, tx, changed); err != nil {
+		if err := bumpHourWrites(ctx, tx); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM rollup_pending WHERE seq = ANY($1)`, seqs)
 		return err
 	})
 	if err != nil {
+		s.hours.valid = false
 		return 0, fmt.Errorf("postgres: compact: %w", err)
 	}
+	if n > 0 {
+		s.hours.committed(written, masks)
+	}
 	return n, nil
+}
+
+// foldDeltas writes the minute and hour rows that deltas change. Deltas
+// of hours already derived (late results) also go to the packs: applied
+// with no day row loaded, rollup.ApplyDeltas returns as day rows exactly
+// what they add to their days, failed and down minutes included.
+//
+// It returns the rows it wrote and the minutes of the hour rows among
+// them.
+func foldDeltas(ctx context.Context, tx pgx.Tx, deltas []*rollup.Row, w watermark, hours *hourCache, careful bool) ([]*rollup.Row, map[rollup.Key]*int64, error) {
+	var current, late []*rollup.Row
+	for _, d := range deltas {
+		if d.Bucket < w.hours {
+			late = append(late, d)
+		} else {
+			current = append(current, d)
+		}
+	}
+	loader := newCompactLoader(ctx, tx, hours, careful)
+	// Rows not stored yet (most minutes) are copied in, which costs the
+	// server far less than an upsert; only compaction writes rollups,
+	// under its lock, so none appears meanwhile (if one did, the copy
+	// would fail on the key and Compact retry, looking every minute up).
+	ru, err := applyMinutesHours(current, loader.load)
+	if err != nil {
+		return nil, nil, err
+	}
+	lateRows, err := rollup.ApplyDeltas(late, loader.load)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fresh, changed, days []*rollup.Row
+	for _, r := range append(ru, lateRows...) {
+		switch {
+		case r.Level == rollup.Day:
+			days = append(days, r) // only late rows have days
+		case r.Level > rollup.Hour:
+		case loader.stored[r.Key] == nil:
+			fresh = append(fresh, r)
+		default:
+			changed = append(changed, r)
+		}
+	}
+	written := append(slices.Clip(fresh), changed...)
+	masks := loader.newMasks(written)
+	if err := copyRollups(ctx, tx, fresh, masks); err != nil {
+		return nil, nil, err
+	}
+	if err := writeRollups(ctx, tx, changed, masks); err != nil {
+		return nil, nil, err
+	}
+	return written, masks, addToPacks(ctx, tx, days)
+}
+
+// asyncCommit lets a transaction that only reorganises what is stored
+// commit without waiting for its WAL to reach disk: lost in a crash, it
+// is lost whole, and its work is done again (the pending deltas it would
+// have deleted are still there).
+func asyncCommit(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`)
+	return err
 }
 
 // pendingFilter selects pending deltas for a read.
@@ -479,9 +541,12 @@ func (s *Store) readTx(ctx context.Context) (pgx.Tx, error) {
 	return s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 }
 
+// loadRollups reads the stored minute and hour rows of keys. Day and week
+// rows are not stored as such (they are packed, see packs.go): their keys
+// are not found.
 func loadRollups(ctx context.Context, tx pgx.Tx, keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
 	found := make(map[rollup.Key]*rollup.Row)
-	for _, l := range rollup.Levels {
+	for _, l := range []rollup.Level{rollup.Minute, rollup.Hour} {
 		var buckets []time.Time
 		var checks, vantages []string
 		for _, k := range keys {
@@ -526,25 +591,32 @@ func prefixed(p, cols string) string {
 
 func scanRollup(rows pgx.Rows, l rollup.Level) (*rollup.Row, error) {
 	row := &rollup.Row{Key: rollup.Key{Level: l}}
+	if err := scanRollupInto(rows, row); err != nil {
+		return nil, err
+	}
+	return row, nil
+}
+
+// scanRollupInto scans the rollupColumns of a row, after the columns
+// before it selects, into row.
+func scanRollupInto(rows pgx.Rows, row *rollup.Row, before ...any) error {
 	var bucket time.Time
 	var asn int64
 	var errs string
 	var hist []byte
-	if err := rows.Scan(&bucket, &row.Check, &row.Vantage, &row.Team, &row.Endpoint, &row.Kind,
+	dst := append(before, &bucket, &row.Check, &row.Vantage, &row.Team, &row.Endpoint, &row.Kind,
 		&row.Region, &row.Provider, &asn, &row.Count, &row.Failures, &row.FailedMinutes,
-		&row.DownMinutes, &errs, &hist); err != nil {
-		return nil, err
+		&row.DownMinutes, &errs, &hist)
+	if err := rows.Scan(dst...); err != nil {
+		return err
 	}
 	row.Bucket = bucket.Unix()
 	row.ASN = uint32(asn)
 	var err error
 	if row.Errors, err = rollup.DecodeErrorMap(errs); err != nil {
-		return nil, err
+		return err
 	}
-	if err := row.Hist.UnmarshalBinary(hist); err != nil {
-		return nil, err
-	}
-	return row, nil
+	return row.Hist.UnmarshalBinary(hist)
 }
 
 // querier is what both a pool and a transaction offer.
@@ -555,14 +627,18 @@ type querier interface {
 // writeRollups writes rows over the stored ones. An update leaves the
 // indexed team and endpoint (a check's, fixed) alone, so that it can be a
 // HOT update that touches no index.
-func writeRollups(ctx context.Context, q querier, rows []*rollup.Row) error {
-	for _, l := range rollup.Levels {
+//
+// Hour rows get their minutes from masks (minutes.go); without an entry
+// there, the minutes are not known (NULL).
+func writeRollups(ctx context.Context, q querier, rows []*rollup.Row, masks map[rollup.Key]*int64) error {
+	for _, l := range []rollup.Level{rollup.Minute, rollup.Hour} {
 		var (
 			buckets                                         []time.Time
 			checks, vantages, teams, endpoints, kinds       []string
 			regions, providers, errs                        []string
 			asns, counts, failures, failedMinutes, downMins []int64
 			hists                                           [][]byte
+			minutes                                         []*int64
 		)
 		for _, r := range rows {
 			if r.Level != l {
@@ -587,21 +663,27 @@ func writeRollups(ctx context.Context, q querier, rows []*rollup.Row) error {
 			downMins = append(downMins, r.DownMinutes)
 			errs = append(errs, rollup.EncodeErrors(r.Errors))
 			hists = append(hists, h)
+			minutes = append(minutes, masks[r.Key])
 		}
 		if len(buckets) == 0 {
 			continue
 		}
-		_, err := q.Exec(ctx, `INSERT INTO rollup_`+l.String()+` (`+rollupColumns+`)
+		args := []any{buckets, checks, vantages, teams, endpoints, kinds, regions, providers, asns, counts,
+			failures, failedMinutes, downMins, errs, hists}
+		cols, types, sets := rollupColumns, "", ""
+		if l == rollup.Hour {
+			args = append(args, minutes)
+			cols, types, sets = cols+", minutes", ", $16::bigint[]", ", minutes = excluded.minutes"
+		}
+		_, err := q.Exec(ctx, `INSERT INTO rollup_`+l.String()+` (`+cols+`)
 			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
 				$6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
-				$12::bigint[], $13::bigint[], $14::text[], $15::bytea[])
+				$12::bigint[], $13::bigint[], $14::text[], $15::bytea[]`+types+`)
 			ON CONFLICT (bucket, check_id, vantage) DO UPDATE SET
 			region = excluded.region, provider = excluded.provider, asn = excluded.asn,
 			count = excluded.count, failures = excluded.failures,
 			failed_minutes = excluded.failed_minutes, down_minutes = excluded.down_minutes,
-			errors = excluded.errors, hist = excluded.hist`,
-			buckets, checks, vantages, teams, endpoints, kinds, regions, providers, asns, counts,
-			failures, failedMinutes, downMins, errs, hists)
+			errors = excluded.errors, hist = excluded.hist`+sets, args...)
 		if err != nil {
 			return fmt.Errorf("postgres: write %s rollups: %w", l, err)
 		}
@@ -610,8 +692,9 @@ func writeRollups(ctx context.Context, q querier, rows []*rollup.Row) error {
 }
 
 // copyRollups copies rows that are not stored yet into their tables.
-func copyRollups(ctx context.Context, tx pgx.Tx, rows []*rollup.Row) error {
-	for _, l := range rollup.Levels {
+// Hour rows get their minutes from masks, as in writeRollups.
+func copyRollups(ctx context.Context, tx pgx.Tx, rows []*rollup.Row, masks map[rollup.Key]*int64) error {
+	for _, l := range []rollup.Level{rollup.Minute, rollup.Hour} {
 		var level []*rollup.Row
 		for _, r := range rows {
 			if r.Level == l {
@@ -621,18 +704,7 @@ func copyRollups(ctx context.Context, tx pgx.Tx, rows []*rollup.Row) error {
 		if len(level) == 0 {
 			continue
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"rollup_" + l.String()}, rollupCopyColumns,
-			pgx.CopyFromSlice(len(level), func(i int) ([]any, error) {
-				r := level[i]
-				h, err := r.Hist.MarshalBinary()
-				if err != nil {
-					return nil, err
-				}
-				return []any{r.Time(), r.Check, r.Vantage, r.Team, r.Endpoint, r.Kind, r.Region,
-					r.Provider, int64(r.ASN), r.Count, r.Failures, r.FailedMinutes, r.DownMinutes,
-					rollup.EncodeErrors(r.Errors), h}, nil
-			}))
-		if err != nil {
+		if err := copyRollupRows(ctx, tx, l, level, masks); err != nil {
 			return fmt.Errorf("postgres: copy %s rollups: %w", l, err)
 		}
 	}
@@ -641,22 +713,6 @@ func copyRollups(ctx context.Context, tx pgx.Tx, rows []*rollup.Row) error {
 
 var rollupCopyColumns = []string{"bucket", "check_id", "vantage", "team", "endpoint", "kind", "region",
 	"provider", "asn", "count", "failures", "failed_minutes", "down_minutes", "errors", "hist"}
-
-// LoadRollups writes rollup rows as they are, replacing stored rows with
-// the same key, without raw results, and adds day rows to their week
-// rows. It is the bulk path that fills a store with generated history for
-// report benchmarks (results/synth), for buckets not stored before.
-func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-			return loadRollups(ctx, tx, keys)
-		})
-		if err != nil {
-			return fmt.Errorf("postgres: load rollups: %w", err)
-		}
-		return writeRollups(ctx, tx, append(slices.Clip(rows), weeks...))
-	})
-}
 
 // where builds a WHERE clause with numbered placeholders.
 type where struct {
@@ -749,169 +805,10 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 	return out, nil
 }
 
-// Rollups implements results.ResultStore. Besides minute and hour it
-// answers the "day" resolution.
-func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.Rollup, error) {
-	level, err := rollup.LevelOf(q.Resolution)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	var w where
-	w.eq("team", q.Team)
-	w.eq("endpoint", q.Endpoint)
-	w.eq("check_id", q.Check)
-	w.eq("vantage", q.Vantage)
-	w.eq("region", q.Region)
-	if !q.Since.IsZero() {
-		w.add("bucket >= $", level.Truncate(q.Since))
-	}
-	if !q.Until.IsZero() {
-		w.add("bucket < $", q.Until)
-	}
-	tx, err := s.readTx(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: query rollups: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	rows, err := tx.Query(ctx, `SELECT `+rollupColumns+` FROM rollup_`+level.String()+
-		w.String()+` ORDER BY bucket, check_id, vantage`, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: query rollups: %w", err)
-	}
-	var stored []*rollup.Row
-	for rows.Next() {
-		row, err := scanRollup(rows, level)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: query rollups: %w", err)
-		}
-		stored = append(stored, row)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: query rollups: %w", err)
-	}
-	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
-	if !q.Since.IsZero() {
-		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
-	}
-	if !q.Until.IsZero() {
-		f.until, f.hasUntil = q.Until.Unix(), true
-	}
-	deltas, err := pending(ctx, tx, &f)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	all, err := rollup.Overlay(level, stored, deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-		return loadRollups(ctx, tx, keys)
-	}, func(r *rollup.Row) bool { return q.Region == "" || r.Region == q.Region })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: query rollups: %w", err)
-	}
-	out := make([]results.Rollup, len(all))
-	for i, r := range all {
-		out[i] = r.Rollup()
-	}
-	return out, nil
-}
-
-// Availability implements results.ResultStore; see package rollup for
-// the window alignment and the definitions of the numbers.
-func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]results.AvailabilityRow, error) {
-	rep, err := rollup.NewReport(q.By)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	until := q.Until
-	if until.IsZero() {
-		until = time.Now()
-	}
-	from, to, spans := rollup.Window(q.Since, until)
-	row := rollup.ReportRow{HistFramed: true}
-	// A read-only transaction: one snapshot for stored rows and pending
-	// deltas, and the memory the aggregation needs (one concatenated
-	// histogram per series, which would spill to disk at the default
-	// work_mem).
-	tx, err := s.readTx(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: availability: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return nil, fmt.Errorf("postgres: availability: %w", err)
-	}
-	if len(spans) > 0 {
-		// One query for every span, in which the server sums each series'
-		// rows and concatenates their histograms and failure counts, so
-		// one row per series crosses the wire however many buckets and
-		// levels the window holds.
-		var args []any
-		arg := func(v any) string {
-			args = append(args, v)
-			return fmt.Sprintf("$%d", len(args))
-		}
-		var filter string
-		if q.Team != "" {
-			filter += " AND team = " + arg(q.Team)
-		}
-		if q.Endpoint != "" {
-			filter += " AND endpoint = " + arg(q.Endpoint)
-		}
-		parts := make([]string, len(spans))
-		for i, sp := range spans {
-			parts[i] = `SELECT team, endpoint, check_id, vantage, region, provider, asn, count, failures,
-				failed_minutes, down_minutes, errors, hist FROM rollup_` + sp.Level.String() +
-				` WHERE bucket >= ` + arg(sp.From) + ` AND bucket < ` + arg(sp.To) + filter
-		}
-		rows, err := tx.Query(ctx, `SELECT team, endpoint, check_id, vantage, region, provider, asn,
-			sum(count)::bigint, sum(failures)::bigint, sum(failed_minutes)::bigint, sum(down_minutes)::bigint,
-			coalesce(string_agg(nullif(errors, ''), ','), ''),
-			string_agg(int4send(length(hist)) || hist, ''::bytea)
-			FROM (`+strings.Join(parts, " UNION ALL ")+`) r
-			GROUP BY team, endpoint, check_id, vantage, region, provider, asn`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: availability: %w", err)
-		}
-		var asn int64
-		for rows.Next() {
-			if err := rows.Scan(&row.Team, &row.Endpoint, &row.Check, &row.Vantage, &row.Region,
-				&row.Provider, &asn, &row.Count, &row.Failures, &row.FailedMinutes,
-				&row.DownMinutes, &row.Errors, &row.Hist); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("postgres: availability: %w", err)
-			}
-			row.ASN = uint32(asn)
-			if err := rep.Add(&row); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("postgres: availability: %w", err)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("postgres: availability: %w", err)
-		}
-	}
-	if len(spans) > 0 {
-		f := pendingFilter{team: q.Team, endpoint: q.Endpoint, level: rollup.Minute,
-			since: from.Unix(), until: to.Unix(), hasSince: true, hasUntil: true}
-		deltas, err := pending(ctx, tx, &f)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: availability: %w", err)
-		}
-		err = rep.AddPending(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-			return loadRollups(ctx, tx, keys)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("postgres: availability: %w", err)
-		}
-	}
-	return rep.Rows(), nil
-}
-
 // ApplyRetention implements results.ResultStore. Raw results go a whole
 // daily partition at a time, once the partition's last instant is older
 // than the raw retention (so up to a day more than asked is kept); rollups
-// are deleted by bucket, day and week rollups with the hour ones. It also creates
+// are deleted by bucket, packs with the hour rows. It also creates
 // the partitions of today and the next two days ahead of need. A zero
 // period keeps everything.
 func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now time.Time) error {
@@ -921,6 +818,9 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 	}
 	today := dayOf(now)
 	if err := s.createPartitions(ctx, []int64{today, today + 1}); err != nil {
+		return err
+	}
+	if err := s.pruneFeed(ctx, now); err != nil {
 		return err
 	}
 	if r.Raw > 0 {
@@ -960,19 +860,36 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 			return fmt.Errorf("postgres: retention of results: %w", err)
 		}
 	}
-	cuts := []struct {
-		table string
-		keep  time.Duration
-	}{{"rollup_minute", r.Minute}, {"rollup_hour", r.Hour}, {"rollup_day", r.Hour}, {"rollup_week", r.Hour}}
-	for _, c := range cuts {
-		if c.keep <= 0 {
-			continue
+	if r.Minute > 0 {
+		if _, err := s.pool.Exec(ctx, `DELETE FROM rollup_minute WHERE bucket < $1`, now.Add(-r.Minute)); err != nil {
+			return fmt.Errorf("postgres: retention of rollup_minute: %w", err)
 		}
-		if _, err := s.pool.Exec(ctx, `DELETE FROM `+c.table+` WHERE bucket < $1`, now.Add(-c.keep)); err != nil {
-			return fmt.Errorf("postgres: retention of %s: %w", c.table, err)
+	}
+	if r.Hour > 0 {
+		if err := s.expireHours(ctx, now.Add(-r.Hour)); err != nil {
+			return fmt.Errorf("postgres: retention of hour rollups: %w", err)
 		}
 	}
 	return nil
+}
+
+// expireHours deletes hour rows and packs starting before cutoff. Packs
+// longer than a day that straddle it go too, and reads then cover the
+// time from cutoff to the first whole one with day packs (spans_from).
+func (s *Store) expireHours(ctx context.Context, cutoff time.Time) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM rollup_hour WHERE bucket < $1`, cutoff); err != nil {
+			return err
+		}
+		if err := bumpHourWrites(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM rollup_pack WHERE bucket < $1`, cutoff); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE rollup_derived SET spans_from = greatest(spans_from, $1)`, cutoff)
+		return err
+	})
 }
 
 // TryLock implements results.Locker with a session-level advisory lock on
@@ -988,9 +905,9 @@ func (s *Store) TryLock(ctx context.Context, name string) (func(), bool, error) 
 	if s.lconn == nil || s.lconn.IsClosed() {
 		// A lost session lost its locks with it.
 		clear(s.locked)
-		c, err := pgx.Connect(ctx, s.url)
+		c, err := connectLockSession(ctx, s.url)
 		if err != nil {
-			return nil, false, fmt.Errorf("postgres: lock %q: connect: %w", name, err)
+			return nil, false, fmt.Errorf("postgres: lock %q: %w", name, err)
 		}
 		s.lconn = c
 	}

@@ -23,9 +23,21 @@ import (
 // results/s. Generating the records is not timed: they are made before
 // the clock starts.
 func BenchIngest(b *testing.B, s results.Store, workers int, serverCPU func() time.Duration) {
+	benchIngest(b, s, workers, serverCPU, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// BenchIngestLive is BenchIngest with records from the start of the
+// current hour, as probers send them, instead of a day in the past. A
+// store that treats results for hours long gone (a prober's spool) apart
+// from live ones is measured here on the live path, and by BenchIngest on
+// the other.
+func BenchIngestLive(b *testing.B, s results.Store, workers int, serverCPU func() time.Duration) {
+	benchIngest(b, s, workers, serverCPU, time.Now().UTC().Truncate(time.Hour))
+}
+
+func benchIngest(b *testing.B, s results.Store, workers int, serverCPU func() time.Duration, start time.Time) {
 	ctx := context.Background()
-	cfg := synth.Config{Checks: 1000, Vantages: 20, Seed: 1,
-		Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := synth.Config{Checks: 1000, Vantages: 20, Seed: 1, Start: start}
 	cfg.End = cfg.Start.Add(time.Duration(b.N/cfg.Vantages+1) * time.Minute)
 	var batches [][]results.Result
 	_ = cfg.Results(1000, func(batch []results.Result) error {

@@ -253,7 +253,7 @@ func newID(at time.Time, seed, seq uint64) string {
 // Rollups calls fn with the rollup rows the results of the window would
 // produce, computed directly without making the results, in batches of
 // at most 10000 rows: a day row for every whole UTC day of the window, and
-// hour rows for the last hourDetail of it (0 for none). Histograms follow
+// hour rows for the last hourDetail of it (0 for none) after the last day. Histograms follow
 // each series' latency distribution; failures follow FailureRate, with
 // one result per round at the default 60 s interval, so every failed
 // round is also a down minute.
@@ -304,7 +304,12 @@ func (c Config) Rollups(hourDetail time.Duration, fn func(rows []*rollup.Row) er
 	if firstDay.Before(c.Start) {
 		firstDay = firstDay.Add(24 * time.Hour)
 	}
+	// Hours a day row covers get no hour rows: a store may fold hour
+	// rows into days, and the day would then count twice.
 	hourFrom := rollup.Hour.Truncate(c.End.Add(-hourDetail))
+	if daysEnd := rollup.Day.Truncate(c.End); hourFrom.Before(daysEnd) && !daysEnd.Before(firstDay) {
+		hourFrom = daysEnd
+	}
 	// Check-major, so that a batch holds every vantage of its checks.
 	for k := range c.Checks {
 		for v := range fleet {

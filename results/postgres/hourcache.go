@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/picketnet/picket/results/rollup"
+)
+
+// Compaction rewrites the hour row of every series it touches, and
+// reading them back first cost as much as writing them. The compacting
+// process keeps the hour rows of the last hours it wrote instead, and
+// trusts them only while nobody else wrote hour rows: every writer of
+// hour rows (compaction, LoadRollups, retention) adds one to
+// rollup_derived.hour_writes in its transaction, and a compaction that
+// finds another count than the one it left drops its cache. Another
+// replica's compaction, or this process losing the lock for a while, so
+// costs one read of the hour rows, never a wrong one.
+const hourWritesMigration = `ALTER TABLE rollup_derived ADD COLUMN hour_writes bigint NOT NULL DEFAULT 0`
+
+// hourCacheSpan is how far back from the newest hour the cache keeps rows.
+const hourCacheSpan = 2 * 3600
+
+// hourCache is the compacting process's copy of recent hour rows; the
+// compaction lock (Store.cmu) guards it.
+type hourCache struct {
+	valid  bool
+	writes int64 // hour_writes when the cache was last right
+	// complete is the newest hour that had rows when the cache started:
+	// of later hours, every row is in rows.
+	complete int64
+	rows     map[rollup.Key]cachedHour
+}
+
+type cachedHour struct {
+	row  *rollup.Row
+	mask *int64
+}
+
+// begin locks rollup_derived for the compaction transaction and checks
+// the cache against it, emptying it if someone else wrote hour rows.
+func (c *hourCache) begin(ctx context.Context, tx pgx.Tx) error {
+	var writes int64
+	var newest *int64
+	if err := tx.QueryRow(ctx, `SELECT hour_writes, (SELECT extract(epoch FROM max(bucket))::bigint FROM rollup_hour)
+		FROM rollup_derived FOR UPDATE`).Scan(&writes, &newest); err != nil {
+		return fmt.Errorf("hour cache: %w", err)
+	}
+	if c.valid && c.writes == writes {
+		return nil
+	}
+	c.valid, c.writes, c.rows = true, writes, make(map[rollup.Key]cachedHour)
+	c.complete = math.MinInt64
+	if newest != nil {
+		c.complete = *newest
+	}
+	return nil
+}
+
+// lookup returns the cached row of k and its minutes, and whether the
+// cache knows the answer (a row, or that there is none).
+func (c *hourCache) lookup(k rollup.Key) (cachedHour, bool) {
+	if !c.valid {
+		return cachedHour{}, false
+	}
+	h, ok := c.rows[k]
+	return h, ok || k.Bucket > c.complete
+}
+
+// committed records the hour rows a committed compaction wrote, and
+// forgets the hours far behind the newest.
+func (c *hourCache) committed(rows []*rollup.Row, masks map[rollup.Key]*int64) {
+	c.writes++
+	newest := int64(math.MinInt64)
+	for _, r := range rows {
+		if r.Level == rollup.Hour {
+			c.rows[r.Key] = cachedHour{r, masks[r.Key]}
+			newest = max(newest, r.Bucket)
+		}
+	}
+	if newest == math.MinInt64 {
+		return
+	}
+	for k := range c.rows {
+		if k.Bucket < newest-hourCacheSpan {
+			delete(c.rows, k)
+		}
+	}
+	// Forgotten hours are no longer complete in the cache.
+	c.complete = max(c.complete, newest-hourCacheSpan-1)
+}
+
+// bumpHourWrites counts a transaction's writes of hour rows; every writer
+// of them calls it.
+func bumpHourWrites(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `UPDATE rollup_derived SET hour_writes = hour_writes + 1`)
+	return err
+}
