@@ -16,7 +16,7 @@ import (
 // write since Open passes through it, and a row it does not hold is either
 // older than floor (then read from the database) or newer than anything
 // the file held at Open and not written since (then it does not exist).
-// Only the writer, under wmu, uses it.
+// Only the writers of rollup rows, under cmu, use it.
 type rollupCache struct {
 	rows  map[rollup.Key]*rollup.Row
 	packs map[packKey][]*rollup.Row
@@ -64,18 +64,23 @@ func (c *rollupCache) lookup(keys []rollup.Key, found map[rollup.Key]*rollup.Row
 	for _, k := range keys {
 		if k.Level.Packed() {
 			pk := packKey{k.Level, k.Bucket, k.Check}
-			if _, done := packs[pk]; done {
+			p, done := packs[pk]
+			if !done {
+				if p, done = c.packs[pk]; done {
+					p = slices.Clone(p)
+					packs[pk] = p
+				} else if c.absent(k.Level, k.Bucket) {
+					packs[pk], done = nil, true
+				}
+			}
+			if !done {
+				miss = append(miss, k)
 				continue
 			}
-			if p, ok := c.packs[pk]; ok {
-				packs[pk] = slices.Clone(p)
-				for _, r := range p {
-					found[r.Key] = r
-				}
-			} else if c.absent(k.Level, k.Bucket) {
-				packs[pk] = nil
-			} else {
-				miss = append(miss, k)
+			// Only the entry asked for: a pack holds up to a hundred
+			// vantages, of which a compaction touches a few.
+			if i := slices.IndexFunc(p, func(r *rollup.Row) bool { return r.Vantage == k.Vantage }); i >= 0 {
+				found[k] = p[i]
 			}
 			continue
 		}

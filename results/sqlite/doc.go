@@ -3,12 +3,23 @@
 // small installs.
 //
 // One writer connection takes every write, serialised by a mutex, with
-// prepared statements and one transaction per batch; readers use their own
-// connections beside it. Ingest inserts the batch with ON CONFLICT DO
-// NOTHING (so a stored id is a duplicate, also when the same id arrives
-// concurrently: the writer is single), then reads, merges and rewrites the
-// minute, hour and day rollups the new results touch, all before the
-// commit, which is fsynced (synchronous=FULL).
+// prepared statements; readers use their own connections beside it. What
+// needs no database (statement arguments, rollup deltas, merging and
+// encoding rollups) is done before taking the writer, so that two cores
+// overlap it with the writer's work.
+//
+// Ingest appends each batch's raw results (INSERT OR IGNORE on the
+// unique id: a stored id is a duplicate, also when the same id arrives
+// concurrently, the writer being single) and one row of pending rollup
+// deltas. Batches that wait for the writer are stored together in one
+// transaction, each in a savepoint (group commit); each is acknowledged
+// once that transaction is committed, and fsynced (synchronous=FULL).
+//
+// A background compaction folds pending deltas into the minute and hour
+// rollups and the day and week packs (Store.Compact), and
+// derives suffix packs for complete weeks (suffix.go); reads add what is
+// still pending, so they are exact whenever compaction runs. Reports fold
+// packs on every core (fold.go).
 //
 // Retention deletes rows in slices. The Locker is in-process: SQLite has
 // one collector process.

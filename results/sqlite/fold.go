@@ -15,36 +15,54 @@ import (
 type packFolder struct {
 	seed  maphash.Seed
 	parts []*rollup.Report
-	work  []chan []packRow
-	bufs  [][]packRow
+	work  []chan *packChunk
+	cur   []*packChunk // being filled, per worker
+	free  chan *packChunk
 	errs  []error
 	wg    sync.WaitGroup
 }
 
-type packRow struct {
-	team, endpoint, check string
-	series                []byte
+// packChunk is foldChunk packs handed over at once. Their series are
+// copied into buf, which is reused once the worker is done with it: a
+// report reads megabytes of packs, and a new slice for each would make
+// the garbage collector a good part of its cost.
+type packChunk struct {
+	rows []packRow
+	buf  []byte
 }
 
-const foldChunk = 64 // packs handed over at once
+type packRow struct {
+	team, endpoint, check string
+	lo, hi                int // the series is buf[lo:hi]
+}
+
+const (
+	foldChunk = 64   // packs handed over at once
+	packSize  = 8192 // room for a pack of 20-30 vantages, to start with
+)
 
 func newPackFolder(by results.GroupBy, workers int) (*packFolder, error) {
-	f := &packFolder{seed: maphash.MakeSeed(), errs: make([]error, workers)}
+	f := &packFolder{seed: maphash.MakeSeed(), errs: make([]error, workers),
+		cur: make([]*packChunk, workers), free: make(chan *packChunk, 8*workers)}
 	for i := range workers {
 		rep, err := rollup.NewReport(by)
 		if err != nil {
 			return nil, err
 		}
-		ch := make(chan []packRow, 4)
+		ch := make(chan *packChunk, 4)
 		f.parts = append(f.parts, rep)
 		f.work = append(f.work, ch)
-		f.bufs = append(f.bufs, make([]packRow, 0, foldChunk))
 		f.wg.Go(func() {
-			for chunk := range ch {
-				for _, p := range chunk {
+			for c := range ch {
+				for _, p := range c.rows {
 					if f.errs[i] == nil {
-						f.errs[i] = rep.AddPack(p.team, p.endpoint, p.check, p.series)
+						f.errs[i] = rep.AddPack(p.team, p.endpoint, p.check, c.buf[p.lo:p.hi])
 					}
+				}
+				c.rows, c.buf = c.rows[:0], c.buf[:0]
+				select {
+				case f.free <- c:
+				default:
 				}
 			}
 		})
@@ -55,18 +73,29 @@ func newPackFolder(by results.GroupBy, workers int) (*packFolder, error) {
 // add hands a pack over; series is copied.
 func (f *packFolder) add(team, endpoint, check string, series []byte) {
 	i := int(maphash.String(f.seed, check) % uint64(len(f.parts)))
-	f.bufs[i] = append(f.bufs[i], packRow{team, endpoint, check, append([]byte(nil), series...)})
-	if len(f.bufs[i]) == foldChunk {
-		f.work[i] <- f.bufs[i]
-		f.bufs[i] = make([]packRow, 0, foldChunk)
+	c := f.cur[i]
+	if c == nil {
+		select {
+		case c = <-f.free:
+		default:
+			c = &packChunk{rows: make([]packRow, 0, foldChunk), buf: make([]byte, 0, foldChunk*packSize)}
+		}
+		f.cur[i] = c
+	}
+	lo := len(c.buf)
+	c.buf = append(c.buf, series...)
+	c.rows = append(c.rows, packRow{team, endpoint, check, lo, len(c.buf)})
+	if len(c.rows) == foldChunk {
+		f.work[i] <- c
+		f.cur[i] = nil
 	}
 }
 
 // finish waits for the workers and merges their reports into rep.
 func (f *packFolder) finish(rep *rollup.Report) error {
 	for i, ch := range f.work {
-		if len(f.bufs[i]) > 0 {
-			ch <- f.bufs[i]
+		if c := f.cur[i]; c != nil {
+			ch <- c
 		}
 		close(ch)
 	}

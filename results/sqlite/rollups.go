@@ -37,9 +37,11 @@ func loadSQL(l rollup.Level, n int) string {
 		WHERE r.bucket = k.b AND r.check_id = k.c AND r.vantage = k.v`
 }
 
-func packUpsertSQL(l rollup.Level, n int) string {
-	return `INSERT INTO rollup_` + l.String() + ` (bucket, check_id, team, endpoint, kind, series) VALUES ` +
-		placeholders(6, n) + ` ON CONFLICT (bucket, check_id) DO UPDATE SET series = excluded.series`
+// packUpsertSQL writes packs into table (rollup_day, rollup_week or
+// rollup_suffix).
+func packUpsertSQL(table string, n int) string {
+	return `INSERT INTO ` + table + ` (bucket, check_id, team, endpoint, kind, series) VALUES ` +
+		placeholders(packCols, n) + ` ON CONFLICT (bucket, check_id) DO UPDATE SET series = excluded.series`
 }
 
 func closeRows(rows *sql.Rows) error {
@@ -50,13 +52,25 @@ func closeRows(rows *sql.Rows) error {
 	return err
 }
 
-// loadRollups reads the stored rows of keys; day rows come from their
-// packs, every entry of which is also kept in packs.
-func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, packs dayPacks) (map[rollup.Key]*rollup.Row, error) {
+// queryFunc runs a query: on a transaction, or on the readers.
+type queryFunc func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+
+// readQuery runs q on a reader, with a statement prepared at Open when
+// there is one.
+func (s *Store) readQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.rload[q]; ok {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.r.QueryContext(ctx, q, args...)
+}
+
+// loadRollups returns the stored rows of keys, from the cache or else
+// through query; day and week rows come from their packs, every entry of
+// which is also kept in packs. The caller holds cmu.
+func (s *Store) loadRollups(ctx context.Context, query queryFunc, keys []rollup.Key, packs dayPacks) (map[rollup.Key]*rollup.Row, error) {
 	found := make(map[rollup.Key]*rollup.Row)
 	keys = s.cache.lookup(keys, found, packs)
-	prep := func(q string) (*sql.Stmt, error) { return s.stmt(ctx, tx, q) }
-	if err := loadStored(ctx, prep, keys, packs, found); err != nil {
+	if err := loadStored(ctx, query, keys, packs, found); err != nil {
 		return nil, err
 	}
 	return found, nil
@@ -67,8 +81,7 @@ func (s *Store) loadRollups(ctx context.Context, tx *sql.Tx, keys []rollup.Key, 
 func readLoader(ctx context.Context, tx *sql.Tx) rollup.Loader {
 	return func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
 		found := make(map[rollup.Key]*rollup.Row)
-		prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, q) }
-		if err := loadStored(ctx, prep, keys, make(dayPacks), found); err != nil {
+		if err := loadStored(ctx, tx.QueryContext, keys, make(dayPacks), found); err != nil {
 			return nil, err
 		}
 		return found, nil
@@ -76,9 +89,9 @@ func readLoader(ctx context.Context, tx *sql.Tx) rollup.Loader {
 }
 
 // loadStored reads the rows of keys from the database into found.
-func loadStored(ctx context.Context, prep func(string) (*sql.Stmt, error), keys []rollup.Key, packs dayPacks, found map[rollup.Key]*rollup.Row) error {
+func loadStored(ctx context.Context, query queryFunc, keys []rollup.Key, packs dayPacks, found map[rollup.Key]*rollup.Row) error {
 	for _, l := range rollup.Levels {
-		var args [][]any
+		var args []any
 		seen := make(map[packKey]bool)
 		for _, k := range keys {
 			switch {
@@ -87,19 +100,18 @@ func loadStored(ctx context.Context, prep func(string) (*sql.Stmt, error), keys 
 				pk := packKey{l, k.Bucket, k.Check}
 				if _, ok := packs[pk]; !ok && !seen[pk] {
 					seen[pk] = true
-					args = append(args, []any{k.Bucket, k.Check})
+					args = append(args, k.Bucket, k.Check)
 				}
 			default:
-				args = append(args, []any{k.Bucket, k.Check, k.Vantage})
+				args = append(args, k.Bucket, k.Check, k.Vantage)
 			}
 		}
-		for lo := 0; lo < len(args); lo += keyChunk {
-			chunk := args[lo:min(lo+keyChunk, len(args))]
-			st, err := prep(loadSQL(l, len(chunk)))
-			if err != nil {
-				return fmt.Errorf("load %s rollups: %w", l, err)
-			}
-			rows, err := st.QueryContext(ctx, slices.Concat(chunk...)...)
+		cols := 3
+		if l.Packed() {
+			cols = 2
+		}
+		err := chunks(len(args)/cols, func(lo, size int) error {
+			rows, err := query(ctx, loadSQL(l, size), args[lo*cols:(lo+size)*cols]...)
 			if err != nil {
 				return fmt.Errorf("load %s rollups: %w", l, err)
 			}
@@ -131,6 +143,10 @@ func loadStored(ctx context.Context, prep func(string) (*sql.Stmt, error), keys 
 			if err := closeRows(rows); err != nil {
 				return fmt.Errorf("load %s rollups: %w", l, err)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		for pk := range seen {
 			if _, ok := packs[pk]; !ok {
@@ -160,112 +176,156 @@ func scanRollup(sc scanner, l rollup.Level) (*rollup.Row, error) {
 	return row, nil
 }
 
-// writeRollups writes rows over the stored ones. Day rows are merged into
-// their packs, which loadRollups must have read into packs.
-func (s *Store) writeRollups(ctx context.Context, tx *sql.Tx, rows []*rollup.Row, packs dayPacks) error {
+// rollupWrite is one statement writing rollup rows or packs, with its
+// arguments.
+type rollupWrite struct {
+	q    string
+	args []any
+}
+
+// encodeRollups makes the statements that write rows over the stored
+// ones. Day and week rows are merged into their packs, which loadRollups
+// must have read into packs.
+func encodeRollups(rows []*rollup.Row, packs dayPacks) ([]rollupWrite, error) {
+	var out []rollupWrite
 	for _, l := range rollup.Levels {
-		var args [][]any
+		var args []any
+		var err error
+		cols := rollupCols
 		if l.Packed() {
-			changed := make(map[packKey]bool)
-			for _, r := range rows {
-				if r.Level != l {
-					continue
-				}
-				pk := packKey{l, r.Bucket, r.Check}
-				entries := packs[pk]
-				i := slices.IndexFunc(entries, func(e *rollup.Row) bool { return e.Vantage == r.Vantage })
-				if i >= 0 {
-					entries[i] = r
-				} else {
-					entries = append(entries, r)
-				}
-				packs[pk] = entries
-				changed[pk] = true
-			}
-			keys := make([]packKey, 0, len(changed))
-			for pk := range changed {
-				keys = append(keys, pk)
-			}
-			slices.SortFunc(keys, func(a, b packKey) int { return cmp.Or(cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.check, b.check)) })
-			for _, pk := range keys {
-				entries := packs[pk]
-				slices.SortFunc(entries, func(a, b *rollup.Row) int { return cmp.Compare(a.Vantage, b.Vantage) })
-				blob, err := rollup.AppendPack(nil, entries)
-				if err != nil {
-					return fmt.Errorf("sqlite: pack day rollup: %w", err)
-				}
-				last := entries[len(entries)-1]
-				args = append(args, []any{pk.bucket, pk.check, last.Team, last.Endpoint, last.Kind, blob})
-			}
+			cols = packCols
+			args, err = packArgs(l, rows, packs)
 		} else {
-			for _, r := range rows {
-				if r.Level != l {
-					continue
-				}
-				hist, err := r.Hist.MarshalBinary()
-				if err != nil {
-					return fmt.Errorf("sqlite: encode histogram: %w", err)
-				}
-				args = append(args, []any{r.Bucket, r.Check, r.Vantage, r.Team, r.Endpoint, r.Kind, r.Region,
-					r.Provider, int64(r.ASN), r.Count, r.Failures, r.FailedMinutes, r.DownMinutes,
-					rollup.EncodeErrors(r.Errors), hist})
-			}
+			args, err = rowArgs(l, rows)
 		}
-		for lo := 0; lo < len(args); lo += rollupChunk {
-			chunk := args[lo:min(lo+rollupChunk, len(args))]
-			q := upsertSQL(l, len(chunk))
+		if err != nil {
+			return nil, err
+		}
+		_ = chunks(len(args)/cols, func(lo, size int) error {
+			q := upsertSQL(l, size)
 			if l.Packed() {
-				q = packUpsertSQL(l, len(chunk))
+				q = packUpsertSQL("rollup_"+l.String(), size)
 			}
-			st, err := s.stmt(ctx, tx, q)
-			if err != nil {
-				return fmt.Errorf("sqlite: write %s rollups: %w", l, err)
-			}
-			if _, err := st.ExecContext(ctx, slices.Concat(chunk...)...); err != nil {
-				return fmt.Errorf("sqlite: write %s rollups: %w", l, err)
-			}
+			out = append(out, rollupWrite{q, args[lo*cols : (lo+size)*cols]})
+			return nil
+		})
+	}
+	return out, nil
+}
+
+// rowArgs returns the upsert arguments of the rows of level l.
+func rowArgs(l rollup.Level, rows []*rollup.Row) ([]any, error) {
+	var args []any
+	for _, r := range rows {
+		if r.Level != l {
+			continue
+		}
+		hist, err := r.Hist.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: encode histogram: %w", err)
+		}
+		args = append(args, r.Bucket, r.Check, r.Vantage, r.Team, r.Endpoint, r.Kind, r.Region,
+			r.Provider, int64(r.ASN), r.Count, r.Failures, r.FailedMinutes, r.DownMinutes,
+			rollup.EncodeErrors(r.Errors), hist)
+	}
+	return args, nil
+}
+
+// packArgs merges the rows of packed level l into their packs and returns
+// the upsert arguments of the packs changed, in key order.
+func packArgs(l rollup.Level, rows []*rollup.Row, packs dayPacks) ([]any, error) {
+	changed := make(map[packKey]bool)
+	for _, r := range rows {
+		if r.Level != l {
+			continue
+		}
+		pk := packKey{l, r.Bucket, r.Check}
+		entries := packs[pk]
+		i := slices.IndexFunc(entries, func(e *rollup.Row) bool { return e.Vantage == r.Vantage })
+		if i >= 0 {
+			entries[i] = r
+		} else {
+			entries = append(entries, r)
+		}
+		packs[pk] = entries
+		changed[pk] = true
+	}
+	keys := make([]packKey, 0, len(changed))
+	for pk := range changed {
+		keys = append(keys, pk)
+	}
+	slices.SortFunc(keys, func(a, b packKey) int { return cmp.Or(cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.check, b.check)) })
+	var args []any
+	for _, pk := range keys {
+		entries := packs[pk]
+		slices.SortFunc(entries, func(a, b *rollup.Row) int { return cmp.Compare(a.Vantage, b.Vantage) })
+		blob, err := rollup.AppendPack(nil, entries)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: pack %s rollup: %w", l, err)
+		}
+		last := entries[len(entries)-1]
+		args = append(args, pk.bucket, pk.check, last.Team, last.Endpoint, last.Kind, blob)
+	}
+	return args, nil
+}
+
+// execWrites runs writes (from encodeRollups) in tx.
+func (s *Store) execWrites(ctx context.Context, tx *sql.Tx, writes []rollupWrite) error {
+	for _, w := range writes {
+		st, err := s.stmt(ctx, tx, w.q)
+		if err != nil {
+			return fmt.Errorf("write rollups: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, w.args...); err != nil {
+			return fmt.Errorf("write rollups: %w", err)
 		}
 	}
 	return nil
 }
 
 // LoadRollups writes rollup rows as they are, replacing stored rows with
-// the same key, without raw results, and adds day rows to their week
-// rows. It is the bulk path that fills a store with generated history for
-// report benchmarks (results/synth), for buckets not stored before.
+// the same key, without raw results, adds day rows to their week rows and
+// keeps suffix and multi-week packs up to date. It is the bulk path that
+// fills a store with generated history for report benchmarks
+// (results/synth), for buckets not stored before.
 func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: load rollups: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	packs := make(dayPacks)
-	weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-		return s.loadRollups(ctx, tx, keys, packs)
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: load rollups: %w", err)
-	}
-	rows = append(slices.Clip(rows), weeks...)
-	var dayKeys []rollup.Key
-	for _, r := range rows {
-		if r.Level.Packed() {
-			dayKeys = append(dayKeys, r.Key)
+	err := s.writeTx(ctx, "load rollups", func(tx *sql.Tx) error {
+		weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+			return s.loadRollups(ctx, tx.QueryContext, keys, packs)
+		})
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := s.loadRollups(ctx, tx, dayKeys, packs); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
-	}
-	if err := s.writeRollups(ctx, tx, rows, packs); err != nil {
+		rows = append(slices.Clip(rows), weeks...)
+		var dayKeys []rollup.Key
+		for _, r := range rows {
+			if r.Level.Packed() {
+				dayKeys = append(dayKeys, r.Key)
+			}
+		}
+		if _, err := s.loadRollups(ctx, tx.QueryContext, dayKeys, packs); err != nil {
+			return err
+		}
+		writes, err := encodeRollups(rows, packs)
+		if err != nil {
+			return err
+		}
+		suffixes, err := s.suffixWrites(ctx, tx.QueryContext, s.lateWeeks(rows), packs)
+		if err != nil {
+			return err
+		}
+		return s.execWrites(ctx, tx, append(writes, suffixes...))
+	})
+	s.wmu.Unlock()
+	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: load rollups: commit: %w", err)
-	}
 	s.cache.remember(rows, packs)
-	return nil
+	return s.deriveSuffixes(ctx)
 }
 
 // pendingFilter selects pending deltas for a read.
@@ -422,10 +482,14 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 		return nil, fmt.Errorf("sqlite: availability: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	// Packs (day and week rollups) are folded on every core while this
-	// goroutine reads them; the rest is little.
+	reads, err := reportSpans(ctx, tx, spans)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: availability: %w", err)
+	}
+	// Packs (day, week and suffix rollups) are folded on every core while
+	// this goroutine reads them; the rest is little.
 	var folder *packFolder
-	if n := min(runtime.GOMAXPROCS(0), 4); n > 1 && slices.ContainsFunc(spans, func(sp rollup.Span) bool { return sp.Level.Packed() }) {
+	if n := min(runtime.GOMAXPROCS(0), 4); n > 1 && slices.ContainsFunc(reads, func(sp readSpan) bool { return sp.packed }) {
 		if folder, err = newPackFolder(q.By, n); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
@@ -442,15 +506,15 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	// Packed spans first: the parts merge into an empty report, which
 	// Merge needs (a series is in one part only).
 	for _, packed := range []bool{true, false} {
-		for _, sp := range spans {
-			if sp.Level.Packed() != packed {
+		for _, sp := range reads {
+			if sp.packed != packed {
 				continue
 			}
 			var w where
 			w.eq("team", q.Team)
 			w.eq("endpoint", q.Endpoint)
-			w.add("bucket >= ? AND bucket < ?", sp.From.Unix(), sp.To.Unix())
-			if err := report(ctx, tx, rep, sp.Level, &w, folder); err != nil {
+			w.add("bucket >= ? AND bucket < ?", sp.from, sp.to)
+			if err := report(ctx, tx, rep, sp, &w, folder); err != nil {
 				return nil, fmt.Errorf("sqlite: availability: %w", err)
 			}
 		}
@@ -472,9 +536,9 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	return rep.Rows(), nil
 }
 
-func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, l rollup.Level, w *where, folder *packFolder) error {
-	if l.Packed() {
-		rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, series FROM rollup_`+l.String()+w.String(), w.args...)
+func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, sp readSpan, w *where, folder *packFolder) error {
+	if sp.packed {
+		rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, series FROM `+sp.table+w.String(), w.args...)
 		if err != nil {
 			return err
 		}
@@ -495,7 +559,7 @@ func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, l rollup.Level,
 		return closeRows(rows)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, vantage, region, provider, asn,
-		count, failures, failed_minutes, down_minutes, errors, hist FROM rollup_`+l.String()+w.String(), w.args...)
+		count, failures, failed_minutes, down_minutes, errors, hist FROM `+sp.table+w.String(), w.args...)
 	if err != nil {
 		return err
 	}

@@ -145,6 +145,10 @@ CREATE TABLE rollup_week (
 );
 CREATE INDEX rollup_week_team ON rollup_week (team, endpoint, bucket);
 `,
+	// 5: suffix packs and the state of their derivation (suffix.go).
+	suffixMigration,
+	// 6: multi-week packs (suffix.go).
+	weeksMigration,
 }
 
 // migrate applies the migrations not yet recorded, each in its own

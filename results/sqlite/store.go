@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,11 +26,25 @@ type Store struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // readers; WAL lets them run beside the writer
 
-	// wmu makes each Ingest one unit from insert to commit, so that the
-	// rollup read-modify-write sees no other writer.
+	// wmu serialises the users of the writer connection: each holds it
+	// from its transaction's begin to its commit, and prepares what needs
+	// no database before taking it, so that two cores overlap the Go work
+	// of one batch or compaction with the SQLite work of another.
 	wmu   sync.Mutex
 	stmts writerStmts
-	cache *rollupCache
+	// queue holds the batches waiting for the writer (see Ingest).
+	qmu   sync.Mutex
+	queue []*batch
+	// cmu makes compactions (and the other writers of rollup rows,
+	// LoadRollups and ApplyRetention) one at a time, from reading the
+	// stored rows to the commit of the new ones: they are the only
+	// writers of rollup rows, so what they read, also outside wmu and
+	// through a reader connection, is what they overwrite. It guards
+	// cache.
+	cmu      sync.Mutex
+	cache    *rollupCache
+	suffixWM int64                // see suffix.go
+	rload    map[string]*sql.Stmt // loadSQL of each chunk size, on the readers
 
 	lmu   sync.Mutex
 	locks map[string]bool
@@ -89,16 +105,34 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s := &Store{w: w, r: r, locks: make(map[string]bool),
-		stmts: writerStmts{cache: make(map[string]*sql.Stmt)}}
+		stmts: writerStmts{cache: make(map[string]*sql.Stmt)}, rload: make(map[string]*sql.Stmt)}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	for _, l := range rollup.Levels {
+		for _, n := range chunkSizes {
+			q := loadSQL(l, n)
+			if s.rload[q], err = r.PrepareContext(ctx, q); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("sqlite: prepare: %w", err)
+			}
+		}
 	}
 	if s.cache, err = newRollupCache(ctx, w); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.compactor.KickAfter = 32
+	if s.suffixWM, err = suffixWM(ctx, w.QueryContext); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// Each compaction rewrites the hour rows and the day and week packs
+	// of what it folds, the packs whole (up to 100 vantages each): fewer,
+	// larger compactions cost less per result, and reads add at most
+	// about 64 batches of pending deltas.
+	s.compactor.KickAfter = 64
+	s.compactor.Every = 4 * time.Second
 	s.compactor.Start(s.Compact)
 	return s, nil
 }
@@ -116,51 +150,151 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// Ingest implements results.ResultStore.
+// Ingest implements results.ResultStore. Batches that arrive while the
+// writer is busy are stored together, in one transaction (group commit):
+// one commit, one fsync and one write of the index pages they share
+// instead of one each. Ingest returns once its batch is committed.
 func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
-	var out results.IngestOutcome
 	if len(rs) == 0 {
-		return out, nil
+		return results.IngestOutcome{}, nil
 	}
+	// The statement arguments and the batch's rollups are made before
+	// taking the writer. The rollups are of every record: a duplicate
+	// (a prober's retry) is rare, and then they are made again.
+	b := &batch{rs: rs, chunks: resultArgs(rs), done: make(chan struct{})}
+	var err error
+	if b.deltas, err = rollup.AppendDeltas(nil, rollup.Deltas(rs)); err != nil {
+		return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
+	}
+	s.qmu.Lock()
+	s.queue = append(s.queue, b)
+	s.qmu.Unlock()
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return out, fmt.Errorf("sqlite: ingest: begin: %w", err)
+	for !b.committed() {
+		// Not cancelled with this caller: the group holds other batches.
+		s.commitQueued(context.WithoutCancel(ctx))
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	inserted, err := s.insertResults(ctx, tx, rs)
-	if err != nil {
-		return results.IngestOutcome{}, err
+	s.wmu.Unlock()
+	if b.err != nil {
+		return results.IngestOutcome{}, b.err
 	}
-	fresh := make([]results.Result, 0, len(inserted))
-	for i := range rs {
-		if inserted[rs[i].ID] {
-			delete(inserted, rs[i].ID) // a second copy in the batch is a duplicate
-			out.Accepted = append(out.Accepted, rs[i].ID)
-			fresh = append(fresh, rs[i])
-		} else {
-			out.Duplicate = append(out.Duplicate, rs[i].ID)
-		}
-	}
-	if len(fresh) > 0 {
-		// The rollups of the batch, as one pending row; compaction folds
-		// it into the rollup tables (see Compact).
-		blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
-		if err != nil {
-			return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
-		}
-		if _, err := tx.StmtContext(ctx, s.stmts.cache[pendingSQL]).ExecContext(ctx, blob); err != nil {
-			return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: rollups: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return results.IngestOutcome{}, fmt.Errorf("sqlite: ingest: commit: %w", err)
-	}
-	if len(fresh) > 0 {
+	if len(b.out.Accepted) > 0 {
 		s.compactor.Added()
 	}
-	return out, nil
+	return b.out, nil
+}
+
+// batch is what Ingest prepares before taking the writer, and what it
+// learns.
+type batch struct {
+	rs     []results.Result
+	chunks [][]any // resultArgs(rs)
+	deltas []byte  // the rollups of rs, rollup.AppendDeltas
+
+	done chan struct{} // closed once committed or failed
+	out  results.IngestOutcome
+	err  error
+}
+
+func (b *batch) committed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// groupBatches is how many queued batches one transaction stores at most.
+const groupBatches = 16
+
+// commitQueued stores the oldest queued batches in one transaction. The
+// caller holds wmu.
+func (s *Store) commitQueued(ctx context.Context) {
+	s.qmu.Lock()
+	n := min(len(s.queue), groupBatches)
+	group := slices.Clone(s.queue[:n])
+	s.queue = append(s.queue[:0], s.queue[n:]...)
+	s.qmu.Unlock()
+	err := s.writeTx(ctx, "ingest", func(tx *sql.Tx) error {
+		for _, b := range group {
+			// A savepoint per batch, so that an optimistic insert that
+			// finds a stored record is undone alone.
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
+				return err
+			}
+			err := s.insertBatch(ctx, tx, b, true)
+			if errors.Is(err, errStored) {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
+					return err
+				}
+				err = s.insertBatch(ctx, tx, b, false)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE batch`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, b := range group {
+		if err != nil {
+			b.out, b.err = results.IngestOutcome{}, err
+		}
+		close(b.done)
+	}
+}
+
+// errStored ends an optimistic insert that found a record stored before.
+var errStored = errors.New("a record is stored already")
+
+// insertBatch stores b within tx and sets b.out. Optimistic, it presumes
+// that no record is stored yet, which holds nearly always, and inserts
+// without RETURNING, which costs a fifth of the insert: when a statement
+// inserts fewer rows than it has, it returns errStored, and the caller
+// must undo what it did. Otherwise it learns which records are new from
+// the ids the inserts return.
+func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch, optimistic bool) error {
+	b.out = results.IngestOutcome{}
+	if optimistic {
+		if err := s.insertNew(ctx, tx, b.chunks); err != nil {
+			return err
+		}
+		for i := range b.rs {
+			b.out.Accepted = append(b.out.Accepted, b.rs[i].ID)
+		}
+	} else {
+		inserted, err := s.insertResults(ctx, tx, b.chunks, len(b.rs))
+		if err != nil {
+			return err
+		}
+		fresh := make([]results.Result, 0, len(inserted))
+		for i := range b.rs {
+			if id := b.rs[i].ID; inserted[id] {
+				delete(inserted, id) // a second copy in the batch is a duplicate
+				b.out.Accepted = append(b.out.Accepted, id)
+				fresh = append(fresh, b.rs[i])
+			} else {
+				b.out.Duplicate = append(b.out.Duplicate, id)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		if len(fresh) < len(b.rs) {
+			if b.deltas, err = rollup.AppendDeltas(nil, rollup.Deltas(fresh)); err != nil {
+				return fmt.Errorf("rollups: %w", err)
+			}
+		}
+	}
+	// The rollups of the batch, as one pending row; compaction folds it
+	// into the rollup tables (see Compact).
+	if _, err := tx.StmtContext(ctx, s.stmts.cache[pendingSQL]).ExecContext(ctx, b.deltas); err != nil {
+		return fmt.Errorf("rollups: %w", err)
+	}
+	return nil
 }
 
 const pendingSQL = `INSERT INTO rollup_pending (deltas) VALUES (?)`
@@ -182,77 +316,137 @@ func (s *Store) Compact(ctx context.Context) error {
 	}
 }
 
+// compactOnce folds up to compactBatches pending batches. Everything but
+// the writes is done before taking the writer (see cmu).
 func (s *Store) compactOnce(ctx context.Context) (int, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: compact: begin: %w", err)
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	deltas, last, n, err := s.readPending(ctx)
+	if err != nil || n == 0 {
+		return 0, err
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	var deltas []*rollup.Row
-	var last int64
-	n := 0
-	rows, err := tx.QueryContext(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq LIMIT ?`, compactBatches)
+	packs := make(dayPacks)
+	ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		return s.loadRollups(ctx, s.readQuery, keys, packs)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	writes, err := encodeRollups(ru, packs)
+	if err != nil {
+		return 0, err
+	}
+	suffixes, err := s.suffixWrites(ctx, s.readQuery, s.lateWeeks(ru), packs)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	writes = append(writes, suffixes...)
+	s.wmu.Lock()
+	err = s.writeTx(ctx, "compact", func(tx *sql.Tx) error {
+		if err := s.execWrites(ctx, tx, writes); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM rollup_pending WHERE seq <= ?`, last)
+		return err
+	})
+	s.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	s.cache.remember(ru, packs)
+	if nd := s.cache.newest[rollup.Day]; nd != math.MinInt64 && weekOf(nd) > s.suffixWM {
+		if err := s.deriveSuffixes(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// readPending decodes the oldest compactBatches pending batches, through
+// a reader: batches commit in seq order, and only compaction deletes them.
+func (s *Store) readPending(ctx context.Context) (deltas []*rollup.Row, last int64, n int, err error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq LIMIT ?`, compactBatches)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
 	for rows.Next() {
 		var blob sql.RawBytes
 		if err := rows.Scan(&last, &blob); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("sqlite: compact: %w", err)
+			return nil, 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 		}
 		if deltas, err = rollup.DecodeDeltas(deltas, blob); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("sqlite: compact: pending batch %d: %w", last, err)
+			return nil, 0, 0, fmt.Errorf("sqlite: compact: pending batch %d: %w", last, err)
 		}
 		n++
 	}
 	if err := closeRows(rows); err != nil {
-		return 0, fmt.Errorf("sqlite: compact: %w", err)
+		return nil, 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	packs := make(dayPacks)
-	ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-		return s.loadRollups(ctx, tx, keys, packs)
-	})
+	return deltas, last, n, nil
+}
+
+// writeTx runs fn in a transaction on the writer and commits it; the
+// caller holds wmu. what names the work in errors.
+func (s *Store) writeTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: compact: %w", err)
+		return fmt.Errorf("sqlite: %s: begin: %w", what, err)
 	}
-	if err := s.writeRollups(ctx, tx, ru, packs); err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup_pending WHERE seq <= ?`, last); err != nil {
-		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: compact: commit: %w", err)
+		return fmt.Errorf("sqlite: %s: commit: %w", what, err)
 	}
-	s.cache.remember(ru, packs)
-	return n, nil
+	return nil
 }
 
 // Statements take many rows at once: the per-statement cost of
-// database/sql and the driver, not SQLite, is what bounds ingest.
+// database/sql and the driver, not SQLite, is what bounds ingest. Each
+// takes a number of rows from chunkSizes, so that every statement run is
+// one prepared at Open: preparing one with thousands of variables costs
+// about as much as running it.
+var chunkSizes = [...]int{400, 100, 20, 5, 1} // 400 x 23 columns: 9200 variables
+
 const (
-	resultChunk = 400 // 23 columns: 9200 variables
-	rollupChunk = 500 // 15 columns: 7500 variables
-	keyChunk    = 500
+	resultCols = 23
+	rollupCols = 15
+	packCols   = 6
 )
 
-func insertSQL(n int) string {
-	return `INSERT INTO results (` + resultColumns + `) VALUES ` + placeholders(23, n) +
-		` ON CONFLICT (id) DO NOTHING RETURNING id`
+// chunks splits n rows into statements of chunkSizes rows, largest first,
+// and calls fn with each one's first row and size.
+func chunks(n int, fn func(lo, size int) error) error {
+	lo := 0
+	for _, size := range chunkSizes {
+		for ; n-lo >= size; lo += size {
+			if err := fn(lo, size); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
+
+// insertNewSQL inserts results, skipping those whose id is stored. OR
+// IGNORE rather than ON CONFLICT (id) DO NOTHING: with no constraint left
+// that could abort the statement midway, SQLite keeps no statement
+// journal (every column is bound, never NULL where NOT NULL).
+func insertNewSQL(n int) string {
+	return `INSERT OR IGNORE INTO results (` + resultColumns + `) VALUES ` + placeholders(resultCols, n)
+}
+
+// insertSQL is insertNewSQL returning the ids inserted.
+func insertSQL(n int) string { return insertNewSQL(n) + ` RETURNING id` }
 
 // upsertSQL writes rollup rows. It leaves team, endpoint and kind (a
 // check's, fixed) alone on update, so that the team index is not touched.
 func upsertSQL(l rollup.Level, n int) string {
 	return `INSERT INTO rollup_` + l.String() + ` (` + rollupColumns + `) VALUES ` +
-		placeholders(15, n) + `
+		placeholders(rollupCols, n) + `
 		ON CONFLICT (bucket, check_id, vantage) DO UPDATE SET
 		region = excluded.region, provider = excluded.provider, asn = excluded.asn,
 		count = excluded.count, failures = excluded.failures,
@@ -263,11 +457,15 @@ func upsertSQL(l rollup.Level, n int) string {
 // prepare prepares the statements of full chunks on the writer, once, at
 // Open: the writer's one connection is busy inside a transaction later.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{insertSQL(resultChunk), pendingSQL}
-	for _, l := range rollup.Levels {
-		qs = append(qs, loadSQL(l, keyChunk))
-		if !l.Packed() {
-			qs = append(qs, upsertSQL(l, rollupChunk))
+	qs := []string{pendingSQL}
+	for _, n := range chunkSizes {
+		qs = append(qs, insertNewSQL(n), insertSQL(n), packUpsertSQL("rollup_suffix", n), packUpsertSQL("rollup_weeks", n))
+		for _, l := range rollup.Levels {
+			if l.Packed() {
+				qs = append(qs, packUpsertSQL("rollup_"+l.String(), n))
+			} else {
+				qs = append(qs, upsertSQL(l, n))
+			}
 		}
 	}
 	for _, q := range qs {
@@ -294,12 +492,13 @@ func placeholders(cols, rows int) string {
 	return strings.Repeat(one+",", rows-1) + one
 }
 
-func (s *Store) insertResults(ctx context.Context, tx *sql.Tx, rs []results.Result) (map[string]bool, error) {
-	inserted := make(map[string]bool, len(rs))
-	args := make([]any, 0, resultChunk*23)
-	for lo := 0; lo < len(rs); lo += resultChunk {
-		chunk := rs[lo:min(lo+resultChunk, len(rs))]
-		args = args[:0]
+// resultArgs returns the arguments of the insert statements of rs, one
+// slice per statement (see chunks).
+func resultArgs(rs []results.Result) [][]any {
+	var out [][]any
+	_ = chunks(len(rs), func(lo, size int) error {
+		chunk := rs[lo : lo+size]
+		args := make([]any, 0, len(chunk)*resultCols)
 		for i := range chunk {
 			r := &chunk[i]
 			var layer, code, msg string
@@ -315,29 +514,57 @@ func (s *Store) insertResults(ctx context.Context, tx *sql.Tx, rs []results.Resu
 				r.DurationMS, r.OK, layer, code, msg, r.Phases.DNSMS, r.Phases.ConnectMS,
 				r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS, details)
 		}
-		q := insertSQL(len(chunk))
-		st, err := s.stmt(ctx, tx, q)
+		out = append(out, args)
+		return nil
+	})
+	return out
+}
+
+// insertNew runs the inserts of chunks (from resultArgs), and returns
+// errStored if a record was stored before.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, chunks [][]any) error {
+	for _, args := range chunks {
+		n := len(args) / resultCols
+		st, err := s.stmt(ctx, tx, insertNewSQL(n))
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: ingest: %w", err)
+			return err
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if done, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		} else if done < int64(n) {
+			return errStored
+		}
+	}
+	return nil
+}
+
+// insertResults runs the inserts of chunks (from resultArgs) and returns
+// the ids inserted: the records not stored before.
+func (s *Store) insertResults(ctx context.Context, tx *sql.Tx, chunks [][]any, n int) (map[string]bool, error) {
+	inserted := make(map[string]bool, n)
+	for _, args := range chunks {
+		st, err := s.stmt(ctx, tx, insertSQL(len(args)/resultCols))
+		if err != nil {
+			return nil, err
 		}
 		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: ingest: insert: %w", err)
+			return nil, fmt.Errorf("insert: %w", err)
 		}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: ingest: insert: %w", err)
+				return nil, fmt.Errorf("insert: %w", err)
 			}
 			inserted[id] = true
 		}
-		err = rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: ingest: insert: %w", err)
+		if err := closeRows(rows); err != nil {
+			return nil, fmt.Errorf("insert: %w", err)
 		}
 	}
 	return inserted, nil
@@ -449,8 +676,12 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 		cuts = append(cuts, cut{"rollup_hour", "bucket", rollupKey, now.Add(-r.Hour).Unix()})
 		cuts = append(cuts, cut{"rollup_day", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
 		cuts = append(cuts, cut{"rollup_week", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
+		cuts = append(cuts, cut{"rollup_suffix", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
+		cuts = append(cuts, cut{"rollup_weeks", "bucket", "bucket, check_id", now.Add(-r.Hour).Unix()})
 	}
-	s.wmu.Lock()
+	// No compaction in between: it could write back a row just deleted.
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	if r.Minute > 0 {
 		s.cache.evictBefore(rollup.Minute, now.Add(-r.Minute).Unix())
 	}
@@ -459,7 +690,6 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 		s.cache.evictBefore(rollup.Day, now.Add(-r.Hour).Unix())
 		s.cache.evictBefore(rollup.Week, now.Add(-r.Hour).Unix())
 	}
-	s.wmu.Unlock()
 	const slice = 10000
 	for _, c := range cuts {
 		// In slices, so that a large purge does not hold the writer for long.

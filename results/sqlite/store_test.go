@@ -132,3 +132,103 @@ func TestRollupCacheAcrossReopenAndEviction(t *testing.T) {
 		}
 	}
 }
+
+// Suffix packs (the start of a window), multi-week packs (its middle) and
+// week packs (its end) give the reports that the day rollups give, exactly: a compacted store, which
+// reads them, answers every window as a store that was never compacted,
+// which adds up pending minute deltas. Late results land in weeks whose
+// suffix packs are derived, and in the current week.
+func TestSuffixPacksExact(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 10, 7, 3, 0, 0, 0, time.UTC) // a Wednesday
+	const days = 40
+	type vantage struct{ id, region string }
+	vantages := []vantage{{"v1", "eu"}, {"v2", "eu"}, {"v3", "us"}}
+	codes := []results.Code{results.CodeTimeout, results.CodeRefused, results.CodeReset}
+	var first, late []results.Result
+	n := 0
+	for h := 0; h < days*24; h += 7 {
+		for c := range 3 {
+			for vi, v := range vantages {
+				n++
+				r := results.Result{ID: fmt.Sprintf("r%05d", n), Team: "pay", Endpoint: fmt.Sprint("e", c%2),
+					Check: fmt.Sprint("c", c), Kind: "http", Vantage: v.id, Region: v.region,
+					StartedAt:  start.Add(time.Duration(h)*time.Hour + time.Duration(vi)*time.Minute),
+					DurationMS: float64(20 + (n*37)%400), OK: true}
+				if n%7 == 0 || (h/24 == 9 && v.id == "v3") {
+					r.OK = false
+					r.Error = &results.Error{Layer: results.LayerConnect, Code: codes[n%3]}
+				}
+				// Every 11th arrives after the rest: most in weeks whose
+				// suffix packs are derived by then.
+				if n%11 == 0 {
+					late = append(late, r)
+				} else {
+					first = append(first, r)
+				}
+			}
+		}
+	}
+	open := func(compact bool) *Store {
+		s, err := Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		s.compactor.Stop()
+		for _, batch := range [][]results.Result{first[:len(first)/2], first[len(first)/2:], late[:len(late)/2], late[len(late)/2:]} {
+			if _, err := s.Ingest(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if compact {
+				if err := s.Compact(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return s
+	}
+	packed, pending := open(true), open(false)
+	var suffixes int
+	if err := packed.r.QueryRowContext(ctx, `SELECT count(*) FROM rollup_suffix`).Scan(&suffixes); err != nil {
+		t.Fatal(err)
+	}
+	var multi int
+	if err := packed.r.QueryRowContext(ctx, `SELECT count(*) FROM rollup_weeks`).Scan(&multi); err != nil {
+		t.Fatal(err)
+	}
+	if suffixes == 0 || multi == 0 || packed.suffixWM != time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC).Unix() {
+		t.Fatalf("%d suffix and %d multi-week packs, watermark %v: want some, and the Monday of the last week",
+			suffixes, multi, time.Unix(packed.suffixWM, 0).UTC())
+	}
+	// Every weekday of the first week and a half, then every third day.
+	for from := -2; from < days-8; from++ {
+		if from >= 9 && from%3 != 0 {
+			continue
+		}
+		for _, length := range []int{8, 19, 30} {
+			if length == 19 && from%2 != 0 {
+				continue
+			}
+			since := start.Add(time.Duration(from)*24*time.Hour + 5*time.Hour)
+			groupings := []results.GroupBy{results.ByVantage}
+			if length == 30 {
+				groupings = append(groupings, results.ByRegion)
+			}
+			for _, by := range groupings {
+				q := results.ReportQuery{By: by, Since: since, Until: since.Add(time.Duration(length) * 24 * time.Hour)}
+				got, err := packed.Availability(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := pending.Availability(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%d days from %s by %s:\n got %+v\nwant %+v", length, since.Format(time.DateTime), by, got, want)
+				}
+			}
+		}
+	}
+}
