@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,19 +15,22 @@ import (
 )
 
 // feedMigration keeps the feed of ResultsAfter: one row per ingest
-// transaction, with the ids and start times of the results it stored
-// (appendPending writes it). A row carries its transaction id, which tells
-// a reader whether it committed before or after a snapshot (see
-// ResultsAfter).
+// transaction, holding the results it stored for the first time
+// (appendPending writes it). The reader takes them from here, which costs
+// a fraction of looking each one up in results again. A row carries its
+// transaction id, which tells a reader whether it committed before or
+// after a snapshot (see ResultsAfter). The records are gob-encoded and
+// stored uncompressed: they are read once, soon.
 const feedMigration = `
 CREATE TABLE result_feed (
-	xid     xid8          NOT NULL DEFAULT pg_current_xact_id(),
-	seq     bigserial     NOT NULL,
-	at      timestamptz   NOT NULL DEFAULT now(),
-	ids     text[]        NOT NULL,
-	started timestamptz[] NOT NULL,
+	xid     xid8        NOT NULL DEFAULT pg_current_xact_id(),
+	seq     bigserial   NOT NULL,
+	at      timestamptz NOT NULL DEFAULT now(),
+	n       integer     NOT NULL, -- results in records
+	records bytea       NOT NULL,
 	PRIMARY KEY (xid, seq)
 );
+ALTER TABLE result_feed ALTER COLUMN records SET STORAGE EXTERNAL;
 `
 
 // feedCursor is where a reader is in the feed. Batches commit in another
@@ -91,50 +96,29 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		}
 		// Whole feed rows (batches) until limit results are reached, and
 		// whether there are more.
-		rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, ids, started, max(before) OVER () >= $5
-			FROM (SELECT xid, seq, ids, started,
-			             sum(cardinality(ids)) OVER (ORDER BY xid, seq) - cardinality(ids) AS before
-			      FROM result_feed
-			      WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
-			        AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-			        AND (xid, seq) > ($3::text::xid8, $4)) f
-			ORDER BY xid, seq`, c.lo, c.hi, c.after.xid, c.after.seq, max(limit, 1))
+		// xid_text, not xid: ORDER BY xid must sort the xid8, not its text.
+		rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records, more FROM (
+			  SELECT xid, seq, records, before, max(before) OVER () >= $5 AS more FROM (
+			    SELECT xid, seq, records, sum(n) OVER (ORDER BY xid, seq) - n AS before
+			    FROM result_feed
+			    WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
+			      AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+			      AND (xid, seq) > ($3::text::xid8, $4)) numbered) counted
+			WHERE before < $5 ORDER BY xid, seq`, c.lo, c.hi, c.after.xid, c.after.seq, max(limit, 1))
 		if err != nil {
-			return err
-		}
-		var ids []string
-		var started []time.Time
-		for rows.Next() {
-			var rowIDs []string
-			var rowStarted []time.Time
-			var after feedRow
-			if err := rows.Scan(&after.xid, &after.seq, &rowIDs, &rowStarted, &more); err != nil {
-				rows.Close()
-				return err
-			}
-			if len(ids) >= max(limit, 1) {
-				continue // past the page; more says so
-			}
-			c.after = after
-			ids, started = append(ids, rowIDs...), append(started, rowStarted...)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		if rows, err = tx.Query(ctx, `SELECT `+feedColumns+` FROM unnest($1::text[], $2::timestamptz[]) AS u(id, started_at)
-			JOIN results r ON r.id = u.id AND r.started_at = u.started_at`, ids, started); err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			r, err := scanResult(rows)
-			if err != nil {
+			var records []byte
+			if err := rows.Scan(&c.after.xid, &c.after.seq, &records, &more); err != nil {
 				return err
 			}
-			out = append(out, r)
+			var rs []results.Result
+			if err := gob.NewDecoder(bytes.NewReader(records)).Decode(&rs); err != nil {
+				return fmt.Errorf("feed row %s/%d: %w", c.after.xid, c.after.seq, err)
+			}
+			out = append(out, rs...)
 		}
 		return rows.Err()
 	})
@@ -159,9 +143,6 @@ func (s *Store) pruneFeed(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
-
-// feedColumns are resultColumns of the results table aliased r.
-var feedColumns = "r." + strings.Join(copyColumns, ", r.")
 
 // scanResult reads a row of resultColumns, after any leading columns
 // given in before.

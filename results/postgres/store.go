@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -263,20 +265,21 @@ func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.In
 
 // appendPending records, in the ingest transaction, what the results
 // stored for the first time (fresh) need once committed: their rollup
-// deltas, as one rollup_pending row for compaction, and their ids, as one
-// result_feed row for alert evaluation. One round trip for both.
+// deltas, as one rollup_pending row for compaction, and the results
+// themselves, as one result_feed row for alert evaluation. One round trip
+// for both.
 func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
 	blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
 	if err != nil {
 		return fmt.Errorf("postgres: ingest: rollups: %w", err)
 	}
-	ids, started := make([]string, len(fresh)), make([]time.Time, len(fresh))
-	for i := range fresh {
-		ids[i], started[i] = fresh[i].ID, fresh[i].StartedAt
+	var records bytes.Buffer
+	if err := gob.NewEncoder(&records).Encode(fresh); err != nil {
+		return fmt.Errorf("postgres: ingest: feed: %w", err)
 	}
 	var b pgx.Batch
 	b.Queue(`INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob)
-	b.Queue(`INSERT INTO result_feed (ids, started) VALUES ($1, $2)`, ids, started)
+	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), records.Bytes())
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("postgres: ingest: pending rollups and feed: %w", err)
 	}
