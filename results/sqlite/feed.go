@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/picketnet/picket/results"
@@ -12,11 +15,14 @@ import (
 
 // ResultsAfter implements results.ResultStore. The cursor is the rowid of
 // the last result read: one writer assigns rowids in commit order, so
-// "rowid > cursor" is exactly what was committed since.
+// "rowid > cursor" is exactly what was committed since. The reader, the
+// alert evaluator, runs in this process and follows closely, so the
+// results of the latest commits are handed to it from memory (recent);
+// a reader further behind reads them back from the database.
 func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error) {
 	if cursor == "" {
 		var head int64
-		if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM results`).Scan(&head); err != nil {
+		if err := s.r.QueryRowContext(ctx, lastRowidSQL).Scan(&head); err != nil {
 			return nil, "", fmt.Errorf("sqlite: result feed: %w", err)
 		}
 		return nil, strconv.FormatInt(head, 10), nil
@@ -24,6 +30,9 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 	after, err := strconv.ParseInt(cursor, 10, 64)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: result feed: bad cursor %q", cursor)
+	}
+	if rs, last, ok := s.recent.after(after, max(limit, 1)); ok {
+		return rs, strconv.FormatInt(last, 10), nil
 	}
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
@@ -33,7 +42,7 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 	// Rowids restart below the cursor only once retention has deleted
 	// every row, the newest included: whatever is stored now came later.
 	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM results`).Scan(&head); err != nil {
+	if err := tx.QueryRowContext(ctx, lastRowidSQL).Scan(&head); err != nil {
 		return nil, "", fmt.Errorf("sqlite: result feed: %w", err)
 	}
 	if head < after {
@@ -56,6 +65,89 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		return nil, "", fmt.Errorf("sqlite: result feed: %w", err)
 	}
 	return out, strconv.FormatInt(after, 10), nil
+}
+
+const lastRowidSQL = `SELECT coalesce(max(rowid), 0) FROM results`
+
+// recentFeed holds the results of the latest commits, whole commits in
+// rowid order, until the reader has passed them or there are more than
+// recentFeedMax. Commit i holds the rows after commit i-1's last rowid
+// (after from, for the first) through its own last.
+type recentFeed struct {
+	mu      sync.Mutex
+	from    int64
+	commits []feedCommit
+	size    int
+}
+
+type feedCommit struct {
+	last int64
+	rs   []results.Result
+}
+
+// recentFeedMax bounds the memory the feed holds (about 400 bytes a
+// result) when its reader falls behind or does not run.
+const recentFeedMax = 150_000
+
+// add records a commit whose last stored row is last. The results are
+// copied: the caller's slices are its own again once Ingest returns.
+func (f *recentFeed) add(last int64, rs []results.Result) {
+	if len(rs) == 0 {
+		return
+	}
+	kept := slices.Clone(rs)
+	for i := range kept {
+		kept[i].Details = bytes.Clone(kept[i].Details)
+		if e := kept[i].Error; e != nil {
+			c := *e
+			kept[i].Error = &c
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if last-int64(len(kept)) < f.from {
+		// Rowids started again (retention deleted every row): what the
+		// feed holds no longer lines up with them; readers go to the
+		// database, which sorts it out.
+		f.from, f.commits, f.size = 0, nil, 0
+		return
+	}
+	f.commits = append(f.commits, feedCommit{last: last, rs: kept})
+	f.size += len(kept)
+	for f.size > recentFeedMax {
+		f.drop()
+	}
+}
+
+// after returns the results of the whole commits after rowid c, at least
+// limit of them if there are as many, and the last rowid they hold. ok is
+// false when c is not the end of a commit the feed holds: the reader must
+// read the database. Commits up to c are dropped: the one reader has them.
+func (f *recentFeed) after(c int64, limit int) (rs []results.Result, last int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(f.commits) > 0 && f.commits[0].last <= c {
+		f.drop()
+	}
+	if c != f.from {
+		return nil, 0, false
+	}
+	last = c
+	for _, cm := range f.commits {
+		if len(rs) >= limit {
+			break
+		}
+		rs = append(rs, cm.rs...)
+		last = cm.last
+	}
+	return rs, last, true
+}
+
+func (f *recentFeed) drop() {
+	f.from = f.commits[0].last
+	f.size -= len(f.commits[0].rs)
+	f.commits[0] = feedCommit{}
+	f.commits = f.commits[1:]
 }
 
 // scanResult reads a row of resultColumns, after any leading columns

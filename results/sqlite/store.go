@@ -50,6 +50,7 @@ type Store struct {
 	locks map[string]bool
 
 	compactor rollup.Compactor
+	recent    recentFeed // see feed.go
 }
 
 type writerStmts struct {
@@ -119,6 +120,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			}
 		}
 	}
+	var last int64
+	if err := r.QueryRowContext(ctx, lastRowidSQL).Scan(&last); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.recent.from = last
 	if s.cache, err = newRollupCache(ctx, w); err != nil {
 		s.Close()
 		return nil, err
@@ -188,8 +195,9 @@ func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.Ingest
 // learns.
 type batch struct {
 	rs     []results.Result
-	chunks [][]any // resultArgs(rs)
-	deltas []byte  // the rollups of rs, rollup.AppendDeltas
+	chunks [][]any          // resultArgs(rs)
+	deltas []byte           // the rollups of rs, rollup.AppendDeltas
+	fresh  []results.Result // what the insert stored: rs less duplicates
 
 	done chan struct{} // closed once committed or failed
 	out  results.IngestOutcome
@@ -216,6 +224,7 @@ func (s *Store) commitQueued(ctx context.Context) {
 	group := slices.Clone(s.queue[:n])
 	s.queue = append(s.queue[:0], s.queue[n:]...)
 	s.qmu.Unlock()
+	var last int64 // the rowid of the last result stored
 	err := s.writeTx(ctx, "ingest", func(tx *sql.Tx) error {
 		for _, b := range group {
 			// A savepoint per batch, so that an optimistic insert that
@@ -237,8 +246,15 @@ func (s *Store) commitQueued(ctx context.Context) {
 				return err
 			}
 		}
-		return nil
+		return tx.QueryRowContext(ctx, lastRowidSQL).Scan(&last)
 	})
+	if err == nil {
+		var fresh []results.Result
+		for _, b := range group {
+			fresh = append(fresh, b.fresh...)
+		}
+		s.recent.add(last, fresh)
+	}
 	for _, b := range group {
 		if err != nil {
 			b.out, b.err = results.IngestOutcome{}, err
@@ -265,6 +281,7 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch, optimisti
 		for i := range b.rs {
 			b.out.Accepted = append(b.out.Accepted, b.rs[i].ID)
 		}
+		b.fresh = b.rs
 	} else {
 		inserted, err := s.insertResults(ctx, tx, b.chunks, len(b.rs))
 		if err != nil {
@@ -280,6 +297,7 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch, optimisti
 				b.out.Duplicate = append(b.out.Duplicate, id)
 			}
 		}
+		b.fresh = fresh
 		if len(fresh) == 0 {
 			return nil
 		}
