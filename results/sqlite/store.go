@@ -644,24 +644,9 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 	defer rows.Close()
 	var out []results.Result
 	for rows.Next() {
-		var r results.Result
-		var asn int64
-		var started int64
-		var layer, code, msg string
-		var details []byte
-		if err := rows.Scan(&r.ID, &r.Team, &r.Endpoint, &r.Check, &r.Kind, &r.Vantage, &r.Region,
-			&r.Provider, &asn, &r.Target, &r.Addr, &started, &r.DurationMS, &r.OK, &layer, &code, &msg,
-			&r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS,
-			&r.Phases.TransferMS, &details); err != nil {
+		r, err := scanResult(rows)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: query results: %w", err)
-		}
-		r.ASN = uint32(asn)
-		r.StartedAt = time.Unix(0, started).UTC()
-		if layer != "" || code != "" {
-			r.Error = &results.Error{Layer: results.Layer(layer), Code: results.Code(code), Message: msg}
-		}
-		if len(details) > 0 {
-			r.Details = details
 		}
 		out = append(out, r)
 	}
