@@ -25,7 +25,7 @@ func applyMinutesHours(deltas []*rollup.Row, load rollup.Loader) ([]*rollup.Row,
 	keys := make([]rollup.Key, 0, len(deltas)+len(deltas)/8)
 	for _, d := range deltas {
 		if m := byKey[d.Key]; m != nil {
-			addRow(m, d)
+			m.Merge(d)
 			continue
 		}
 		byKey[d.Key] = d
@@ -52,8 +52,8 @@ func applyMinutesHours(deltas []*rollup.Row, load rollup.Loader) ([]*rollup.Row,
 			out = append(out, d)
 		} else {
 			nw := &rollup.Row{Key: d.Key}
-			addRow(nw, old)
-			addRow(nw, d)
+			nw.Merge(old)
+			nw.Merge(d)
 			nw.FailedMinutes, nw.DownMinutes = minuteState(nw.Count, nw.Failures)
 			wasFailed, wasDown := minuteState(old.Count, old.Failures)
 			out = append(out, nw)
@@ -64,11 +64,11 @@ func applyMinutesHours(deltas []*rollup.Row, load rollup.Loader) ([]*rollup.Row,
 		if h == nil {
 			h = &rollup.Row{Key: hk}
 			if old := stored[hk]; old != nil {
-				addRow(h, old)
+				h.Merge(old)
 			}
 			hours[hk] = h
 		}
-		addRow(h, d)
+		h.Merge(d)
 	}
 	for _, h := range hours {
 		out = append(out, h)

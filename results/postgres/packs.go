@@ -187,7 +187,7 @@ func addToPacks(ctx context.Context, tx pgx.Tx, days []*rollup.Row) error {
 				p.rows[d.Vantage] = r
 				p.order = append(p.order, d.Vantage)
 			}
-			addRow(r, d)
+			r.Merge(d)
 		}
 	}
 	return writePacks(ctx, tx, keys, packs)
@@ -210,24 +210,6 @@ func comparePackKeys(a, b packKey) int {
 		return 1
 	}
 	return 0
-}
-
-// addRow adds o to r, as rollup rows merge: counts add, the newest labels
-// win (a vantage may move region).
-func addRow(r, o *rollup.Row) {
-	r.Count += o.Count
-	r.Failures += o.Failures
-	r.FailedMinutes += o.FailedMinutes
-	r.DownMinutes += o.DownMinutes
-	for k, n := range o.Errors {
-		if r.Errors == nil {
-			r.Errors = make(map[string]int64, len(o.Errors))
-		}
-		r.Errors[k] += n
-	}
-	r.Hist.Merge(o.Hist)
-	r.Team, r.Endpoint, r.Kind = o.Team, o.Endpoint, o.Kind
-	r.Region, r.Provider, r.ASN = o.Region, o.Provider, o.ASN
 }
 
 // loadPacks reads the stored packs of keys into packs.
@@ -418,7 +400,7 @@ func (d *daySums) add(r *rollup.Row) {
 		d.byKey[k] = day
 		d.rows = append(d.rows, day)
 	}
-	addRow(day, r)
+	day.Merge(r)
 }
 
 // sumDays adds rows of finer levels into day rows.

@@ -148,7 +148,7 @@ func loadCoarse(ctx context.Context, tx pgx.Tx, keys []rollup.Key, w watermark, 
 			r = &rollup.Row{Key: k}
 			found[k] = r
 		}
-		addRow(r, h)
+		r.Merge(h)
 	}
 	return rows.Err()
 }
@@ -302,7 +302,7 @@ func coarseRows(ctx context.Context, tx pgx.Tx, l rollup.Level, q results.Rollup
 			r = &rollup.Row{Key: k}
 			byKey[k] = r
 		}
-		addRow(r, h)
+		r.Merge(h)
 	}
 	return slices.SortedFunc(maps.Values(byKey), func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) }), nil
 }

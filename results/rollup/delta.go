@@ -124,7 +124,7 @@ func mergeDeltas(deltas []*Row) map[Key]*Row {
 	minutes := make(map[Key]*Row, len(deltas))
 	for _, d := range deltas {
 		if m := minutes[d.Key]; m != nil {
-			m.merge(d)
+			m.Merge(d)
 		} else {
 			minutes[d.Key] = d
 		}
@@ -176,9 +176,9 @@ func ApplyDeltas(deltas []*Row, load Loader) ([]*Row, error) {
 			out = append(out, d)
 		} else {
 			nw := &Row{Key: k}
-			nw.merge(old)
+			nw.Merge(old)
 			wasFailed, wasDown := state(old.Count, old.Failures)
-			nw.merge(d)
+			nw.Merge(d)
 			nw.FailedMinutes, nw.DownMinutes = state(nw.Count, nw.Failures)
 			out = append(out, nw)
 			// d becomes the delta for the coarser levels.
@@ -193,11 +193,11 @@ func ApplyDeltas(deltas []*Row, load Loader) ([]*Row, error) {
 			if c == nil {
 				c = &Row{Key: ck}
 				if old := stored[ck]; old != nil {
-					c.merge(old)
+					c.Merge(old)
 				}
 				coarse[ck] = c
 			}
-			c.merge(d)
+			c.Merge(d)
 		}
 	}
 	for _, k := range keys {
@@ -318,7 +318,7 @@ func RollUp(rows []*Row, from, to Level, load Loader) ([]*Row, error) {
 			sums[k] = s
 			keys = append(keys, k)
 		}
-		s.merge(r)
+		s.Merge(r)
 	}
 	if len(keys) == 0 {
 		return nil, nil
@@ -332,9 +332,9 @@ func RollUp(rows []*Row, from, to Level, load Loader) ([]*Row, error) {
 	for _, k := range keys {
 		r := &Row{Key: k}
 		if old := stored[k]; old != nil {
-			r.merge(old)
+			r.Merge(old)
 		}
-		r.merge(sums[k])
+		r.Merge(sums[k])
 		out = append(out, r)
 	}
 	return out, nil

@@ -128,7 +128,9 @@ func (r *Row) Rollup() results.Rollup {
 	}
 }
 
-func (r *Row) merge(o *Row) {
+// Merge adds o to r, as rollup rows merge: counts add, histograms merge,
+// and the newest labels win.
+func (r *Row) Merge(o *Row) {
 	r.Count += o.Count
 	r.Failures += o.Failures
 	r.FailedMinutes += o.FailedMinutes
