@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,7 +17,7 @@ import (
 // (appendPending writes it). The reader takes them from here, which costs
 // a fraction of looking each one up in results again. A row carries its
 // transaction id, which tells a reader whether it committed before or
-// after a snapshot (see ResultsAfter). The records are gob-encoded and
+// after a snapshot (see ResultsAfter). The records (feedcodec.go) are
 // stored uncompressed: they are read once, soon.
 const feedMigration = `
 CREATE TABLE result_feed (
@@ -114,8 +112,8 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 			if err := rows.Scan(&c.after.xid, &c.after.seq, &records, &more); err != nil {
 				return err
 			}
-			var rs []results.Result
-			if err := gob.NewDecoder(bytes.NewReader(records)).Decode(&rs); err != nil {
+			rs, err := decodeFeedRecords(records)
+			if err != nil {
 				return fmt.Errorf("feed row %s/%d: %w", c.after.xid, c.after.seq, err)
 			}
 			out = append(out, rs...)

@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -273,13 +271,9 @@ func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error
 	if err != nil {
 		return fmt.Errorf("postgres: ingest: rollups: %w", err)
 	}
-	var records bytes.Buffer
-	if err := gob.NewEncoder(&records).Encode(fresh); err != nil {
-		return fmt.Errorf("postgres: ingest: feed: %w", err)
-	}
 	var b pgx.Batch
 	b.Queue(`INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob)
-	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), records.Bytes())
+	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), appendFeedRecords(nil, fresh))
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("postgres: ingest: pending rollups and feed: %w", err)
 	}
