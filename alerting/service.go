@@ -99,7 +99,7 @@ const (
 	firstBackoff    = 5 * time.Second
 	sendTimeout     = 20 * time.Second
 	outboxBatch     = 100
-	replayLimit     = 100000
+	replayLimit     = results.MaxRowLimit
 	maxReplayWindow = time.Hour
 )
 

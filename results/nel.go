@@ -53,7 +53,7 @@ type NELQuery struct {
 	Team         string
 	Endpoint     string
 	Since, Until time.Time // [Since, Until) on OccurredAt
-	Limit        int       // raw reports only: 0 means 1000; capped at 100000
+	Limit        int       // raw reports only: 0 means DefaultRowLimit; capped at MaxRowLimit
 	// Step is the width of NELCounts' buckets, in whole seconds, starting
 	// at multiples of Step since the Unix epoch; 0 means a minute. A
 	// report over a long range (the dashboard's 30 days) reads far fewer

@@ -174,3 +174,15 @@ func FuzzResultValidate(f *testing.F) {
 		}
 	})
 }
+
+// A query's Limit as every store applies it.
+func TestRowLimit(t *testing.T) {
+	for _, tc := range []struct{ asked, want int }{
+		{0, DefaultRowLimit}, {-5, DefaultRowLimit}, {1, 1}, {5000, 5000},
+		{MaxRowLimit, MaxRowLimit}, {MaxRowLimit + 1, MaxRowLimit},
+	} {
+		if got := RowLimit(tc.asked); got != tc.want {
+			t.Errorf("RowLimit(%d) = %d, want %d", tc.asked, got, tc.want)
+		}
+	}
+}

@@ -74,7 +74,22 @@ type ResultQuery struct {
 	Kind         string
 	OnlyFailed   bool
 	Since, Until time.Time // [Since, Until) on started_at
-	Limit        int       // 0 means a store default (1000); capped at 100000
+	Limit        int       // 0 means DefaultRowLimit; capped at MaxRowLimit
+}
+
+// How many raw results or reports one query returns: DefaultRowLimit when
+// it asks for none, MaxRowLimit at most, whatever it asks for.
+const (
+	DefaultRowLimit = 1000
+	MaxRowLimit     = 100000
+)
+
+// RowLimit is the number of rows a store returns for a query's Limit n.
+func RowLimit(n int) int {
+	if n <= 0 {
+		return DefaultRowLimit
+	}
+	return min(n, MaxRowLimit)
 }
 
 // Resolution of a rollup bucket.

@@ -93,11 +93,7 @@ func nelWhere(q results.NELQuery) (string, []any) {
 // NELReports implements results.NELStore.
 func (s *Store) NELReports(ctx context.Context, q results.NELQuery) ([]results.NELReport, error) {
 	where, args := nelWhere(q)
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	limit = min(limit, 100000)
+	limit := results.RowLimit(q.Limit)
 	rows, err := s.pool.Query(ctx, `SELECT `+strings.Join(nelColumnList, ", ")+` FROM nel_reports`+where+
 		` ORDER BY occurred_at DESC LIMIT `+fmt.Sprint(limit), args...)
 	if err != nil {

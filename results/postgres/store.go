@@ -763,11 +763,7 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 	if !q.Until.IsZero() {
 		w.add("started_at < $", q.Until)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	limit = min(limit, 100000)
+	limit := results.RowLimit(q.Limit)
 	rows, err := s.pool.Query(ctx, `SELECT `+resultColumns+` FROM results`+w.String()+
 		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, limit), w.args...)
 	if err != nil {

@@ -631,11 +631,7 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 	if !q.Until.IsZero() {
 		w.add("started_at < ?", q.Until.UnixNano())
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	limit = min(limit, 100000)
+	limit := results.RowLimit(q.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT `+resultColumns+` FROM results`+w.String()+
 		` ORDER BY started_at DESC, id DESC LIMIT `+fmt.Sprint(limit), w.args...)
 	if err != nil {

@@ -124,7 +124,7 @@ func testFeed(t *testing.T, s results.Store) {
 			seen[r.ID]++
 		}
 		fed += len(rs)
-		if deadline != nil && fed >= writers*batches*20 || t.Failed() {
+		if deadline != nil && fed >= len(want) || t.Failed() {
 			break
 		}
 		if len(rs) == 0 {
