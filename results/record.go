@@ -110,6 +110,24 @@ func (r *Result) Finish(end time.Time, err *Error) {
 	r.OK = err == nil
 }
 
+// ErrorColumns returns the run's error as stores keep it, in three
+// columns: empty strings for a run that succeeded.
+func (r *Result) ErrorColumns() (layer, code, message string) {
+	if r.Error == nil {
+		return "", "", ""
+	}
+	return string(r.Error.Layer), string(r.Error.Code), r.Error.Message
+}
+
+// SetErrorColumns sets the run's error from the columns ErrorColumns
+// returned.
+func (r *Result) SetErrorColumns(layer, code, message string) {
+	r.Error = nil
+	if layer != "" || code != "" {
+		r.Error = &Error{Layer: Layer(layer), Code: Code(code), Message: message}
+	}
+}
+
 // Millis converts a duration to fractional milliseconds, the unit of every
 // timing in the record.
 func Millis(d time.Duration) float64 {

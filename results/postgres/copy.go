@@ -92,10 +92,7 @@ func copyResults(ctx context.Context, tx pgx.Tx, table string, rs []results.Resu
 	c := newCopyBuf(len(rs) * 320)
 	for _, i := range order {
 		r := &rs[i]
-		var layer, code, msg string
-		if r.Error != nil {
-			layer, code, msg = string(r.Error.Layer), string(r.Error.Code), r.Error.Message
-		}
+		layer, code, msg := r.ErrorColumns()
 		var details []byte
 		if len(r.Details) > 0 {
 			details = r.Details

@@ -158,9 +158,7 @@ func scanResult(rows pgx.Rows, before ...any) (results.Result, error) {
 	}
 	r.ASN = uint32(asn)
 	r.StartedAt = r.StartedAt.UTC()
-	if layer != "" || code != "" {
-		r.Error = &results.Error{Layer: results.Layer(layer), Code: results.Code(code), Message: msg}
-	}
+	r.SetErrorColumns(layer, code, msg)
 	if len(details) > 0 {
 		r.Details = details
 	}

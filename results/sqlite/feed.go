@@ -167,9 +167,7 @@ func scanResult(rows *sql.Rows, before ...any) (results.Result, error) {
 	}
 	r.ASN = uint32(asn)
 	r.StartedAt = time.Unix(0, started).UTC()
-	if layer != "" || code != "" {
-		r.Error = &results.Error{Layer: results.Layer(layer), Code: results.Code(code), Message: msg}
-	}
+	r.SetErrorColumns(layer, code, msg)
 	if len(details) > 0 {
 		r.Details = details
 	}

@@ -519,10 +519,7 @@ func resultArgs(rs []results.Result) [][]any {
 		args := make([]any, 0, len(chunk)*resultCols)
 		for i := range chunk {
 			r := &chunk[i]
-			var layer, code, msg string
-			if r.Error != nil {
-				layer, code, msg = string(r.Error.Layer), string(r.Error.Code), r.Error.Message
-			}
+			layer, code, msg := r.ErrorColumns()
 			var details []byte
 			if len(r.Details) > 0 {
 				details = r.Details
