@@ -532,7 +532,6 @@ func TestServiceGivesUpOnPermanentFailure(t *testing.T) {
 func TestServiceRestartDoesNotRenotify(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, db database) {
-		ctx := context.Background()
 		l, h := newLab(t), newHook(t)
 		st := db(t)
 		l.register(st)
@@ -549,28 +548,36 @@ func TestServiceRestartDoesNotRenotify(t *testing.T) {
 		st = db(t)
 		svc = newTestService(t, st, l, h.URL, nil)
 		l.steps(4, st, svc)
-		if n := len(h.all()); n != 1 {
-			t.Fatalf("%d notifications after the restart during the outage, want still 1", n)
-		}
-		alerts, err := svc.Alerts(ctx, "", time.Hour)
-		if err != nil || len(alerts) != 1 || alerts[0].State != StateFiring || !alerts[0].StartsAt.Equal(fired) {
-			t.Fatalf("alerts after the restart: %+v %v; want the restored firing outage", alerts, err)
-		}
-
-		l.up()
-		for i := 0; i < 12 && len(h.all()) == 1; i++ {
-			l.steps(1, st, svc)
-		}
-		got := h.delivered()
-		if len(got) != 2 {
-			t.Fatalf("%d notifications after recovery, want the firing and one resolve", len(got))
-		}
-		checkOutage(t, got[1], "resolved", fired, l.Now())
-		l.steps(3, st, svc)
-		if n := len(h.all()); n != 2 {
-			t.Errorf("%d notifications in all, want 2", n)
-		}
+		checkNewLeaderEndsOutage(t, l, st, svc, h, "", fired)
 	})
+}
+
+// checkNewLeaderEndsOutage: a leader that restarted or took over during a
+// notified outage has restored it, does not notify it again, and sends
+// exactly one resolve when it ends.
+func checkNewLeaderEndsOutage(t *testing.T, l *svcLab, st labStore, svc *Service, h *hook, team string, fired time.Time) {
+	t.Helper()
+	if n := len(h.all()); n != 1 {
+		t.Fatalf("%d notifications on the new leader during the outage, want still 1", n)
+	}
+	alerts, err := svc.Alerts(context.Background(), team, time.Hour)
+	if err != nil || len(alerts) != 1 || alerts[0].State != StateFiring || !alerts[0].StartsAt.Equal(fired) {
+		t.Fatalf("alerts on the new leader: %+v %v; want the restored firing outage", alerts, err)
+	}
+
+	l.up()
+	for i := 0; i < 12 && len(h.all()) == 1; i++ {
+		l.steps(1, st, svc)
+	}
+	got := h.delivered()
+	if len(got) != 2 {
+		t.Fatalf("%d notifications after recovery, want the firing and one resolve", len(got))
+	}
+	checkOutage(t, got[1], "resolved", fired, l.Now())
+	l.steps(3, st, svc)
+	if n := len(h.all()); n != 2 {
+		t.Errorf("%d notifications in all, want 2", n)
+	}
 }
 
 func TestServiceDeliversOutboxLeftByStoppedCollector(t *testing.T) {
@@ -719,27 +726,7 @@ func TestServiceReplicasNotifyOnceAndTakeOver(t *testing.T) {
 		t.Fatal("the standby did not take over after the leader's session ended")
 	}
 	l.steps(3, stB, b)
-	if n := len(h.all()); n != 1 {
-		t.Fatalf("%d notifications after the takeover during the outage, want still 1", n)
-	}
-	alerts, err := b.Alerts(ctx, "payments", time.Hour)
-	if err != nil || len(alerts) != 1 || alerts[0].State != StateFiring || !alerts[0].StartsAt.Equal(fired) {
-		t.Fatalf("alerts on the new leader: %+v %v; want the restored outage", alerts, err)
-	}
-
-	l.up()
-	for i := 0; i < 12 && len(h.all()) == 1; i++ {
-		l.steps(1, stB, b)
-	}
-	got = h.delivered()
-	if len(got) != 2 {
-		t.Fatalf("%d notifications after recovery, want the firing and one resolve", len(got))
-	}
-	checkOutage(t, got[1], "resolved", fired, l.Now())
-	l.steps(3, stB, b)
-	if n := len(h.all()); n != 2 {
-		t.Errorf("%d notifications in all, want 2", n)
-	}
+	checkNewLeaderEndsOutage(t, l, stB, b, h, "payments", fired)
 	if sa, sb := metric(t, regA, "picket_notifications_total", "outcome", "sent"), metric(t, regB, "picket_notifications_total", "outcome", "sent"); sa != 1 || sb != 1 {
 		t.Errorf("sent: a=%v b=%v; want the firing from a and the resolve from b", sa, sb)
 	}
