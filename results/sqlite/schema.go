@@ -8,25 +8,32 @@ import (
 	"time"
 )
 
-// rollupTables are the three rollup levels, one table each with the same
-// columns. The primary key leads with the bucket so that an admin report
-// is one range scan; the team index serves a team's report.
-var rollupTables = rollupTable("minute") + rollupTable("hour") + `
--- Day rollups are packed: one row per (day, check) whose series column
--- holds every vantage's rollup (rollup.AppendPack), so that a report over
--- a month reads checks x days rows, not checks x vantages x days.
-CREATE TABLE rollup_day (
-	bucket   INTEGER NOT NULL,
+// rollupTables are the minute and hour rollups, one table each with the
+// same columns, and the packed day rollups. The primary key leads with the
+// bucket so that an admin report is one range scan; the team index serves
+// a team's report.
+var rollupTables = rollupTable("minute") + rollupTable("hour") + packTable("rollup_day", "Unix seconds of the day start")
+
+// packTable is a table of packed rollups: one row per (bucket, check)
+// whose series column holds every vantage's rollup (rollup.AppendPack), so
+// that a report over a month reads checks x buckets rows, not checks x
+// vantages x buckets. It is a rowid table: its rows of a few KiB stay on
+// their page, where a WITHOUT ROWID table would spill them to overflow
+// pages.
+func packTable(name, bucket string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(`
+CREATE TABLE NAME (
+	bucket   INTEGER NOT NULL, -- BUCKET
 	check_id TEXT    NOT NULL,
 	team     TEXT    NOT NULL,
 	endpoint TEXT    NOT NULL,
 	kind     TEXT    NOT NULL,
-	series   BLOB    NOT NULL,
+	series   BLOB    NOT NULL, -- rollup.AppendPack
 	PRIMARY KEY (bucket, check_id)
-); -- a rowid table: its rows of a few KiB stay on their page, where a
-   -- WITHOUT ROWID table would spill them to overflow pages
-CREATE INDEX rollup_day_team ON rollup_day (team, endpoint, bucket);
-`
+);
+CREATE INDEX NAME_team ON NAME (team, endpoint, bucket);
+`, "NAME", name), "BUCKET", bucket)
+}
 
 func rollupTable(level string) string {
 	return strings.ReplaceAll(`
@@ -134,17 +141,7 @@ CREATE TABLE rollup_pending (
 	seq    INTEGER NOT NULL PRIMARY KEY, -- the rowid: insertion order
 	deltas BLOB    NOT NULL              -- rollup.AppendDeltas
 );
-CREATE TABLE rollup_week (
-	bucket   INTEGER NOT NULL, -- Monday 00:00 UTC
-	check_id TEXT    NOT NULL,
-	team     TEXT    NOT NULL,
-	endpoint TEXT    NOT NULL,
-	kind     TEXT    NOT NULL,
-	series   BLOB    NOT NULL, -- rollup.AppendPack
-	PRIMARY KEY (bucket, check_id)
-);
-CREATE INDEX rollup_week_team ON rollup_week (team, endpoint, bucket);
-`,
+` + packTable("rollup_week", "Monday 00:00 UTC"),
 	// 5: suffix packs and the state of their derivation (suffix.go).
 	suffixMigration,
 	// 6: multi-week packs (suffix.go).

@@ -35,17 +35,7 @@ import (
 // the multi-week packs holding it, for the check, in the same transaction
 // (suffixWrites), so they stay exact.
 
-const suffixMigration = `
-CREATE TABLE rollup_suffix (
-	bucket   INTEGER NOT NULL, -- the first day summed; its week ends the sum
-	check_id TEXT    NOT NULL,
-	team     TEXT    NOT NULL,
-	endpoint TEXT    NOT NULL,
-	kind     TEXT    NOT NULL,
-	series   BLOB    NOT NULL, -- rollup.AppendPack
-	PRIMARY KEY (bucket, check_id)
-);
-CREATE INDEX rollup_suffix_team ON rollup_suffix (team, endpoint, bucket);
+var suffixMigration = packTable("rollup_suffix", "the first day summed; its week ends the sum") + `
 CREATE TABLE rollup_state (
 	name  TEXT    NOT NULL PRIMARY KEY,
 	value INTEGER NOT NULL
@@ -54,17 +44,7 @@ CREATE TABLE rollup_state (
 
 // weeksMigration adds multi-week packs, and derives the suffix packs
 // again with them.
-const weeksMigration = `
-CREATE TABLE rollup_weeks (
-	bucket   INTEGER NOT NULL, -- the first Monday summed
-	check_id TEXT    NOT NULL,
-	team     TEXT    NOT NULL,
-	endpoint TEXT    NOT NULL,
-	kind     TEXT    NOT NULL,
-	series   BLOB    NOT NULL, -- rollup.AppendPack
-	PRIMARY KEY (bucket, check_id)
-);
-CREATE INDEX rollup_weeks_team ON rollup_weeks (team, endpoint, bucket);
+var weeksMigration = packTable("rollup_weeks", "the first Monday summed") + `
 DELETE FROM rollup_suffix;
 DELETE FROM rollup_state WHERE name = 'suffix';
 `
