@@ -256,10 +256,10 @@ func (s *Service) poll(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("read new results: %w", err)
 		}
 		s.cursor = next
-		slices.SortFunc(rs, func(a, b results.Result) int { return a.StartedAt.Compare(b.StartedAt) })
-		for _, r := range rs {
+		for _, i := range byStart(rs) {
+			r := &rs[i]
 			if _, ok := s.replayed[r.ID]; !ok && now.Sub(r.StartedAt) <= maxResultAge {
-				s.engine.Observe(r)
+				s.engine.Observe(*r)
 			}
 		}
 		if len(rs) < feedPage {
@@ -268,6 +268,35 @@ func (s *Service) poll(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// byStart returns the indexes of rs in the order the results started,
+// to the millisecond, and in feed order within one. It sorts integers
+// rather than the results: moving whole records, or sorting through a
+// comparison function, was a third of a leader's time at 20,000
+// results/s.
+func byStart(rs []results.Result) []int {
+	order := make([]int, len(rs))
+	if len(rs) >= 1<<indexBits {
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return rs[a].StartedAt.Compare(rs[b].StartedAt) })
+		return order
+	}
+	keys := make([]uint64, len(rs))
+	for i := range rs {
+		// Milliseconds since 1970 stay below 2^42 until 2109: a key fits.
+		keys[i] = uint64(max(rs[i].StartedAt.UnixMilli(), 0))<<indexBits | uint64(i)
+	}
+	slices.Sort(keys)
+	for j, k := range keys {
+		order[j] = int(k & (1<<indexBits - 1))
+	}
+	return order
+}
+
+// indexBits is how many low bits of a byStart key hold the index.
+const indexBits = 22
 
 func (s *Service) evaluate(ctx context.Context) error {
 	now := s.now()

@@ -928,3 +928,33 @@ func TestServiceFailingNotifierGetsOneAttemptPerRound(t *testing.T) {
 		}
 	})
 }
+
+// The engine must see each series' results in the order they started,
+// whatever order the feed delivered them in: a result older than one
+// already observed is ignored.
+func TestByStart(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name   string
+		starts []time.Time
+		want   []int
+	}{
+		{"empty", nil, []int{}},
+		{"in order", []time.Time{at(0), at(1), at(2)}, []int{0, 1, 2}},
+		{"reversed", []time.Time{at(2), at(1), at(0)}, []int{2, 1, 0}},
+		{"same millisecond keeps feed order", []time.Time{at(5), at(3), at(5), at(3)}, []int{1, 3, 0, 2}},
+		{"apart by days", []time.Time{at(86_400_000 * 3), at(-86_400_000), at(0)}, []int{1, 2, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := make([]results.Result, len(tt.starts))
+			for i, s := range tt.starts {
+				rs[i].StartedAt = s
+			}
+			if got := byStart(rs); !slices.Equal(got, tt.want) {
+				t.Errorf("byStart = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -489,6 +489,7 @@ func testEndpointValidation(t *testing.T, open storeOpener) {
 		{"rfc1918 host:port", endpoint("x", "10.1.2.3:443", nil, probeCheckJSON("")), "endpoints[1].target", "denied by target policy"},
 		{"multicast", endpoint("x", "224.0.0.1", nil, probeCheckJSON("")), "endpoints[1].target", "denied by target policy"},
 		{"ipv6 loopback", endpoint("x", "https://[::1]/", nil, probeCheckJSON("")), "endpoints[1].target", "denied by target policy"},
+		{"file on the probers", endpoint("x", "https://203.0.113.10/", nil, probeCheckJSON(`,"ca_file":"/etc/shadow"`)), "endpoints[1].checks[0].ca_file", "put the PEM in ca_pem"},
 		{"bad alert", func() results.Endpoint {
 			ep := endpoint("x", "https://203.0.113.10/", nil, probeCheckJSON(""))
 			ep.Alert = json.RawMessage(`{"severity":"page","quorum":0}`)
@@ -520,6 +521,13 @@ func testEndpointValidation(t *testing.T, open storeOpener) {
 	big := append([]byte(`{"endpoints":[],"x":"`), bytes.Repeat([]byte("a"), maxEndpointsBody)...)
 	if status, _, _ = raw(t, e, "POST", "/v1/endpoints?team=payments", testAdminToken, big, nil); status != 413 {
 		t.Errorf("oversize apply: %d, want 413", status)
+	}
+
+	// An operator whose probers share an internal CA bundle allows ca_file.
+	allowing := newEnv(t, open, func(o *Options) { o.AllowCAFiles = true })
+	withFile := endpoint("intranet", "https://203.0.113.10/", nil, probeCheckJSON(`,"ca_file":"/etc/ssl/corp.pem"`))
+	if _, err := allowing.team("payments").ApplyEndpoints(ctx, "", api.ApplyEndpoints{Prune: true, Endpoints: []results.Endpoint{withFile}}); err != nil {
+		t.Errorf("ca_file with targets.allow_ca_files: %v", err)
 	}
 }
 

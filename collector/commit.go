@@ -100,16 +100,19 @@ func (c *committer) take() []*commitReq {
 // An id present in several requests is stored once and reported as a
 // duplicate to all but the first.
 func (c *committer) commit(ctx context.Context, group []*commitReq) {
-	var all []results.Result
-	if len(group) == 1 {
-		all = group[0].rs
-	} else {
-		seen := make(map[string]bool)
+	all := group[0].rs
+	if len(group) > 1 {
+		total := 0
 		for _, q := range group {
-			for _, r := range q.rs {
-				if !seen[r.ID] {
-					seen[r.ID] = true
-					all = append(all, r)
+			total += len(q.rs)
+		}
+		all = make([]results.Result, 0, total)
+		seen := make(map[string]struct{}, total)
+		for _, q := range group {
+			for i := range q.rs {
+				if _, dup := seen[q.rs[i].ID]; !dup {
+					seen[q.rs[i].ID] = struct{}{}
+					all = append(all, q.rs[i])
 				}
 			}
 		}
@@ -128,19 +131,21 @@ func (c *committer) commit(ctx context.Context, group []*commitReq) {
 		close(group[0].done)
 		return
 	}
-	fresh := make(map[string]bool, len(out.Accepted))
+	fresh := make(map[string]struct{}, len(out.Accepted))
 	for _, id := range out.Accepted {
-		fresh[id] = true
+		fresh[id] = struct{}{}
 	}
 	for _, q := range group {
 		q.err = err
 		if err == nil {
-			for _, r := range q.rs {
-				if fresh[r.ID] {
-					q.out.Accepted = append(q.out.Accepted, r.ID)
-					delete(fresh, r.ID) // later copies are duplicates
+			q.out.Accepted = make([]string, 0, len(q.rs))
+			for i := range q.rs {
+				id := q.rs[i].ID
+				if _, ok := fresh[id]; ok {
+					q.out.Accepted = append(q.out.Accepted, id)
+					delete(fresh, id) // later copies are duplicates
 				} else {
-					q.out.Duplicate = append(q.out.Duplicate, r.ID)
+					q.out.Duplicate = append(q.out.Duplicate, id)
 				}
 			}
 		}

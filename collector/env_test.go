@@ -21,7 +21,8 @@ import (
 )
 
 // probeKind is a check kind for these tests, so that they do not depend
-// on the real kinds' options: {kind: probe, expect: {status: [200]}}.
+// on the real kinds' options: {kind: probe, expect: {status: [200]}}, and
+// a ca_file the check would read where it runs, as the real kinds do.
 type probeKind struct{}
 
 func (probeKind) Name() string { return "probe" }
@@ -31,6 +32,7 @@ func (probeKind) Parse(target string, raw json.RawMessage) (checks.Check, error)
 		Expect struct {
 			Status []int `json:"status"`
 		} `json:"expect"`
+		CAFile string `json:"ca_file"`
 	}
 	if err := checks.DecodeOptions(raw, &opts); err != nil {
 		return nil, err
@@ -40,12 +42,19 @@ func (probeKind) Parse(target string, raw json.RawMessage) (checks.Check, error)
 			return nil, checks.Errorf(fmt.Sprintf("expect.status[%d]", i), "%d is not an HTTP status", s)
 		}
 	}
-	return probeCheck{}, nil
+	return probeCheck{caFile: opts.CAFile}, nil
 }
 
-type probeCheck struct{}
+type probeCheck struct{ caFile string }
 
 func (probeCheck) Run(context.Context, checks.Env) results.Result { return results.Result{} }
+
+func (c probeCheck) LocalFiles() []string {
+	if c.caFile == "" {
+		return nil
+	}
+	return []string{c.caFile}
+}
 
 // storeOpener opens a fresh store for one test.
 type storeOpener func(t *testing.T) results.Store

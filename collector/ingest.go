@@ -27,22 +27,33 @@ var (
 // smaller than MaxBatchBytes; the slack covers incompressible input.
 const maxCompressedBytes = results.MaxBatchBytes + 64<<10
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // DecodeBatch reads a batch body of the given Content-Encoding ("" or
 // "identity" or "gzip"). It stops reading at results.MaxBatchBytes of
 // decompressed data, so a gzip bomb costs at most that much memory, and
 // refuses more than results.MaxBatchRecords records. Unknown record fields
 // are ignored, so that newer probers can talk to older collectors.
 func DecodeBatch(body io.Reader, encoding string) (results.Batch, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
+	var buf bytes.Buffer
+	return decodeBatch(body, encoding, &buf)
+}
+
+// bodyBuffers reuses the buffers request bodies are decompressed into:
+// a batch is up to results.MaxBatchBytes, and allocating that per request
+// was a large part of the collector's garbage.
+type bodyBuffers struct{ pool sync.Pool }
+
+// decode is DecodeBatch with a reused buffer.
+func (bb *bodyBuffers) decode(body io.Reader, encoding string) (results.Batch, error) {
+	buf, _ := bb.pool.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
 	defer func() {
 		if buf.Cap() <= 2*results.MaxBatchBytes {
 			buf.Reset()
-			bufPool.Put(buf)
+			bb.pool.Put(buf)
 		}
 	}()
-	buf.Reset()
 	return decodeBatch(body, encoding, buf)
 }
 
@@ -82,7 +93,7 @@ const (
 
 func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results.Vantage) {
 	body := http.MaxBytesReader(w, r.Body, maxCompressedBytes)
-	batch, err := DecodeBatch(body, r.Header.Get("Content-Encoding"))
+	batch, err := s.bodies.decode(body, r.Header.Get("Content-Encoding"))
 	switch {
 	case errors.Is(err, ErrBatchTooLarge):
 		s.writeError(w, r, http.StatusRequestEntityTooLarge, apiErr(codeTooLarge, "%v", err))
@@ -95,7 +106,9 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 		return
 	}
 	ack := results.BatchAck{Accepted: []string{}, Rejected: []results.Rejection{}}
-	valid := make([]results.Result, 0, len(batch.Results))
+	// Valid records are moved to the front of the batch, in place:
+	// copying them would double what a request holds.
+	valid := batch.Results[:0]
 	seen := make(map[string]struct{}, len(batch.Results))
 	var inBatchDup []string
 	for i := range batch.Results {
@@ -114,7 +127,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 			continue
 		}
 		seen[rec.ID] = struct{}{}
-		valid = append(valid, *rec)
+		valid = append(valid, *rec) // i ≥ len(valid): never overwrites a record not yet read
 	}
 	if len(valid) > 0 {
 		out, err := s.commits.ingest(r.Context(), valid)

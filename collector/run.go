@@ -79,6 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 		Kinds:          kinds,
 		AdminToken:     token,
 		Policy:         cfg.Policy(),
+		AllowCAFiles:   cfg.Targets.AllowCAFiles,
 		HeartbeatEvery: cfg.HeartbeatEvery.Std(),
 		Retention:      cfg.ResultsRetention(),
 		PublicMetrics:  cfg.Metrics.Public,

@@ -28,6 +28,10 @@ type Options struct {
 	// Policy is the targets policy, checked at registration and handed to
 	// probers in their assignments.
 	Policy targetpolicy.Policy
+	// AllowCAFiles lets registered endpoints name CA files (ca_file) on
+	// the probers' disks. Off by default: a team must not choose which
+	// files a prober reads, and its roots can travel inline (ca_pem).
+	AllowCAFiles bool
 	// Resolver resolves endpoint targets for the policy; nil is the
 	// system resolver.
 	Resolver *net.Resolver
@@ -67,6 +71,7 @@ type Server struct {
 	metrics   *metrics
 	auth      *authCache
 	commits   *committer
+	bodies    bodyBuffers
 	log       *slog.Logger
 }
 
@@ -113,7 +118,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s.vantages.Now = opt.Now
 	policy := opt.Policy
-	s.validator = &endpointspec.Validator{Kinds: opt.Kinds, Policy: &policy, Resolver: opt.Resolver, Alert: opt.AlertValidator}
+	s.validator = &endpointspec.Validator{Kinds: opt.Kinds, Policy: &policy, Resolver: opt.Resolver, Alert: opt.AlertValidator, AllowLocalFiles: opt.AllowCAFiles}
 	m, err := newMetrics(opt.Metrics, opt.MaxProbeSeries, opt.ProbeSeriesTTL, opt.Now)
 	if err != nil {
 		return nil, fmt.Errorf("collector: register metrics: %w", err)

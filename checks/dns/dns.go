@@ -4,11 +4,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/picketnet/picket/checks"
+	tlscheck "github.com/picketnet/picket/checks/tls"
 )
 
 // Name is the kind's name in specs and records.
@@ -26,7 +25,7 @@ const Name = "dns"
 const (
 	maxRegexBytes  = 1 << 10
 	maxTextBytes   = 1 << 10
-	maxCAFileBytes = 1 << 20
+	maxCAPathBytes = 4096
 	maxMinAnswers  = 1000
 )
 
@@ -61,6 +60,7 @@ type spec struct {
 	Transport        string          `json:"transport"`
 	ServerName       string          `json:"server_name"`
 	CAFile           string          `json:"ca_file"`
+	CAPEM            string          `json:"ca_pem"`
 	RecursionDesired *bool           `json:"recursion_desired"`
 	DNSSEC           bool            `json:"dnssec"`
 	Expect           json.RawMessage `json:"expect"`
@@ -89,7 +89,8 @@ type Check struct {
 	resolver   string // host:port; empty for the system's resolver
 	transport  string
 	serverName string
-	roots      *x509.CertPool // nil: the system roots
+	caFile     string         // read at every run, where the check runs
+	roots      *x509.CertPool // from ca_pem; nil: caFile or the system roots
 	recurse    bool
 	dnssec     bool
 	timeout    time.Duration
@@ -189,13 +190,22 @@ func (k Kind) Parse(target string, raw json.RawMessage) (checks.Check, error) {
 		if s.CAFile != "" {
 			return nil, checks.Errorf("ca_file", "only applies to transport tls")
 		}
-	}
-	c.serverName = s.ServerName
-	if s.CAFile != "" {
-		if c.roots, err = loadCAFile(s.CAFile); err != nil {
-			return nil, checks.Within("ca_file", err)
+		if s.CAPEM != "" {
+			return nil, checks.Errorf("ca_pem", "only applies to transport tls")
 		}
 	}
+	c.serverName = s.ServerName
+	switch {
+	case len(s.CAFile) > maxCAPathBytes || strings.ContainsRune(s.CAFile, 0):
+		return nil, checks.Errorf("ca_file", "not a usable path")
+	case s.CAFile != "" && s.CAPEM != "":
+		return nil, checks.Errorf("ca_pem", "cannot be combined with ca_file")
+	case s.CAPEM != "":
+		if c.roots, err = tlscheck.RootsFromPEM(s.CAPEM); err != nil {
+			return nil, err
+		}
+	}
+	c.caFile = s.CAFile
 
 	if err := c.parseExpect(e); err != nil {
 		return nil, checks.Within("expect", err)
@@ -327,22 +337,10 @@ func parseResolver(s, transport string) (string, error) {
 	return net.JoinHostPort(host, p), nil
 }
 
-func loadCAFile(path string) (*x509.CertPool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &checks.FieldError{Reason: err.Error(), Err: err}
+// LocalFiles returns the files on the prober's disk the check reads.
+func (c *Check) LocalFiles() []string {
+	if c.caFile == "" {
+		return nil
 	}
-	defer f.Close()
-	pem, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes+1))
-	if err != nil {
-		return nil, &checks.FieldError{Reason: err.Error(), Err: err}
-	}
-	if len(pem) > maxCAFileBytes {
-		return nil, &checks.FieldError{Reason: fmt.Sprintf("%s is larger than %d bytes", path, maxCAFileBytes)}
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, &checks.FieldError{Reason: fmt.Sprintf("%s holds no PEM certificate", path)}
-	}
-	return pool, nil
+	return []string{c.caFile}
 }

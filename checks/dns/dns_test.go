@@ -257,11 +257,19 @@ func TestDoT(t *testing.T) {
 		{"untrusted", `{"transport":"tls","resolver":"` + s.tlsAddr + `"}`, results.LayerTLS, results.CodeCertUntrusted},
 		{"wrong name", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + s.caFile + `","server_name":"other.test"}`, results.LayerTLS, results.CodeHostnameMismatch},
 		{"plain DNS server closes on a ClientHello", `{"transport":"tls","resolver":"` + s.udpAddr + `","ca_file":"` + s.caFile + `"}`, results.LayerTLS, results.CodeReset},
+		{"verified by ca_pem", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_pem":` + jsonString(t, readFile(t, s.caFile)) + `}`, "", ""},
+		// ca_file is read where the check runs, at every run, never by a
+		// collector validating the spec.
+		{"absent ca_file", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + filepath.Join(t.TempDir(), "absent.pem") + `"}`, results.LayerValidation, results.CodeBadSpec},
+		{"ca_file not PEM", `{"transport":"tls","resolver":"` + s.tlsAddr + `","ca_file":"` + writeFile(t, "hello") + `"}`, results.LayerValidation, results.CodeBadSpec},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, d := run(t, checks.Env{}, "example.test", tt.spec)
 			wantOutcome(t, r, tt.layer, tt.code)
+			if tt.layer == results.LayerValidation {
+				return // nothing was dialed
+			}
 			if r.Phases.ConnectMS <= 0 {
 				t.Errorf("connect not timed: %+v", r.Phases)
 			}
@@ -443,4 +451,31 @@ func TestMalformedAnswer(t *testing.T) {
 	}()
 	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","timeout":"2s"}`)
 	wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func jsonString(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/neterr"
+	tlscheck "github.com/picketnet/picket/checks/tls"
 	"github.com/picketnet/picket/results"
 )
 
@@ -46,6 +47,13 @@ func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 }
 
 func (c *Check) run(ctx context.Context, env checks.Env, r *results.Result, d *results.DNSDetails) *results.Error {
+	roots := c.roots
+	if c.caFile != "" {
+		var err error
+		if roots, err = tlscheck.LoadRoots(c.caFile); err != nil {
+			return results.Fail(results.LayerValidation, results.CodeBadSpec, "%s", err)
+		}
+	}
 	resolver, policy := c.resolver, env.Policy
 	if resolver == "" {
 		var err error
@@ -69,7 +77,7 @@ func (c *Check) run(ctx context.Context, env checks.Env, r *results.Result, d *r
 	}
 
 	q := c.query()
-	x := exchanger{dialer: netdial.Dialer{Policy: policy}, addrs: addrs, port: port, serverName: c.tlsServerName(host), roots: c.roots, r: r}
+	x := exchanger{dialer: netdial.Dialer{Policy: policy}, addrs: addrs, port: port, serverName: c.tlsServerName(host), roots: roots, r: r}
 	var resp *dns.Msg
 	switch c.transport {
 	case transportUDP:

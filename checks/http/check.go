@@ -63,6 +63,14 @@ var (
 	errNotHTTPS         = errors.New("HTTP/3 needs an https:// URL")
 )
 
+// LocalFiles returns the files on the prober's disk the check reads.
+func (c *Check) LocalFiles() []string {
+	if c.cfg.caFile == "" {
+		return nil
+	}
+	return []string{c.cfg.caFile}
+}
+
 // Run makes the request once on fresh connections and checks the response.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	// The spec's timeout holds whatever the caller's context says, as in
@@ -254,7 +262,7 @@ func (r *run) classify(ctx context.Context, err error) *results.Error {
 
 // tlsConfig builds the run's TLS client config, reading the CA file.
 func (r *run) tlsConfig() (*tls.Config, *results.Error) {
-	conf := &tls.Config{InsecureSkipVerify: r.cfg.insecure} //nolint:gosec // only when the spec says so explicitly
+	conf := &tls.Config{InsecureSkipVerify: r.cfg.insecure, RootCAs: r.cfg.roots} //nolint:gosec // only when the spec says so explicitly
 	if r.cfg.caFile == "" {
 		return conf, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -222,6 +223,11 @@ func TestRunTLS(t *testing.T) {
 	expired := startTLS(t, ca.leaf(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "127.0.0.1"), false).URL
 	wrongHost := startTLS(t, ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "other.example"), false).URL
 	caFile := `"ca_file":"` + ca.pemFile + `"`
+	pem, err := os.ReadFile(ca.pemFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := json.Marshal(map[string]string{"ca_pem": string(pem)})
 	runCases(t, []runCase{
 		{name: "valid", target: valid + "/ok", spec: `{` + caFile + `}`, check: all(wantDetails(200, "1.1", 0),
 			func(t *testing.T, r results.Result, d results.HTTPDetails) {
@@ -232,6 +238,7 @@ func TestRunTLS(t *testing.T) {
 					t.Errorf("phases %+v: want connect and tls", r.Phases)
 				}
 			})},
+		{name: "valid with ca_pem", target: valid + "/ok", spec: string(caPEM), check: wantDetails(200, "1.1", 0)},
 		{name: "untrusted", target: valid + "/ok", layer: results.LayerTLS, code: results.CodeCertUntrusted},
 		{name: "insecure accepts untrusted", target: valid + "/ok", spec: `{"insecure_skip_verify":true}`},
 		{name: "expired", target: expired + "/ok", spec: `{` + caFile + `}`, layer: results.LayerTLS, code: results.CodeCertExpired},

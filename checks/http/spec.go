@@ -2,6 +2,7 @@ package httpcheck
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/picketnet/picket/checks"
+	tlscheck "github.com/picketnet/picket/checks/tls"
 	"github.com/picketnet/picket/results"
 )
 
@@ -42,8 +44,11 @@ type Options struct {
 	MaxRedirects *int `json:"max_redirects,omitempty"`
 	// CAFile is a PEM file of the roots that server certificates must chain
 	// to, instead of the system roots. It is read on the machine that runs
-	// the check, at every run.
+	// the check, at every run: a collector refuses it in registered
+	// endpoints unless its operator allows it (targets.allow_ca_files).
 	CAFile string `json:"ca_file,omitempty"`
+	// CAPEM is the same bundle inline, in the spec itself.
+	CAPEM string `json:"ca_pem,omitempty"`
 	// InsecureSkipVerify accepts any server certificate. Explicit only.
 	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
 }
@@ -121,6 +126,7 @@ type config struct {
 	maxBytes     int64
 	maxRedirects int
 	caFile       string
+	roots        *x509.CertPool // from ca_pem; nil: caFile or the system roots
 	insecure     bool
 }
 
@@ -282,6 +288,18 @@ func (o *Options) compile(u *url.URL) (*config, error) {
 			return nil, checks.Errorf("insecure_skip_verify", "cannot be combined with ca_file")
 		}
 		c.caFile = o.CAFile
+	}
+	if o.CAPEM != "" {
+		switch {
+		case o.CAFile != "":
+			return nil, checks.Errorf("ca_pem", "cannot be combined with ca_file")
+		case o.InsecureSkipVerify:
+			return nil, checks.Errorf("insecure_skip_verify", "cannot be combined with ca_pem")
+		}
+		var err error
+		if c.roots, err = tlscheck.RootsFromPEM(o.CAPEM); err != nil {
+			return nil, err
+		}
 	}
 	c.insecure = o.InsecureSkipVerify
 	return c, nil

@@ -52,6 +52,9 @@ func TestParseErrors(t *testing.T) {
 		{"negative redirects", url, `{"max_redirects":-1}`, "max_redirects", "outside"},
 		{"many redirects", url, `{"max_redirects":31}`, "max_redirects", "outside"},
 		{"insecure with ca", url, `{"ca_file":"/ca.pem","insecure_skip_verify":true}`, "insecure_skip_verify", "ca_file"},
+		{"ca_pem not PEM", url, `{"ca_pem":"hello"}`, "ca_pem", "no PEM certificate"},
+		{"ca_pem with ca_file", url, `{"ca_file":"/ca.pem","ca_pem":"x"}`, "ca_pem", "ca_file"},
+		{"insecure with ca_pem", url, `{"ca_pem":"x","insecure_skip_verify":true}`, "insecure_skip_verify", "ca_pem"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Kind{}.Parse(tc.target, json.RawMessage(tc.spec))

@@ -127,6 +127,11 @@ func TestConnect(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Connect: %v", err)
 				}
+				// The listener counts the connection in its own goroutine:
+				// wait for it, or the next case would see it as its own.
+				for accepted() == before && ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
 				return
 			}
 			if !errors.Is(err, tc.wantErr) {

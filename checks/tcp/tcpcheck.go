@@ -57,6 +57,8 @@ func (o Options) validate() error {
 			return checks.Errorf("server_name", "set without tls: true")
 		case o.CAFile != "":
 			return checks.Errorf("ca_file", "set without tls: true")
+		case o.CAPEM != "":
+			return checks.Errorf("ca_pem", "set without tls: true")
 		case o.Expect != (tlscheck.Expect{}):
 			return checks.Errorf("expect", "TLS expectations set without tls: true")
 		}
@@ -70,6 +72,9 @@ type Check struct {
 	opts               Options
 	timeout            time.Duration
 }
+
+// LocalFiles returns the files on the prober's disk the check reads.
+func (c *Check) LocalFiles() []string { return c.opts.LocalFiles() }
 
 // Addr is the host:port the check connects to.
 func (c *Check) Addr() string { return net.JoinHostPort(c.host, c.port) }

@@ -23,6 +23,9 @@ import (
 // hostile server can make a run or a record arbitrarily large.
 const (
 	maxCAFileBytes = 1 << 20
+	// MaxCAPEMBytes bounds ca_pem, which travels in every assignment, and
+	// leaves room for the rest of a check spec (checks.MaxSpecBytes).
+	MaxCAPEMBytes  = 12 << 10
 	maxSANs        = 64
 	maxNameBytes   = 512
 	maxServerName  = 253
@@ -36,8 +39,12 @@ type Options struct {
 	// the target's host when empty.
 	ServerName string `json:"server_name,omitempty"`
 	// CAFile is a PEM bundle of the roots to verify against, instead of the
-	// system roots. It is read on the host that runs the check, at run time.
+	// system roots. It is read on the host that runs the check, at run time:
+	// a collector refuses it in registered endpoints unless its operator
+	// allows it (targets.allow_ca_files).
 	CAFile string `json:"ca_file,omitempty"`
+	// CAPEM is the same bundle inline, in the spec itself.
+	CAPEM  string `json:"ca_pem,omitempty"`
 	Expect Expect `json:"expect,omitzero"`
 }
 
@@ -77,6 +84,8 @@ func (o Options) Validate() error {
 		return checks.Errorf("ca_file", "path longer than 4096 bytes")
 	case strings.ContainsRune(o.CAFile, 0):
 		return checks.Errorf("ca_file", "path contains a NUL byte")
+	case o.CAFile != "" && o.CAPEM != "":
+		return checks.Errorf("ca_pem", "cannot be combined with ca_file")
 	case o.Expect.MinDaysLeft < 0 || o.Expect.MinDaysLeft > maxMinDaysLeft:
 		return checks.Errorf("expect.min_days_left", "%v is outside 0..%d", o.Expect.MinDaysLeft, maxMinDaysLeft)
 	}
@@ -85,16 +94,45 @@ func (o Options) Validate() error {
 			return checks.Errorf("expect.min_version", "%q is not one of 1.0, 1.1, 1.2, 1.3", v)
 		}
 	}
+	if o.CAPEM != "" {
+		if _, err := RootsFromPEM(o.CAPEM); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // roots returns the pool to verify against: nil (the system roots) unless
 // a CA file is set.
 func (o Options) roots() (*x509.CertPool, error) {
-	if o.CAFile == "" {
-		return nil, nil
+	switch {
+	case o.CAPEM != "":
+		return RootsFromPEM(o.CAPEM)
+	case o.CAFile != "":
+		return LoadRoots(o.CAFile)
 	}
-	return LoadRoots(o.CAFile)
+	return nil, nil
+}
+
+// LocalFiles returns the files on the prober's disk the options read.
+func (o Options) LocalFiles() []string {
+	if o.CAFile == "" {
+		return nil
+	}
+	return []string{o.CAFile}
+}
+
+// RootsFromPEM parses ca_pem, an inline PEM bundle of root certificates
+// of at most MaxCAPEMBytes. Its errors are *checks.FieldError of ca_pem.
+func RootsFromPEM(pem string) (*x509.CertPool, error) {
+	if len(pem) > MaxCAPEMBytes {
+		return nil, checks.Errorf("ca_pem", "larger than %d bytes", MaxCAPEMBytes)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, checks.Errorf("ca_pem", "holds no PEM certificate")
+	}
+	return pool, nil
 }
 
 // LoadRoots reads a PEM bundle of root certificates, of at most 1 MiB: the

@@ -57,6 +57,9 @@ type Check struct {
 	timeout            time.Duration
 }
 
+// LocalFiles returns the files on the prober's disk the check reads.
+func (c *Check) LocalFiles() []string { return c.opts.LocalFiles() }
+
 // Run connects, handshakes and inspects the certificate once.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

@@ -164,6 +164,37 @@ func TestHandshakeOutcomes(t *testing.T) {
 	}
 }
 
+// A registered endpoint carries its private roots inline, in ca_pem: the
+// check must verify against them exactly as against a ca_file.
+func TestInlineRoots(t *testing.T) {
+	ca := tlstest.NewCA(t, "Picket Inline Root")
+	srv := tlsServer(t, ca.Issue(t, tlstest.Leaf{CommonName: "127.0.0.1", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}), 0)
+	pem, err := os.ReadFile(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(map[string]string{"ca_pem": string(pem)})
+	c, err := tlscheck.Kind{}.Parse(srv.Addr, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Run(t.Context(), checks.Env{})
+	if !r.OK || !details(t, r).ChainVerified {
+		t.Fatalf("with ca_pem: ok=%v error=%v, want a verified chain", r.OK, r.Error)
+	}
+	if files := c.(interface{ LocalFiles() []string }).LocalFiles(); len(files) != 0 {
+		t.Errorf("LocalFiles = %q with ca_pem only, want none", files)
+	}
+	other := tlstest.NewCA(t, "Some Other Root")
+	otherPEM, err := os.ReadFile(other.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ = json.Marshal(map[string]string{"ca_pem": string(otherPEM)})
+	r = run(t, srv.Addr, string(spec), checks.Env{})
+	wantFailure(t, r, results.LayerTLS, results.CodeCertUntrusted)
+}
+
 // TestTargetForms resolves a name and reads the https:// form.
 func TestTargetForms(t *testing.T) {
 	ca := tlstest.NewCA(t, "Picket Test Root")
@@ -319,9 +350,12 @@ func TestParseErrors(t *testing.T) {
 		{"example.com", `{"timeout":"10"}`, "timeout"},
 		{"example.com", `{"timeout":"-1s"}`, "timeout"},
 		{"example.com", `{"timeout":"1h"}`, "timeout"},
+		{"example.com", `{"ca_pem":"not a certificate"}`, "ca_pem"},
+		{"example.com", `{"ca_pem":"` + strings.Repeat("A", tlscheck.MaxCAPEMBytes+1) + `"}`, "ca_pem"},
+		{"example.com", `{"ca_file":"/a.pem","ca_pem":"x"}`, "ca_pem"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.target+" "+tt.spec, func(t *testing.T) {
+		t.Run(tt.target+" "+tt.spec[:min(len(tt.spec), 60)], func(t *testing.T) {
 			_, err := tlscheck.Kind{}.Parse(tt.target, json.RawMessage(tt.spec))
 			if fe := checktest.WantFieldError(t, err); fe.Field != tt.field {
 				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tt.field)

@@ -43,8 +43,8 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 		}
 		// Validate here first, so mistakes come back with their line
 		// without a round trip; the collector validates again, with its
-		// targets policy.
-		if err := f.Validate(ctx, &endpointspec.Validator{Kinds: all.New()}); err != nil {
+		// targets policy and whether it allows ca_file.
+		if err := f.Validate(ctx, &endpointspec.Validator{Kinds: all.New(), AllowLocalFiles: true}); err != nil {
 			return fail(io, name, exitUsage, err)
 		}
 		c, err := cf.client(io)

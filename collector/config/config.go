@@ -70,6 +70,9 @@ type Targets struct {
 	// DenyPrivate defaults to true: an operator must opt out explicitly.
 	DenyPrivate *bool      `yaml:"deny_private"`
 	Allow       []yamlCIDR `yaml:"allow"`
+	// AllowCAFiles lets registered endpoints name ca_file paths on the
+	// probers' disks; without it they carry their roots in ca_pem.
+	AllowCAFiles bool `yaml:"allow_ca_files"`
 }
 
 // Metrics configures /metrics.

@@ -70,15 +70,15 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != DefaultListen || !c.Policy().DenyPrivate || c.ResultsRetention() != DefaultRetention || c.Metrics.MaxProbeSeries != DefaultMaxProbeSeries {
+	if c.Listen != DefaultListen || !c.Policy().DenyPrivate || c.Targets.AllowCAFiles || c.ResultsRetention() != DefaultRetention || c.Metrics.MaxProbeSeries != DefaultMaxProbeSeries {
 		t.Errorf("defaults %+v", c)
 	}
 	if s, _ := ParseStore(c.Store); s.Path != "/tmp/x.db" {
 		t.Errorf("sqlite path %q", s.Path)
 	}
-	c, err = Parse("c.yaml", []byte("targets: {deny_private: false}\n"))
-	if err != nil || c.Policy().DenyPrivate {
-		t.Errorf("deny_private false: %+v %v", c, err)
+	c, err = Parse("c.yaml", []byte("targets: {deny_private: false, allow_ca_files: true}\n"))
+	if err != nil || c.Policy().DenyPrivate || !c.Targets.AllowCAFiles {
+		t.Errorf("deny_private false, allow_ca_files true: %+v %v", c, err)
 	}
 	if d := Default(); d.Store != DefaultStore {
 		t.Errorf("Default() store %q", d.Store)

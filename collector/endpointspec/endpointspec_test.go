@@ -3,7 +3,9 @@ package endpointspec
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -234,4 +236,36 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A team must not choose which files the probers (or the collector) read:
+// every kind's ca_file is refused in a registered endpoint unless the
+// operator allows it, and nothing is read while validating.
+func TestCAFileNeedsTheOperator(t *testing.T) {
+	absent := filepath.Join(t.TempDir(), "absent.pem")
+	checksWithFile := map[string]results.Endpoint{
+		"http": {Target: "https://example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"http","ca_file":"` + absent + `"}`)}},
+		"tls":  {Target: "example.com:443", Checks: []json.RawMessage{json.RawMessage(`{"kind":"tls","ca_file":"` + absent + `"}`)}},
+		"tcp":  {Target: "example.com:443", Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","tls":true,"ca_file":"` + absent + `"}`)}},
+		"dns": {Target: "example.com", Checks: []json.RawMessage{
+			json.RawMessage(`{"kind":"dns","resolver":"192.0.2.53:853","transport":"tls"}`),
+			json.RawMessage(`{"kind":"dns","resolver":"192.0.2.53:853","transport":"tls","ca_file":"` + absent + `"}`),
+		}},
+	}
+	for kind, ep := range checksWithFile {
+		t.Run(kind, func(t *testing.T) {
+			last := len(ep.Checks) - 1
+			ep.Name = "web"
+			refused := ep
+			err := (&Validator{Kinds: all.New()}).Validate(context.Background(), &refused)
+			var ve *Error
+			if !errors.As(err, &ve) || ve.Field != fmt.Sprintf("checks[%d].ca_file", last) || !strings.Contains(ve.Reason, "ca_pem") {
+				t.Fatalf("without the operator's leave: %v, want an error on checks[%d].ca_file pointing to ca_pem", err, last)
+			}
+			allowed := ep
+			if err := (&Validator{Kinds: all.New(), AllowLocalFiles: true}).Validate(context.Background(), &allowed); err != nil {
+				t.Fatalf("allowed by the operator: %v (the file must be read by the prober at run time, not here)", err)
+			}
+		})
+	}
 }

@@ -140,7 +140,14 @@ type Validator struct {
 	Resolver *net.Resolver
 	// Alert validates alert settings; nil is DefaultAlert.
 	Alert AlertValidator
+	// AllowLocalFiles accepts checks that read files on the prober's disk
+	// (ca_file). Without it such a check is refused: the team that
+	// registers an endpoint does not own the probers' files.
+	AllowLocalFiles bool
 }
+
+// localFileReader is a check that reads files where it runs.
+type localFileReader interface{ LocalFiles() []string }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -311,8 +318,13 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 		return bad(fmt.Sprintf("regions[%d]", dup), "%q is listed twice", e.Regions[dup])
 	}
 	for i, c := range e.Checks {
-		if _, err := v.Kinds.Parse(e.Target, c); err != nil {
+		p, err := v.Kinds.Parse(e.Target, c)
+		if err != nil {
 			return fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
+		}
+		if lf, ok := p.Check.(localFileReader); ok && !v.AllowLocalFiles && len(lf.LocalFiles()) > 0 {
+			return bad(fmt.Sprintf("checks[%d].ca_file", i),
+				"%q is a file on the probers' disks, which registered endpoints may not name: put the PEM in ca_pem (or the operator sets targets.allow_ca_files)", lf.LocalFiles()[0])
 		}
 	}
 	if len(e.Alert) > 0 {
