@@ -54,9 +54,10 @@ type NELDetector struct {
 	// store much for little news.
 	Every time.Duration
 
-	mu   sync.Mutex
-	at   time.Time
-	last []ClientFinding
+	mu     sync.Mutex
+	at     time.Time
+	last   []ClientFinding
+	pinned nel.Pinned // the baselines of the findings in last
 }
 
 // ClientFindings implements ClientDetector.
@@ -70,11 +71,21 @@ func (d *NELDetector) ClientFindings(ctx context.Context, now time.Time) ([]Clie
 	if !d.at.IsZero() && !now.Before(d.at) && now.Sub(d.at) < every {
 		return d.last, nil
 	}
-	fs, err := d.Detector.Evaluate(ctx, d.Counts, now)
+	fs, err := d.Detector.Evaluate(ctx, d.Counts, now, d.pinned)
 	if err != nil {
 		return nil, err
 	}
-	d.at, d.last = now, fs
+	// A finding keeps the baseline it was first found against for as long
+	// as it lasts, so that a long failure does not become its own normal.
+	pinned := make(nel.Pinned, len(fs))
+	for _, f := range fs {
+		if p, ok := d.pinned[f.Key()]; ok {
+			pinned[f.Key()] = p
+		} else {
+			pinned[f.Key()] = f.Baseline()
+		}
+	}
+	d.at, d.last, d.pinned = now, fs, pinned
 	return fs, nil
 }
 

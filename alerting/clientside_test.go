@@ -264,3 +264,40 @@ func TestServiceClientErrors(t *testing.T) {
 		t.Errorf("the stored alert lacks its client fields: %s", recs[0].Body)
 	}
 }
+
+// sustainedRefusals is an endpoint whose clients were healthy for two
+// hours before clientT0 and have been refused since, at 10% of requests.
+type sustainedRefusals struct{}
+
+func (sustainedRefusals) NELCounts(_ context.Context, q results.NELQuery) ([]results.NELCount, error) {
+	var out []results.NELCount
+	for m := q.Since.Truncate(time.Minute); m.Before(q.Until); m = m.Add(time.Minute) {
+		if m.Before(clientT0.Add(-2 * time.Hour)) {
+			continue
+		}
+		c := results.NELCount{Bucket: m, Team: "payments", Endpoint: "checkout-api", ClientASN: 3320, ClientCountry: "DE"}
+		ok, failed := c, c
+		ok.Phase, ok.Type, ok.Reports, ok.Weighted = nel.PhaseApplication, nel.TypeOK, 10, 1000
+		failed.Phase, failed.Type, failed.Reports, failed.Weighted = nel.PhaseConnection, "tcp.refused", 1, 1
+		if !m.Before(clientT0) {
+			failed.Reports, failed.Weighted = 100, 100
+		}
+		out = append(out, ok, failed)
+	}
+	return out, nil
+}
+
+// An outage seen only by clients stays a finding for as long as it lasts,
+// not just until it has filled a quarter of the baseline hour.
+func TestNELDetectorHoldsALongFailure(t *testing.T) {
+	d := &NELDetector{Counts: sustainedRefusals{}}
+	for _, after := range []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, time.Hour, 2 * time.Hour} {
+		fs, err := d.ClientFindings(context.Background(), clientT0.Add(after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 || fs[0].Type != "tcp.refused" {
+			t.Fatalf("%v into the failure: findings %+v, want tcp.refused", after, fs)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func BenchmarkDetect(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		Detector{}.Detect(now, counts)
+		Detector{}.Detect(now, counts, nil)
 	}
 	b.ReportMetric(float64(len(counts)), "counts/op")
 }

@@ -24,6 +24,13 @@ import (
 // a rise of Factor over the baseline; with rates, also a rate of at least
 // MinRate. It is stateless: the caller (alerting) decides on persistence
 // and the alert lifecycle.
+//
+// A failure that lasts soaks into its own baseline: after about
+// Baseline/Factor (15 minutes with the defaults) the window no longer
+// stands out, though the clients still fail. The caller therefore passes
+// back, for the findings it holds open, the baselines they were found
+// against (Pinned): while a finding is open, it is measured against the
+// lower of its pinned baseline and the current one.
 type Detector struct {
 	Window      time.Duration // default 5m
 	Baseline    time.Duration // default 1h, before the window
@@ -61,6 +68,20 @@ type Network struct {
 	Failures float64 `json:"failures"` // weighted, in the window
 	Share    float64 `json:"share"`    // of the finding's failures
 }
+
+// Baseline is what a finding's window was compared with.
+type Baseline struct {
+	Rate      float64 `json:"rate,omitempty"`
+	PerMinute float64 `json:"per_minute"`
+}
+
+// Baseline returns the baselines f was found against.
+func (f Finding) Baseline() Baseline {
+	return Baseline{Rate: f.BaselineRate, PerMinute: f.BaselinePerMinute}
+}
+
+// Pinned holds the baselines of open findings, by Finding.Key.
+type Pinned map[string]Baseline
 
 // Key identifies the condition for alert deduplication.
 func (f Finding) Key() string { return "nel/" + f.Team + "/" + f.Endpoint + "/" + f.Type }
@@ -118,12 +139,12 @@ type CountSource interface {
 }
 
 // Evaluate reads the counts Detect needs from src and detects at now.
-func (d Detector) Evaluate(ctx context.Context, src CountSource, now time.Time) ([]Finding, error) {
+func (d Detector) Evaluate(ctx context.Context, src CountSource, now time.Time, pinned Pinned) ([]Finding, error) {
 	counts, err := src.NELCounts(ctx, results.NELQuery{Since: d.Since(now), Until: now})
 	if err != nil {
 		return nil, fmt.Errorf("nel: counts: %w", err)
 	}
-	return d.Detect(now, counts), nil
+	return d.Detect(now, counts, pinned), nil
 }
 
 // Since is the start of the counts Detect needs for an evaluation at now.
@@ -152,8 +173,9 @@ type typeTally struct {
 }
 
 // Detect evaluates counts (NELCounts since d.Since(now)) at now, and
-// returns the findings sorted by team, endpoint and type.
-func (d Detector) Detect(now time.Time, counts []results.NELCount) []Finding {
+// returns the findings sorted by team, endpoint and type. pinned may be
+// nil.
+func (d Detector) Detect(now time.Time, counts []results.NELCount, pinned Pinned) []Finding {
 	d = d.withDefaults()
 	winStart := now.Add(-d.Window)
 	baseStart := winStart.Add(-d.Baseline)
@@ -203,11 +225,15 @@ func (d Detector) Detect(now time.Time, counts []results.NELCount) []Finding {
 			}
 			f := Finding{Team: k[0], Endpoint: k[1], Type: typ, Phase: tt.phase, Failures: tt.recent,
 				WithRates: withRates, PerMinute: tt.recent / win, BaselinePerMinute: tt.base / base}
+			if withRates && t.allBase+t.okBase > 0 {
+				f.BaselineRate = tt.base / (t.allBase + t.okBase)
+			}
+			if p, ok := pinned[f.Key()]; ok {
+				f.BaselineRate = min(f.BaselineRate, p.Rate)
+				f.BaselinePerMinute = min(f.BaselinePerMinute, p.PerMinute)
+			}
 			if withRates {
 				f.Rate = tt.recent / (t.allRecent + t.okRecent)
-				if t.allBase+t.okBase > 0 {
-					f.BaselineRate = tt.base / (t.allBase + t.okBase)
-				}
 				if f.Rate < d.MinRate || f.Rate < d.Factor*f.BaselineRate {
 					continue
 				}

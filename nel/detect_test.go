@@ -74,7 +74,7 @@ func TestDetector(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := d.Detect(now, tt.counts)
+			got := d.Detect(now, tt.counts, nil)
 			if tt.want == "" {
 				if len(got) != 0 {
 					t.Errorf("findings %+v, want none", got)
@@ -112,11 +112,52 @@ func TestDetectFromStore(t *testing.T) {
 	if code, ans, _ := f.post(t, "203.0.113.5:1", envelope(t, rs...)); code != 200 {
 		t.Fatalf("%d %v", code, ans)
 	}
-	got, err := d.Evaluate(context.Background(), f.store, f.now.Add(time.Minute))
+	got, err := d.Evaluate(context.Background(), f.store, f.now.Add(time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Type != "tcp.refused" || got[0].Networks[0].ASN != 7922 || got[0].Networks[0].Country != "US" {
 		t.Fatalf("findings %+v", got)
+	}
+}
+
+// A failure that goes on must stay a finding for as long as it lasts when
+// the caller pins the baseline it was found against; without the pin it
+// soaks into its own baseline and fades.
+func TestPinnedBaselineOutlastsTheFailure(t *testing.T) {
+	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	healthy := []flow{{TypeOK, 3320, "DE", 1000, 0.01}, {"tcp.refused", 3320, "DE", 0.5, 1}}
+	failing := append(healthy, flow{"tcp.refused", 3320, "DE", 100, 1})
+	// Two hours of health, then the refusals from start on.
+	counts := func(now time.Time) []results.NELCount {
+		before := traffic(start, 0, 2*time.Hour, healthy...)
+		return append(before, traffic(now, 0, now.Sub(start), failing...)...)
+	}
+	d := Detector{}
+	pinned := Pinned{}
+	for _, after := range []time.Duration{5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour} {
+		now := start.Add(after)
+		got := d.Detect(now, counts(now), pinned)
+		if len(got) != 1 || got[0].Type != "tcp.refused" {
+			t.Fatalf("after %v with the pinned baseline: findings %+v, want tcp.refused", after, got)
+		}
+		if _, ok := pinned[got[0].Key()]; !ok {
+			pinned[got[0].Key()] = got[0].Baseline()
+		}
+		if got[0].BaselineRate > 0.001 {
+			t.Errorf("after %v: baseline rate %.4f, want the healthy one (%.4f) kept", after, got[0].BaselineRate, pinned[got[0].Key()].Rate)
+		}
+		if after >= 30*time.Minute {
+			if faded := d.Detect(now, counts(now), nil); len(faded) != 0 {
+				t.Errorf("after %v without a pin: findings %+v; the test no longer shows the failure fading into its baseline", after, faded)
+			}
+		}
+	}
+	// Once the clients stop failing, the finding ends, pin or not.
+	now := start.Add(4 * time.Hour)
+	recovered := append(traffic(start, 0, 2*time.Hour, healthy...), traffic(now, 10*time.Minute, now.Sub(start), failing...)...)
+	recovered = append(recovered, traffic(now, 0, 10*time.Minute, healthy...)...)
+	if got := d.Detect(now, recovered, pinned); len(got) != 0 {
+		t.Errorf("after recovery: findings %+v, want none", got)
 	}
 }
