@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +59,9 @@ type Service struct {
 	// Only the leader has an engine.
 	engine *Engine
 	unlock func()
+	// leading is whether this replica holds the lock, for the delivery
+	// loop of Run, which does not touch the engine.
+	leading atomic.Bool
 	// cursor is the position in the store's result feed.
 	cursor string
 	// replayed holds the ids of the results replayed at takeover until
@@ -142,13 +147,25 @@ func NewService(store Store, cfg Config, routes []Route, opts Options) *Service 
 
 // Run evaluates every cfg.EvaluateEvery until ctx ends, then releases the
 // lock.
+//
+// Notifications are delivered in a loop of their own, so that a receiver
+// that is slow or times out (up to sendTimeout per notifier and round)
+// never holds up evaluation, and with it the other receivers' alerts.
 func (s *Service) Run(ctx context.Context) error {
+	recorded := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.deliverLoop(ctx, recorded) })
 	t := time.NewTicker(s.cfg.EvaluateEvery)
 	defer t.Stop()
 	defer s.resign()
 	for {
-		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+		if err := s.evaluateRound(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("alert evaluation failed", "err", err)
+		}
+		select {
+		case recorded <- struct{}{}:
+		default: // a delivery round is due already
 		}
 		select {
 		case <-ctx.Done():
@@ -158,8 +175,38 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Tick runs one round: take the lock if free, evaluate, deliver.
+// deliverLoop delivers the outbox while this replica leads: after each
+// evaluation round, and every EvaluateEvery for retries that fall due.
+func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
+	t := time.NewTicker(s.cfg.EvaluateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-recorded:
+		case <-t.C:
+		}
+		if !s.leading.Load() {
+			continue
+		}
+		if err := s.deliver(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("notification delivery failed", "err", err)
+		}
+	}
+}
+
+// Tick runs one round synchronously: take the lock if free, evaluate,
+// deliver.
 func (s *Service) Tick(ctx context.Context) error {
+	if err := s.evaluateRound(ctx); err != nil || !s.leading.Load() {
+		return err
+	}
+	return s.deliver(ctx)
+}
+
+// evaluateRound takes the lock if free and evaluates.
+func (s *Service) evaluateRound(ctx context.Context) error {
 	if s.engine == nil {
 		if err := s.takeOver(ctx); err != nil || s.engine == nil {
 			return err
@@ -174,10 +221,7 @@ func (s *Service) Tick(ctx context.Context) error {
 	start := time.Now()
 	err := s.evaluate(ctx)
 	s.metrics.evalSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return err
-	}
-	return s.deliver(ctx)
+	return err
 }
 
 func (s *Service) resign() {
@@ -186,6 +230,7 @@ func (s *Service) resign() {
 		s.unlock = nil
 	}
 	s.engine = nil
+	s.leading.Store(false)
 	s.metrics.leader.Set(0)
 }
 
@@ -217,6 +262,7 @@ func (s *Service) takeOver(ctx context.Context) error {
 		return err
 	}
 	s.engine, s.unlock = e, unlock
+	s.leading.Store(true)
 	s.metrics.leader.Set(1)
 	s.log.Info("took over alert evaluation", "open_alerts", len(restored))
 	return nil

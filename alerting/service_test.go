@@ -958,3 +958,97 @@ func TestByStart(t *testing.T) {
 		})
 	}
 }
+
+// stuckSender is a receiver that never answers until released, like a
+// webhook behind a black-holed route.
+type stuckSender struct {
+	stuck    chan struct{} // receives once a Send hangs
+	release  chan struct{}
+	mu       sync.Mutex
+	sent     []notify.Message
+	returned int // Sends that returned, by release or by their timeout
+}
+
+func (s *stuckSender) Send(ctx context.Context, m notify.Message) error {
+	select {
+	case s.stuck <- struct{}{}:
+	default:
+	}
+	var err error
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.returned++
+	if err == nil {
+		s.sent = append(s.sent, m)
+	}
+	return err
+}
+
+// A receiver that hangs must not hold up evaluation: while the firing
+// notification hangs, the service goes on evaluating and records the
+// recovery; once the receiver answers, both notifications go out.
+func TestStuckReceiverDoesNotStopEvaluation(t *testing.T) {
+	st := sqliteDB(t)(t)
+	lab := newLab(t)
+	lab.register(st)
+	sender := &stuckSender{stuck: make(chan struct{}, 1), release: make(chan struct{})}
+	// No warm-up: the lab's clock moves only when results arrive.
+	svc := NewService(st, Config{EvaluateEvery: 10 * time.Millisecond, WarmUp: time.Second}, []Route{{Name: "hook", Sender: sender}},
+		Options{Now: lab.Now, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	lab.down()
+	for range 3 {
+		lab.round(st)
+	}
+	select {
+	case <-sender.stuck:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no notification of the outage was attempted")
+	}
+	lab.up()
+	for range 3 {
+		lab.round(st)
+	}
+	waitFor(t, "the recovery recorded", func() bool {
+		recs, err := st.ListAlerts(context.Background(), "payments", t0, 10)
+		return err == nil && len(recs) == 1 && recs[0].State == string(StateResolved)
+	})
+	sender.mu.Lock()
+	if sender.returned != 0 {
+		t.Errorf("the recovery was recorded only after the hanging notification gave up")
+	}
+	sender.mu.Unlock()
+	close(sender.release)
+	waitFor(t, "both notifications delivered", func() bool {
+		sender.mu.Lock()
+		defer sender.mu.Unlock()
+		return len(sender.sent) == 2
+	})
+	if sender.sent[0].Status != "firing" || sender.sent[1].Status != "resolved" {
+		t.Errorf("delivered %s then %s, want firing then resolved", sender.sent[0].Status, sender.sent[1].Status)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
