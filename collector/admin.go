@@ -74,6 +74,69 @@ func (s *Server) handleEnrolVantage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// handleRotateVantageToken gives a vantage a new token. The old one is
+// refused from the answer on by this replica (and within authCacheTTL by
+// replicas sharing the store); the vantage keeps its id and history.
+func (s *Server) handleRotateVantageToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	token, err := vantage.NewToken(vantage.TokenPrefix)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	err = s.store.SetVantageToken(r.Context(), id, vantage.HashToken(token))
+	s.auth.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == id })
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no vantage %s", quote(id)))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		s.log.Info("vantage token replaced", "vantage", id)
+		writeJSON(w, http.StatusOK, api.VantageToken{Vantage: id, Token: token})
+	}
+}
+
+// handleRemoveVantage revokes a vantage: its token stops working and it
+// leaves the registry (so it gets no assignments and is not counted in
+// quorums); its results and rollups stay for reports over the past.
+func (s *Server) handleRemoveVantage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := s.store.DeleteVantage(r.Context(), id)
+	s.auth.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == id })
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no vantage %s", quote(id)))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		s.log.Info("vantage removed", "vantage", id)
+		writeJSON(w, http.StatusOK, api.VantageRemoved{Vantage: id})
+	}
+}
+
+// handleRotateTeamToken gives a team a new token, like
+// handleRotateVantageToken.
+func (s *Server) handleRotateTeamToken(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	token, err := vantage.NewToken(TeamTokenPrefix)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	err = s.store.SetTeamToken(r.Context(), name, vantage.HashToken(token))
+	s.auth.forget(func(p Principal) bool { return p.Team == name })
+	switch {
+	case errors.Is(err, results.ErrNotFound):
+		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no team %s", quote(name)))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		s.log.Info("team token replaced", "team", name)
+		writeJSON(w, http.StatusOK, api.TeamToken{Team: name, Token: token})
+	}
+}
+
 func (s *Server) handleListVantages(w http.ResponseWriter, r *http.Request, _ scope) {
 	list, err := s.vantages.List(r.Context())
 	if err != nil {

@@ -40,12 +40,16 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 }
 
 // authCache remembers recent token lookups for a few seconds, so that a
-// busy vantage does not cost a store query per batch. Tokens cannot be
-// revoked yet; when they can, the TTL bounds how long a revoked token
-// keeps working on one replica.
+// busy vantage does not cost a store query per batch. A replica that
+// replaces or revokes a token forgets it at once (forget); other replicas
+// sharing the store keep accepting it for at most authCacheTTL.
 type authCache struct {
-	mu  sync.Mutex
-	m   map[string]cachedPrincipal
+	mu sync.Mutex
+	m  map[string]cachedPrincipal
+	// gen counts forget calls. A lookup notes it before asking the store
+	// and caches its answer only if it is unchanged, so that an answer
+	// read before a revocation is not cached after it.
+	gen uint64
 	now func() time.Time
 }
 
@@ -73,13 +77,38 @@ func (c *authCache) get(hash []byte) (Principal, bool) {
 	return e.p, true
 }
 
-func (c *authCache) put(hash []byte, p Principal) {
+// generation is what put wants to know that no forget came between the
+// store lookup and the put.
+func (c *authCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches p for hash, unless forget was called since gen was read.
+func (c *authCache) put(hash []byte, p Principal, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if len(c.m) >= authCacheSize {
 		clear(c.m) // crude but bounded; a full cache is refilled in seconds
 	}
 	c.m[string(hash)] = cachedPrincipal{p: p, expires: c.now().Add(authCacheTTL)}
+}
+
+// forget drops the cached principals for which match is true, and keeps
+// lookups already under way from caching what they read.
+func (c *authCache) forget(match func(Principal) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.m {
+		if match(e.p) {
+			delete(c.m, k)
+		}
+	}
 }
 
 var errNoToken = errors.New("missing bearer token")
@@ -103,6 +132,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		return p, nil
 	}
 	ctx := r.Context()
+	gen := s.auth.generation()
 	var p Principal
 	if strings.HasPrefix(token, vantage.TokenPrefix) {
 		v, err := s.store.VantageByTokenHash(ctx, hash)
@@ -117,7 +147,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		}
 		p.Team = t.Name
 	}
-	s.auth.put(hash, p)
+	s.auth.put(hash, p, gen)
 	return p, nil
 }
 

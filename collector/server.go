@@ -159,10 +159,13 @@ func (s *Server) routes() {
 		http.MethodGet:  s.teamAuth(s.handleListVantages),
 		http.MethodPost: s.adminAuth(s.handleEnrolVantage),
 	})
+	s.mux.Handle("/v1/vantages/{id}", methods{http.MethodDelete: s.adminAuth(s.handleRemoveVantage)})
+	s.mux.Handle("/v1/vantages/{id}/token", methods{http.MethodPost: s.adminAuth(s.handleRotateVantageToken)})
 	s.mux.Handle("/v1/teams", methods{
 		http.MethodGet:  s.adminAuth(s.handleListTeams),
 		http.MethodPost: s.adminAuth(s.handleCreateTeam),
 	})
+	s.mux.Handle("/v1/teams/{name}/token", methods{http.MethodPost: s.adminAuth(s.handleRotateTeamToken)})
 	s.mux.Handle("/v1/reports/availability", methods{http.MethodGet: s.teamAuth(s.handleAvailability)})
 	s.mux.Handle("/metrics", methods{http.MethodGet: s.metricsHandler()})
 	s.mux.Handle("/healthz", methods{http.MethodGet: http.HandlerFunc(s.handleHealthz)})

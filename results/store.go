@@ -184,10 +184,23 @@ type RegistryStore interface {
 	CreateTeam(ctx context.Context, t Team) error // ErrConflict when the name exists
 	Teams(ctx context.Context) ([]Team, error)
 	TeamByTokenHash(ctx context.Context, hash []byte) (Team, error)
+	// SetTeamToken replaces the token hash of team name: from its return
+	// on, TeamByTokenHash finds the team by the new hash only. ErrNotFound
+	// when there is no such team, ErrConflict when another team has hash.
+	SetTeamToken(ctx context.Context, name string, hash []byte) error
 
 	CreateVantage(ctx context.Context, v Vantage) error // ErrConflict when the id exists
 	Vantages(ctx context.Context) ([]Vantage, error)
 	VantageByTokenHash(ctx context.Context, hash []byte) (Vantage, error)
+	// SetVantageToken replaces the token hash of vantage id, keeping
+	// everything else about it. ErrNotFound when there is no such vantage,
+	// ErrConflict when another vantage has hash.
+	SetVantageToken(ctx context.Context, id string, hash []byte) error
+	// DeleteVantage removes vantage id from the registry: its token no
+	// longer finds it and Vantages no longer lists it, so CreateVantage may
+	// enrol the id again. Its results and rollups stay, so reports over the
+	// past still show it. ErrNotFound when there is no such vantage.
+	DeleteVantage(ctx context.Context, id string) error
 	// RecordHeartbeat updates the liveness fields of vantage hb.Vantage.
 	RecordHeartbeat(ctx context.Context, hb Heartbeat) error
 

@@ -9,7 +9,7 @@ import (
 )
 
 func runTeams(ctx context.Context, args []string, io stdio) int {
-	const usage = "usage: picket teams add NAME | picket teams list"
+	const usage = "usage: picket teams add NAME | picket teams list | picket teams token NAME"
 	if len(args) == 0 {
 		return fail(io, "teams", exitUsage, errors.New(usage))
 	}
@@ -32,6 +32,14 @@ func runTeams(ctx context.Context, args []string, io stdio) int {
 		// The token alone goes to stdout, so that it can be redirected
 		// into a file; the note goes to stderr.
 		fmt.Fprintf(io.err, "team %s created; its token is shown only now:\n", out.Team.Name)
+		fmt.Fprintln(io.out, out.Token)
+		return exitOK
+	case args[0] == "token" && len(pos) == 1:
+		out, err := c.RotateTeamToken(ctx, pos[0])
+		if err != nil {
+			return fail(io, "teams token", exitFailed, err)
+		}
+		fmt.Fprintf(io.err, "team %s has a new token and its old one no longer works; the new one is shown only now:\n", out.Team)
 		fmt.Fprintln(io.out, out.Token)
 		return exitOK
 	case args[0] == "list" && len(pos) == 0:

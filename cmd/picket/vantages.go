@@ -12,7 +12,7 @@ import (
 )
 
 func runVantages(ctx context.Context, args []string, io stdio) int {
-	const usage = "usage: picket vantages add ID --region R --provider P [--asn N] [--lat X --lon Y] | picket vantages list"
+	const usage = "usage: picket vantages add ID --region R --provider P [--asn N] [--lat X --lon Y] | picket vantages list | picket vantages token ID | picket vantages remove ID"
 	if len(args) == 0 {
 		return fail(io, "vantages", exitUsage, errors.New(usage))
 	}
@@ -53,6 +53,29 @@ func runVantages(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "vantage %s enrolled (region %s, provider %s); its token is shown only now; put it in the prober's token_file:\n",
 			out.Vantage.ID, out.Vantage.Region, out.Vantage.Provider)
 		fmt.Fprintln(io.out, out.Token)
+		return exitOK
+	case args[0] == "token" && len(pos) == 1:
+		c, err := cf.client(io)
+		if err != nil {
+			return fail(io, "vantages", exitUsage, err)
+		}
+		out, err := c.RotateVantageToken(ctx, pos[0])
+		if err != nil {
+			return fail(io, "vantages token", exitFailed, err)
+		}
+		fmt.Fprintf(io.err, "vantage %s has a new token and its old one no longer works; the new one is shown only now; put it in the prober's token_file and restart the prober:\n", out.Vantage)
+		fmt.Fprintln(io.out, out.Token)
+		return exitOK
+	case args[0] == "remove" && len(pos) == 1:
+		c, err := cf.client(io)
+		if err != nil {
+			return fail(io, "vantages", exitUsage, err)
+		}
+		out, err := c.RemoveVantage(ctx, pos[0])
+		if err != nil {
+			return fail(io, "vantages remove", exitFailed, err)
+		}
+		fmt.Fprintf(io.out, "vantage %s removed: its token no longer works; its past results stay in reports\n", out.Vantage)
 		return exitOK
 	case args[0] == "list" && len(pos) == 0:
 		c, err := cf.client(io)

@@ -59,6 +59,25 @@ type VantageEnrolled struct {
 	Token   string          `json:"token"`
 }
 
+// VantageToken answers POST /v1/vantages/{id}/token (admin): the
+// vantage's new token, shown only here. The old token no longer works.
+type VantageToken struct {
+	Vantage string `json:"vantage"`
+	Token   string `json:"token"`
+}
+
+// VantageRemoved answers DELETE /v1/vantages/{id} (admin).
+type VantageRemoved struct {
+	Vantage string `json:"vantage"`
+}
+
+// TeamToken answers POST /v1/teams/{name}/token (admin): the team's new
+// token, shown only here. The old token no longer works.
+type TeamToken struct {
+	Team  string `json:"team"`
+	Token string `json:"token"`
+}
+
 // VantageStatus is one vantage in GET /v1/vantages.
 type VantageStatus struct {
 	results.Vantage

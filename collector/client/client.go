@@ -161,6 +161,30 @@ func (c *Client) EnrolVantage(ctx context.Context, v api.EnrolVantage) (api.Vant
 	return out, err
 }
 
+// RotateVantageToken gives vantage id a new token (admin) and returns it;
+// the old one stops working.
+func (c *Client) RotateVantageToken(ctx context.Context, id string) (api.VantageToken, error) {
+	var out api.VantageToken
+	err := c.do(ctx, http.MethodPost, "/v1/vantages/"+url.PathEscape(id)+"/token", nil, nil, &out)
+	return out, err
+}
+
+// RemoveVantage revokes vantage id (admin): its token stops working and it
+// leaves the list of vantages; its results stay.
+func (c *Client) RemoveVantage(ctx context.Context, id string) (api.VantageRemoved, error) {
+	var out api.VantageRemoved
+	err := c.do(ctx, http.MethodDelete, "/v1/vantages/"+url.PathEscape(id), nil, nil, &out)
+	return out, err
+}
+
+// RotateTeamToken gives team name a new token (admin) and returns it; the
+// old one stops working.
+func (c *Client) RotateTeamToken(ctx context.Context, name string) (api.TeamToken, error) {
+	var out api.TeamToken
+	err := c.do(ctx, http.MethodPost, "/v1/teams/"+url.PathEscape(name)+"/token", nil, nil, &out)
+	return out, err
+}
+
 // Vantages lists vantages with their last heartbeat and state.
 func (c *Client) Vantages(ctx context.Context) ([]api.VantageStatus, error) {
 	var out api.Vantages

@@ -70,6 +70,28 @@ func (s *Store) TeamByTokenHash(ctx context.Context, hash []byte) (results.Team,
 	return t, nil
 }
 
+// SetTeamToken implements results.RegistryStore.
+func (s *Store) SetTeamToken(ctx context.Context, name string, hash []byte) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE teams SET token_hash = $1 WHERE name = $2`, hash, name)
+	return changedOne(tag, err, "team", name)
+}
+
+// changedOne turns the outcome of an UPDATE or DELETE of the registry row
+// what/key into the store's errors: ErrConflict for a token hash another
+// row has, ErrNotFound when no row matched.
+func changedOne(tag pgconn.CommandTag, err error, what, key string) error {
+	if isUnique(err) {
+		return fmt.Errorf("postgres: token of %s %q: %w", what, key, results.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: %s %q: %w", what, key, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: %s %q: %w", what, key, results.ErrNotFound)
+	}
+	return nil
+}
+
 const vantageColumns = `id, region, provider, asn, lat, lon, token_hash, created_at, last_heartbeat,
 	heartbeat_every_ns, version, spool_depth, running, last_error, public_addr`
 
@@ -138,6 +160,20 @@ func (s *Store) VantageByTokenHash(ctx context.Context, hash []byte) (results.Va
 		return v, fmt.Errorf("postgres: vantage by token: %w", err)
 	}
 	return v, nil
+}
+
+// SetVantageToken implements results.RegistryStore.
+func (s *Store) SetVantageToken(ctx context.Context, id string, hash []byte) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE vantages SET token_hash = $1 WHERE id = $2`, hash, id)
+	return changedOne(tag, err, "vantage", id)
+}
+
+// DeleteVantage implements results.RegistryStore. Results and rollups
+// carry the vantage's id, region, provider and ASN themselves, so they
+// need nothing from the deleted row.
+func (s *Store) DeleteVantage(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM vantages WHERE id = $1`, id)
+	return changedOne(tag, err, "vantage", id)
 }
 
 // RecordHeartbeat implements results.RegistryStore. A heartbeat's ASN,

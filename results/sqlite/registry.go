@@ -92,6 +92,30 @@ func (s *Store) TeamByTokenHash(ctx context.Context, hash []byte) (results.Team,
 	return t, nil
 }
 
+// SetTeamToken implements results.RegistryStore.
+func (s *Store) SetTeamToken(ctx context.Context, name string, hash []byte) error {
+	res, err := s.exec(ctx, `UPDATE teams SET token_hash = ? WHERE name = ?`, hash, name)
+	return changedOne(res, err, "team", name)
+}
+
+// changedOne turns the outcome of an UPDATE or DELETE of the registry row
+// what/key into the store's errors: ErrConflict for a token hash another
+// row has, ErrNotFound when no row matched.
+func changedOne(res sql.Result, err error, what, key string) error {
+	if isUnique(err) {
+		return fmt.Errorf("sqlite: token of %s %q: %w", what, key, results.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: %s %q: %w", what, key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: %s %q: %w", what, key, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: %s %q: %w", what, key, results.ErrNotFound)
+	}
+	return nil
+}
+
 const vantageColumns = `id, region, provider, asn, lat, lon, token_hash, created_at, last_heartbeat,
 	heartbeat_every_ns, version, spool_depth, running, last_error, public_addr`
 
@@ -167,6 +191,20 @@ func (s *Store) VantageByTokenHash(ctx context.Context, hash []byte) (results.Va
 		return v, fmt.Errorf("sqlite: vantage by token: %w", err)
 	}
 	return v, nil
+}
+
+// SetVantageToken implements results.RegistryStore.
+func (s *Store) SetVantageToken(ctx context.Context, id string, hash []byte) error {
+	res, err := s.exec(ctx, `UPDATE vantages SET token_hash = ? WHERE id = ?`, hash, id)
+	return changedOne(res, err, "vantage", id)
+}
+
+// DeleteVantage implements results.RegistryStore. Results and rollups
+// carry the vantage's id, region, provider and ASN themselves, so they
+// need nothing from the deleted row.
+func (s *Store) DeleteVantage(ctx context.Context, id string) error {
+	res, err := s.exec(ctx, `DELETE FROM vantages WHERE id = ?`, id)
+	return changedOne(res, err, "vantage", id)
 }
 
 // RecordHeartbeat implements results.RegistryStore. A heartbeat's ASN,

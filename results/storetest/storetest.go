@@ -3,7 +3,8 @@
 // database: idempotent and durable ingest (also under concurrent duplicate
 // batches), queries, rollups kept up to date by late results, the
 // availability report against hand-computed numbers, percentile accuracy,
-// retention, locking and the registry.
+// retention, locking and the registry, with token rotation and vantage
+// removal.
 package storetest
 
 import (
@@ -41,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"Locker", testLocker},
 		{"Teams", testTeams},
 		{"Vantages", testVantages},
+		{"RotateTokens", testRotateTokens},
+		{"RemoveVantage", testRemoveVantage},
 		{"Endpoints", testEndpoints},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/collector"
+	"github.com/picketnet/picket/collector/client"
+	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/vantage"
+)
+
+// TestTokenCommands drives teams token, vantages token and vantages remove
+// against a real collector over SQLite, and checks with the tokens
+// themselves that the old ones stop working.
+func TestTokenCommands(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const admin = "pka_cli-test"
+	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: admin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	adminEnv := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": admin}
+	envWith := func(token string) map[string]string {
+		return map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": token}
+	}
+	// token runs a command that prints a token and returns it, checking
+	// that stdout holds the token alone and stderr says it is shown once.
+	token := func(prefix string, args ...string) string {
+		t.Helper()
+		code, out, errs := cli(t, adminEnv, args...)
+		tok := strings.TrimSuffix(out, "\n")
+		if code != exitOK || !strings.HasPrefix(tok, prefix) || strings.ContainsAny(tok, " \n") || !strings.Contains(errs, "shown only now") {
+			t.Fatalf("%s: %d %q %q; want the %s token alone on stdout", strings.Join(args, " "), code, out, errs, prefix)
+		}
+		return tok
+	}
+	works := func(tok string) error {
+		c, err := client.New(hs.URL, tok, hs.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(tok, vantage.TokenPrefix) {
+			_, _, err = c.Assignment(ctx, "")
+		} else {
+			_, err = c.Endpoints(ctx, "")
+		}
+		return err
+	}
+
+	team1 := token(collector.TeamTokenPrefix, "teams", "add", "payments")
+	team2 := token(collector.TeamTokenPrefix, "teams", "token", "payments")
+	if code, _, errs := cli(t, envWith(team1), "endpoints", "list"); code == exitOK || errs != "picket endpoints list: unknown token\n" {
+		t.Errorf("endpoints list with the old team token: %d %q; want one line saying the token is unknown", code, errs)
+	}
+	if err := works(team2); err != nil {
+		t.Errorf("new team token: %v", err)
+	}
+
+	van1 := token(vantage.TokenPrefix, "vantages", "add", "hel1", "--region", "eu-central", "--provider", "hetzner")
+	van2 := token(vantage.TokenPrefix, "vantages", "token", "hel1")
+	if err := works(van1); !client.IsStatus(err, http.StatusUnauthorized) {
+		t.Errorf("old vantage token: %v, want 401", err)
+	}
+	if err := works(van2); err != nil {
+		t.Errorf("new vantage token: %v", err)
+	}
+	if code, out, _ := cli(t, adminEnv, "vantages", "list"); code != exitOK || !strings.Contains(out, "hel1") || !strings.Contains(out, "eu-central") {
+		t.Errorf("vantages list after rotation: %d\n%s", code, out)
+	}
+
+	if code, out, errs := cli(t, adminEnv, "vantages", "remove", "hel1"); code != exitOK || !strings.HasPrefix(out, "vantage hel1 removed") || errs != "" {
+		t.Errorf("vantages remove: %d %q %q", code, out, errs)
+	}
+	if err := works(van2); !client.IsStatus(err, http.StatusUnauthorized) {
+		t.Errorf("token of the removed vantage: %v, want 401", err)
+	}
+	if code, out, _ := cli(t, adminEnv, "vantages", "list"); code != exitOK || strings.Contains(out, "hel1") {
+		t.Errorf("vantages list after removal: %d\n%s", code, out)
+	}
+	// The id may be enrolled again.
+	van3 := token(vantage.TokenPrefix, "vantages", "add", "hel1", "--region", "eu-central", "--provider", "hetzner")
+	if err := works(van3); err != nil {
+		t.Errorf("re-enrolled vantage: %v", err)
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		err  string // the whole of stderr
+	}{
+		{"unknown vantage", adminEnv, []string{"vantages", "token", "ghost"}, exitFailed, `picket vantages token: no vantage "ghost"` + "\n"},
+		{"remove unknown vantage", adminEnv, []string{"vantages", "remove", "ghost"}, exitFailed, `picket vantages remove: no vantage "ghost"` + "\n"},
+		{"unknown team", adminEnv, []string{"teams", "token", "ghost"}, exitFailed, `picket teams token: no team "ghost"` + "\n"},
+		{"team token for vantages token", envWith(team2), []string{"vantages", "token", "hel1"}, exitFailed, "picket vantages token: this path needs the admin token\n"},
+		{"team token for teams token", envWith(team2), []string{"teams", "token", "payments"}, exitFailed, "picket teams token: this path needs the admin token\n"},
+		{"vantage token for remove", envWith(van3), []string{"vantages", "remove", "hel1"}, exitFailed, "picket vantages remove: this path needs the admin token\n"},
+		{"vantages token without id", adminEnv, []string{"vantages", "token"}, exitUsage, "picket vantages: usage: "},
+		{"vantages token with two ids", adminEnv, []string{"vantages", "token", "a", "b"}, exitUsage, "picket vantages: usage: "},
+		{"vantages remove without id", adminEnv, []string{"vantages", "remove"}, exitUsage, "picket vantages: usage: "},
+		{"teams token without name", adminEnv, []string{"teams", "token"}, exitUsage, "picket teams: usage: "},
+	}
+	for _, tc := range tests {
+		code, out, errs := cli(t, tc.env, tc.args...)
+		if code != tc.code || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, tc.err) {
+			t.Errorf("%s: picket %s = %d %q %q; want %d, nothing on stdout and the one line %q", tc.name, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.err)
+		}
+	}
+	// None of the refused commands changed a token.
+	for _, tok := range []string{team2, van3} {
+		if err := works(tok); err != nil {
+			t.Errorf("%.8s... after the refused commands: %v", tok, err)
+		}
+	}
+}
