@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -79,13 +80,7 @@ func (s *Server) handleEnrolVantage(w http.ResponseWriter, r *http.Request) {
 // replicas sharing the store); the vantage keeps its id and history.
 func (s *Server) handleRotateVantageToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	token, err := vantage.NewToken(vantage.TokenPrefix)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	err = s.store.SetVantageToken(r.Context(), id, vantage.HashToken(token))
-	s.auth.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == id })
+	token, err := s.replaceVantageToken(r.Context(), id)
 	switch {
 	case errors.Is(err, results.ErrNotFound):
 		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no vantage %s", quote(id)))
@@ -95,6 +90,18 @@ func (s *Server) handleRotateVantageToken(w http.ResponseWriter, r *http.Request
 		s.log.Info("vantage token replaced", "vantage", id)
 		writeJSON(w, http.StatusOK, api.VantageToken{Vantage: id, Token: token})
 	}
+}
+
+// replaceVantageToken gives vantage id a new token and forgets the old
+// one; results.ErrNotFound when there is no such vantage.
+func (s *Server) replaceVantageToken(ctx context.Context, id string) (string, error) {
+	token, err := vantage.NewToken(vantage.TokenPrefix)
+	if err != nil {
+		return "", err
+	}
+	err = s.store.SetVantageToken(ctx, id, vantage.HashToken(token))
+	s.auth.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == id })
+	return token, err
 }
 
 // handleRemoveVantage revokes a vantage: its token stops working and it

@@ -186,7 +186,10 @@ func (rt *Runtime) Serve(ctx context.Context) error {
 // EnsureLocalVantage returns the identity and token of the vantage that
 // `picket up` runs in-process, enrolling it on first use and keeping its
 // token in tokenFile (mode 0600): the store keeps only token hashes, so
-// the file is how a restart finds the token again.
+// the file is how a restart finds the token again. When the saved token no
+// longer works (the file is gone, or `picket vantages token` replaced it)
+// but the vantage exists, it gets a new token: the vantage is this
+// process's own, and its history stays under its id.
 func (rt *Runtime) EnsureLocalVantage(ctx context.Context, tokenFile string, id vantage.Identity) (vantage.Identity, string, error) {
 	if b, err := os.ReadFile(tokenFile); err == nil {
 		var saved struct {
@@ -199,22 +202,20 @@ func (rt *Runtime) EnsureLocalVantage(ctx context.Context, tokenFile string, id 
 			}
 		}
 	}
-	base := id.ID
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			id.ID = fmt.Sprintf("%s-%d", base, attempt+1)
-		}
-		v, token, err := rt.Server.Vantages().Enrol(ctx, id)
-		if errors.Is(err, results.ErrConflict) && attempt < 20 {
-			continue
-		}
-		if err != nil {
-			return vantage.Identity{}, "", err
-		}
-		b, _ := json.Marshal(map[string]string{"id": v.ID, "token": token})
-		if err := os.WriteFile(tokenFile, b, 0o600); err != nil {
-			return vantage.Identity{}, "", fmt.Errorf("save local vantage token: %w", err)
-		}
-		return id, token, nil
+	_, token, err := rt.Server.Vantages().Enrol(ctx, id)
+	if errors.Is(err, results.ErrConflict) {
+		token, err = rt.Server.replaceVantageToken(ctx, id.ID)
 	}
+	if err != nil {
+		return vantage.Identity{}, "", fmt.Errorf("local vantage %s: %w", id.ID, err)
+	}
+	v, err := rt.Server.Vantages().Authenticate(ctx, token)
+	if err != nil {
+		return vantage.Identity{}, "", fmt.Errorf("local vantage %s: %w", id.ID, err)
+	}
+	b, _ := json.Marshal(map[string]string{"id": v.ID, "token": token})
+	if err := os.WriteFile(tokenFile, b, 0o600); err != nil {
+		return vantage.Identity{}, "", fmt.Errorf("save local vantage token: %w", err)
+	}
+	return vantage.Identity{ID: v.ID, Region: v.Region, Provider: v.Provider, ASN: v.ASN}, token, nil
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"io"
+	"os"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -25,7 +26,8 @@ func TestRuntime(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var firstToken string
-	for round := range 2 {
+	localFile := filepath.Join(dir, "data", "local.json")
+	for round := range 4 {
 		rt, err := Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", log)
 		if err != nil {
 			t.Fatal(err)
@@ -33,14 +35,33 @@ func TestRuntime(t *testing.T) {
 		if rt.AdminTokenCreated != (round == 0) {
 			t.Errorf("round %d: AdminTokenCreated = %v", round, rt.AdminTokenCreated)
 		}
-		id, token, err := rt.EnsureLocalVantage(context.Background(), filepath.Join(dir, "data", "local.json"), vantage.Identity{ID: "local", Region: "local", Provider: "local"})
+		switch round {
+		case 2: // the saved token was lost
+			if err := os.Remove(localFile); err != nil {
+				t.Fatal(err)
+			}
+		case 3: // the operator replaced the token (picket vantages token local)
+			if _, err := rt.Server.replaceVantageToken(context.Background(), "local"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id, token, err := rt.EnsureLocalVantage(context.Background(), localFile, vantage.Identity{ID: "local", Region: "local", Provider: "local"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if round == 0 {
+		switch {
+		case id.ID != "local" || id.Region != "local":
+			t.Errorf("round %d: vantage %+v, want local in region local", round, id)
+		case round == 0:
 			firstToken = token
-		} else if token != firstToken || id.ID != "local" {
-			t.Errorf("after restart: vantage %s token changed=%v; want local with the same token", id.ID, token != firstToken)
+		case round == 1 && token != firstToken:
+			t.Errorf("after a restart the token changed; want the saved one")
+		case round >= 2 && token == firstToken:
+			t.Errorf("round %d: the old token is kept though it no longer works", round)
+		}
+		firstToken = token
+		if vs, err := rt.Store.Vantages(context.Background()); err != nil || len(vs) != 1 {
+			t.Errorf("round %d: vantages %+v (%v), want local alone", round, vs, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
