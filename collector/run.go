@@ -138,13 +138,16 @@ func mountServices(cfg *config.Config, st results.Store, srv *Server, adminToken
 		}
 		asns = &netpath.Resolver{Table: table}
 	}
-	nelOpts := nel.Options{Store: st, Endpoints: st, Metrics: srv.Metrics(), Logger: log}
+	nelOpts := nel.Options{Store: st, Endpoints: st, Metrics: srv.Metrics(), Logger: log,
+		MaxBodyBytes: int64(cfg.NEL.MaxBodyBytes), MaxReports: cfg.NEL.MaxReports,
+		RatePerSecond: cfg.NEL.RatePerSecond, Burst: cfg.NEL.Burst, MaxNetworks: cfg.NEL.MaxNetworks,
+		TrustedProxies: cfg.NEL.Proxies()}
 	if asns != nil {
 		nelOpts.ASN = asns
 	}
 	nelHandler, err := nel.NewHandler(nelOpts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", cfg.File(), err)
 	}
 	srv.Handle("/v1/reports/nel", nelHandler)
 

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"log/slog"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/picketnet/picket/checks"
@@ -77,5 +79,49 @@ func TestRuntime(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("round %d: Serve: %v", round, err)
 		}
+	}
+}
+
+// collector.yaml's nel section reaches the public NEL endpoint, and a
+// contradiction in it stops the start with the file named.
+func TestRuntimeNELLimits(t *testing.T) {
+	dir := t.TempDir()
+	base := "store: sqlite:" + filepath.Join(dir, "p.db") + "\nadmin_token_file: " + filepath.Join(dir, "admin.token") + "\n"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	cfg, err := config.Parse("collector.yaml", []byte(base+"nel: {max_reports: 50, burst: 10}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", log); err == nil ||
+		!strings.Contains(err.Error(), "collector.yaml") || !strings.Contains(err.Error(), "burst") {
+		t.Errorf("burst below max_reports: %v, want an error naming the file and the burst", err)
+	}
+
+	cfg, err = config.Parse("collector.yaml", []byte(base+"nel: {max_body_bytes: 1KiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	body := `[{"type":"network-error","url":"https://shop.example/","body":{"type":"tcp.refused","phase":"connection","sampling_fraction":1,"pad":"` + strings.Repeat("x", 2000) + `"}}]`
+	resp, err := http.Post(rt.URL()+"/v1/reports/nel", "application/reports+json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 2 KiB report with nel.max_body_bytes 1KiB: status %d, want 413", resp.StatusCode)
 	}
 }

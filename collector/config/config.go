@@ -42,6 +42,7 @@ type Config struct {
 	Targets        Targets          `yaml:"targets"`
 	HeartbeatEvery iconfig.Duration `yaml:"heartbeat_every"`
 	Metrics        Metrics          `yaml:"metrics"`
+	NEL            NEL              `yaml:"nel"`
 	// Alerting and Notifiers belong to the alerting package, which decodes
 	// them with DecodeAlerting and DecodeNotifiers; they are kept as nodes
 	// so that their mistakes are still reported with this file's lines.
@@ -85,11 +86,40 @@ type Metrics struct {
 	ProbeSeriesTTL iconfig.Duration `yaml:"probe_series_ttl"`
 }
 
+// NEL bounds the public endpoint for client reports, POST /v1/reports/nel.
+// Zero values take the nel package's defaults.
+type NEL struct {
+	MaxBodyBytes iconfig.ByteSize `yaml:"max_body_bytes"`
+	MaxReports   int              `yaml:"max_reports"`
+	// RatePerSecond and Burst are each client network's token bucket.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	Burst         float64 `yaml:"burst"`
+	MaxNetworks   int     `yaml:"max_networks"`
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed; without them every client behind a proxy is the proxy.
+	TrustedProxies []proxyCIDR `yaml:"trusted_proxies"`
+}
+
+// Proxies returns TrustedProxies as prefixes.
+func (n NEL) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range n.TrustedProxies {
+		out = append(out, p.Prefix)
+	}
+	return out
+}
+
 type yamlCIDR struct {
 	netip.Prefix
 }
 
 func (c *yamlCIDR) UnmarshalYAML(n *yaml.Node) error {
+	return c.parse(n, "targets.allow")
+}
+
+// parse reads a CIDR, or an address as its own /32 or /128; key names the
+// list in errors.
+func (c *yamlCIDR) parse(n *yaml.Node, key string) error {
 	s := strings.TrimSpace(n.Value)
 	if p, err := netip.ParsePrefix(s); err == nil {
 		c.Prefix = p.Masked()
@@ -99,7 +129,14 @@ func (c *yamlCIDR) UnmarshalYAML(n *yaml.Node) error {
 		c.Prefix = netip.PrefixFrom(a, a.BitLen())
 		return nil
 	}
-	return iconfig.At(n, "targets.allow: %q is not a CIDR such as 203.0.113.0/24", n.Value)
+	return iconfig.At(n, "%s: %q is not an address or a CIDR such as 203.0.113.0/24", key, n.Value)
+}
+
+// proxyCIDR is an entry of nel.trusted_proxies.
+type proxyCIDR struct{ yamlCIDR }
+
+func (c *proxyCIDR) UnmarshalYAML(n *yaml.Node) error {
+	return c.parse(n, "nel.trusted_proxies")
 }
 
 // Load reads and validates path, filling defaults.
@@ -184,6 +221,16 @@ func (c *Config) finish() error {
 	}
 	if c.Metrics.MaxProbeSeries < 0 {
 		return bad("metrics.max_probe_series: must be positive")
+	}
+	switch n := c.NEL; {
+	case n.MaxBodyBytes < 0 || n.MaxBodyBytes > 16<<20:
+		return bad("nel.max_body_bytes: %d is outside 0..16MiB", n.MaxBodyBytes)
+	case n.MaxReports < 0 || n.MaxReports > 10000:
+		return bad("nel.max_reports: %d is outside 0..10000", n.MaxReports)
+	case n.RatePerSecond < 0 || n.Burst < 0:
+		return bad("nel: rate_per_second and burst must be positive")
+	case n.MaxNetworks < 0 || n.MaxNetworks > 10_000_000:
+		return bad("nel.max_networks: %d is outside 0..10000000", n.MaxNetworks)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +18,11 @@ retention: {raw: 14d, minute: 90d, hour: 2y}
 targets:
   deny_private: true
   allow: [203.0.113.0/24, 10.1.2.3]
+nel:
+  max_body_bytes: 32KiB
+  rate_per_second: 5
+  burst: 500
+  trusted_proxies: [10.0.0.0/8, 192.0.2.7]
 alerting:
   evaluate_every: 5s
   fail_after: 2
@@ -36,6 +42,10 @@ func TestParse(t *testing.T) {
 	if err != nil || s.Driver != "postgres" || s.URL != "postgres://picket@db/picket" {
 		t.Errorf("store %+v %v", s, err)
 	}
+	if n := c.NEL; n.MaxBodyBytes != 32<<10 || n.RatePerSecond != 5 || n.Burst != 500 ||
+		fmt.Sprint(n.Proxies()) != "[10.0.0.0/8 192.0.2.7/32]" {
+		t.Errorf("nel %+v, proxies %v", n, n.Proxies())
+	}
 	r := c.ResultsRetention()
 	if r.Raw != 14*24*time.Hour || r.Hour != 2*365*24*time.Hour {
 		t.Errorf("retention %+v", r)
@@ -54,7 +64,7 @@ func TestParse(t *testing.T) {
 	var narrow struct {
 		EvaluateEvery string `yaml:"evaluate_every"`
 	}
-	if err := c.DecodeAlerting(&narrow); err == nil || !strings.Contains(err.Error(), `collector.yaml:11: unknown key "fail_after"`) {
+	if err := c.DecodeAlerting(&narrow); err == nil || !strings.Contains(err.Error(), `collector.yaml:16: unknown key "fail_after"`) {
 		t.Errorf("unknown key inside alerting: %v", err)
 	}
 	var notifiers []struct {
@@ -94,6 +104,10 @@ func TestErrors(t *testing.T) {
 		{"retention: {raw: soon}\n", "c.yaml:1: bad duration"},
 		{"heartbeat_every: 10ms\n", "heartbeat_every"},
 		{"metrics: {max_probe_series: -1}\n", "max_probe_series"},
+		{"nel:\n  trusted_proxies: [10.0.0.0/8, proxy.internal]\n", `c.yaml:2: nel.trusted_proxies: "proxy.internal" is not an address`},
+		{"nel: {max_body_bytes: 1GiB}\n", "nel.max_body_bytes"},
+		{"nel: {max_reports: -1}\n", "nel.max_reports"},
+		{"nel: {burst: -5}\n", "nel: rate_per_second and burst"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("c.yaml", []byte(tc.in))
