@@ -17,7 +17,12 @@ type Policy struct {
 	// Allow lists exceptions that are permitted even when DenyPrivate
 	// would refuse them.
 	Allow []netip.Prefix `json:"allow,omitempty" yaml:"allow"`
+	// Deny lists ranges refused whatever DenyPrivate and Allow say.
+	Deny []netip.Prefix `json:"deny,omitempty" yaml:"deny"`
 }
+
+// Restricts reports whether the policy refuses any address.
+func (p *Policy) Restricts() bool { return p != nil && (p.DenyPrivate || len(p.Deny) > 0) }
 
 // ErrDenied is wrapped by every refusal.
 var ErrDenied = errors.New("address denied by target policy")
@@ -55,7 +60,7 @@ func deniedRanges() []netip.Prefix {
 // Check returns nil when addr may be probed, and an error wrapping
 // ErrDenied that names the address and the range otherwise.
 func (p *Policy) Check(addr netip.Addr) error {
-	if p == nil || !p.DenyPrivate {
+	if !p.Restricts() {
 		return nil
 	}
 	// netip.Prefix.Contains never matches an address with a zone, so a
@@ -68,6 +73,14 @@ func (p *Policy) Check(addr netip.Addr) error {
 		if err := p.Check(v4); err != nil {
 			return fmt.Errorf("%s embeds %s: %w", addr, v4, err)
 		}
+	}
+	for _, d := range p.Deny {
+		if d.Contains(addr) {
+			return fmt.Errorf("%w: %s is in %s, denied by the operator", ErrDenied, addr, d)
+		}
+	}
+	if !p.DenyPrivate {
+		return nil
 	}
 	for _, a := range p.Allow {
 		if a.Contains(addr) {
@@ -103,7 +116,7 @@ func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
 // address it yields; it fails on the first denied one. Registration uses it
 // so that a name pointing at a private address is refused up front.
 func (p *Policy) CheckHost(ctx context.Context, resolver *net.Resolver, host string) error {
-	if p == nil || !p.DenyPrivate {
+	if !p.Restricts() {
 		return nil
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
@@ -129,7 +142,7 @@ func (p *Policy) CheckHost(ctx context.Context, resolver *net.Resolver, host str
 // Control is a net.Dialer ControlContext function that refuses denied
 // addresses at connect time, after name resolution.
 func (p *Policy) Control(_ context.Context, network, address string, _ syscall.RawConn) error {
-	if p == nil || !p.DenyPrivate {
+	if !p.Restricts() {
 		return nil
 	}
 	ap, err := netip.ParseAddrPort(address)

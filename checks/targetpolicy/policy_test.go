@@ -16,6 +16,9 @@ func TestCheck(t *testing.T) {
 	allow := &targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{
 		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00:1::/32"),
 	}}
+	operatorRanges := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.8/29"), netip.MustParsePrefix("2001:db8::/32")}
+	withDeny := &targetpolicy.Policy{DenyPrivate: true, Allow: allow.Allow, Deny: operatorRanges}
+	denyOnly := &targetpolicy.Policy{Deny: operatorRanges}
 	tests := []struct {
 		policy *targetpolicy.Policy
 		addr   string
@@ -65,6 +68,19 @@ func TestCheck(t *testing.T) {
 		{allow, "fd00:1::5", false},
 		{allow, "fd00:2::5", true},
 		{allow, "169.254.169.254", true},
+		// The operator's own ranges: refused even when allowed, through
+		// translations, and without deny_private.
+		{withDeny, "198.51.100.7", true},
+		{withDeny, "::ffff:198.51.100.7", true},
+		{withDeny, "64:ff9b::198.51.100.7", true},
+		{withDeny, "203.0.113.9", true},  // denied beats allowed
+		{withDeny, "203.0.114.1", false}, // outside both lists
+		{withDeny, "2001:db8::1", true},
+		{withDeny, "10.9.9.9", true},         // deny_private still holds
+		{denyOnly, "198.51.100.7", true},     // deny without deny_private
+		{denyOnly, "10.9.9.9", false},        // deny_private off: private is allowed
+		{denyOnly, "2606:4700::1111", false}, // outside the list
+		{deny, "203.0.113.9", false},         // documentation ranges are not denied by default
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
@@ -99,6 +115,8 @@ func TestCheckHost(t *testing.T) {
 		{deny, "localhost", true}, // resolves (from /etc/hosts) to loopback
 		{nil, "localhost", false},
 		{&targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}, "localhost", false},
+		// A deny list alone is enforced, names included.
+		{&targetpolicy.Policy{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}, "localhost", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
@@ -130,6 +148,7 @@ func TestControl(t *testing.T) {
 		{deny, "tcp", "not-an-address", true}, // what cannot be checked is refused
 		{nil, "tcp", "not-an-address", false},
 		{&targetpolicy.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, "tcp4", "127.0.0.1:80", false},
+		{&targetpolicy.Policy{Deny: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}, "tcp4", "192.0.2.1:80", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.address, func(t *testing.T) {

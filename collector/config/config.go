@@ -71,6 +71,8 @@ type Targets struct {
 	// DenyPrivate defaults to true: an operator must opt out explicitly.
 	DenyPrivate *bool      `yaml:"deny_private"`
 	Allow       []yamlCIDR `yaml:"allow"`
+	// Deny lists ranges refused whatever deny_private and allow say.
+	Deny []denyCIDR `yaml:"deny"`
 	// AllowCAFiles lets registered endpoints name ca_file paths on the
 	// probers' disks; without it they carry their roots in ca_pem.
 	AllowCAFiles bool `yaml:"allow_ca_files"`
@@ -130,6 +132,13 @@ func (c *yamlCIDR) parse(n *yaml.Node, key string) error {
 		return nil
 	}
 	return iconfig.At(n, "%s: %q is not an address or a CIDR such as 203.0.113.0/24", key, n.Value)
+}
+
+// denyCIDR is an entry of targets.deny.
+type denyCIDR struct{ yamlCIDR }
+
+func (c *denyCIDR) UnmarshalYAML(n *yaml.Node) error {
+	return c.parse(n, "targets.deny")
 }
 
 // proxyCIDR is an entry of nel.trusted_proxies.
@@ -245,6 +254,9 @@ func (c *Config) Policy() targetpolicy.Policy {
 	p := targetpolicy.Policy{DenyPrivate: c.Targets.DenyPrivate == nil || *c.Targets.DenyPrivate}
 	for _, a := range c.Targets.Allow {
 		p.Allow = append(p.Allow, a.Prefix)
+	}
+	for _, d := range c.Targets.Deny {
+		p.Deny = append(p.Deny, d.Prefix)
 	}
 	return p
 }

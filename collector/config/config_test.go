@@ -18,6 +18,7 @@ retention: {raw: 14d, minute: 90d, hour: 2y}
 targets:
   deny_private: true
   allow: [203.0.113.0/24, 10.1.2.3]
+  deny: [198.51.100.0/24]
 nel:
   max_body_bytes: 32KiB
   rate_per_second: 5
@@ -51,7 +52,8 @@ func TestParse(t *testing.T) {
 		t.Errorf("retention %+v", r)
 	}
 	p := c.Policy()
-	if !p.DenyPrivate || len(p.Allow) != 2 || p.Allow[1] != netip.MustParsePrefix("10.1.2.3/32") {
+	if !p.DenyPrivate || len(p.Allow) != 2 || p.Allow[1] != netip.MustParsePrefix("10.1.2.3/32") ||
+		len(p.Deny) != 1 || p.Deny[0] != netip.MustParsePrefix("198.51.100.0/24") {
 		t.Errorf("policy %+v", p)
 	}
 	var alerting struct {
@@ -64,7 +66,7 @@ func TestParse(t *testing.T) {
 	var narrow struct {
 		EvaluateEvery string `yaml:"evaluate_every"`
 	}
-	if err := c.DecodeAlerting(&narrow); err == nil || !strings.Contains(err.Error(), `collector.yaml:16: unknown key "fail_after"`) {
+	if err := c.DecodeAlerting(&narrow); err == nil || !strings.Contains(err.Error(), `collector.yaml:17: unknown key "fail_after"`) {
 		t.Errorf("unknown key inside alerting: %v", err)
 	}
 	var notifiers []struct {
@@ -100,6 +102,7 @@ func TestErrors(t *testing.T) {
 		{"listen: x\nlisten_addr: y\n", `c.yaml:2: unknown key "listen_addr"`},
 		{"store: mysql://x\n", "c.yaml: store:"},
 		{"targets:\n  allow: [not-a-cidr]\n", "c.yaml:2: targets.allow"},
+		{"targets:\n  deny: [192.0.2.0/33]\n", "c.yaml:2: targets.deny"},
 		{"retention: {raw: 90d, minute: 14d}\n", "minute (336h0m0s) is shorter than raw"},
 		{"retention: {raw: soon}\n", "c.yaml:1: bad duration"},
 		{"heartbeat_every: 10ms\n", "heartbeat_every"},

@@ -219,7 +219,7 @@ func (v *Validator) ValidateAll(ctx context.Context, eps []results.Endpoint) err
 		}
 		seen[eps[i].Name] = i
 	}
-	if v.Policy == nil || !v.Policy.DenyPrivate {
+	if !v.Policy.Restricts() {
 		return nil
 	}
 	// Resolve every distinct host concurrently, then report in list order.
