@@ -81,15 +81,7 @@ func (s *Server) handleEnrolVantage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRotateVantageToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	token, err := s.replaceVantageToken(r.Context(), id)
-	switch {
-	case errors.Is(err, results.ErrNotFound):
-		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no vantage %s", quote(id)))
-	case err != nil:
-		s.internal(w, r, err)
-	default:
-		s.log.Info("vantage token replaced", "vantage", id)
-		writeJSON(w, http.StatusOK, api.VantageToken{Vantage: id, Token: token})
-	}
+	s.answerRegistryChange(w, r, err, "vantage", id, "vantage token replaced", api.VantageToken{Vantage: id, Token: token})
 }
 
 // replaceVantageToken gives vantage id a new token and forgets the old
@@ -111,15 +103,7 @@ func (s *Server) handleRemoveVantage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := s.store.DeleteVantage(r.Context(), id)
 	s.auth.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == id })
-	switch {
-	case errors.Is(err, results.ErrNotFound):
-		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no vantage %s", quote(id)))
-	case err != nil:
-		s.internal(w, r, err)
-	default:
-		s.log.Info("vantage removed", "vantage", id)
-		writeJSON(w, http.StatusOK, api.VantageRemoved{Vantage: id})
-	}
+	s.answerRegistryChange(w, r, err, "vantage", id, "vantage removed", api.VantageRemoved{Vantage: id})
 }
 
 // handleRotateTeamToken gives a team a new token, like
@@ -127,20 +111,25 @@ func (s *Server) handleRemoveVantage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRotateTeamToken(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	token, err := vantage.NewToken(TeamTokenPrefix)
-	if err != nil {
-		s.internal(w, r, err)
-		return
+	if err == nil {
+		err = s.store.SetTeamToken(r.Context(), name, vantage.HashToken(token))
+		s.auth.forget(func(p Principal) bool { return p.Team == name })
 	}
-	err = s.store.SetTeamToken(r.Context(), name, vantage.HashToken(token))
-	s.auth.forget(func(p Principal) bool { return p.Team == name })
+	s.answerRegistryChange(w, r, err, "team", name, "team token replaced", api.TeamToken{Team: name, Token: token})
+}
+
+// answerRegistryChange answers a change to the registry's kind key (a
+// vantage id or a team name): 404 when there is none, 500 when the change
+// failed, else body, after logging done.
+func (s *Server) answerRegistryChange(w http.ResponseWriter, r *http.Request, err error, kind, key, done string, body any) {
 	switch {
 	case errors.Is(err, results.ErrNotFound):
-		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no team %s", quote(name)))
+		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no %s %s", kind, quote(key)))
 	case err != nil:
 		s.internal(w, r, err)
 	default:
-		s.log.Info("team token replaced", "team", name)
-		writeJSON(w, http.StatusOK, api.TeamToken{Team: name, Token: token})
+		s.log.Info(done, kind, key)
+		writeJSON(w, http.StatusOK, body)
 	}
 }
 

@@ -17,6 +17,27 @@ import (
 	"github.com/picketnet/picket/results/sqlite"
 )
 
+// cliAdmin is the admin token of startCollector's collector.
+const cliAdmin = "pka_cli-test"
+
+// startCollector serves a real collector over SQLite for the client
+// commands, with the admin token cliAdmin, until the test ends.
+func startCollector(t *testing.T) *httptest.Server {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs
+}
+
 // cli runs the picket binary's main logic with PICKET_* from env.
 func cli(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -28,19 +49,8 @@ func cli(t *testing.T, env map[string]string, args ...string) (code int, stdout,
 // TestClientCommands drives teams, vantages, endpoints and report against
 // a real collector over SQLite.
 func TestClientCommands(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	const admin = "pka_cli-test"
-	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: admin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	env := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": admin}
+	hs := startCollector(t)
+	env := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": cliAdmin}
 
 	code, out, errs := cli(t, env, "teams", "add", "payments")
 	team := strings.TrimSpace(out)

@@ -2,19 +2,12 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/picketnet/picket/checks/all"
-	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/client"
-	"github.com/picketnet/picket/results/sqlite"
 	"github.com/picketnet/picket/vantage"
 )
 
@@ -23,19 +16,8 @@ import (
 // themselves that the old ones stop working.
 func TestTokenCommands(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	const admin = "pka_cli-test"
-	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: admin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	adminEnv := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": admin}
+	hs := startCollector(t)
+	adminEnv := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": cliAdmin}
 	envWith := func(token string) map[string]string {
 		return map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": token}
 	}
