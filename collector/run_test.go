@@ -3,9 +3,9 @@ package collector
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
