@@ -85,9 +85,9 @@ const endpointsYAML = `endpoints:
   - name: shop
     target: https://%[1]s/health
     checks:
-      - {kind: http, interval: 1s, timeout: 1s, ca_file: %[2]s, expect: {status: [200], body: "ok"}}
-      - {kind: http, interval: 2s, timeout: 2s, http_version: "3", ca_file: %[2]s}
-      - {kind: tls, interval: 2s, timeout: 2s, ca_file: %[2]s, expect: {min_days_left: 14}}
+      - {kind: http, interval: 1s, timeout: 1s, ca_pem: %[2]s, expect: {status: [200], body: "ok"}}
+      - {kind: http, interval: 2s, timeout: 2s, http_version: "3", ca_pem: %[2]s}
+      - {kind: tls, interval: 2s, timeout: 2s, ca_pem: %[2]s, expect: {min_days_left: 14}}
       - {kind: dns, interval: 1s, timeout: 1s, resolver: "%[3]s:53", query: {name: %[1]s, type: A}}
       - {kind: icmp, interval: 1s, timeout: 1s, count: 1}
       - {kind: traceroute, interval: 2s, timeout: 2s}
@@ -135,7 +135,14 @@ func deploy(t *testing.T, store string) *deployment {
 		write(t, filepath.Join(vdir, "token"), lastLine(out)+"\n")
 	}
 	eps := filepath.Join(d.dir, "endpoints.yaml")
-	write(t, eps, fmt.Sprintf(endpointsYAML, targetName, d.target.ca.File, targetAddr))
+	// A team's private CA travels inline: registered endpoints may not
+	// name files on the probers' disks.
+	caPEM, err := os.ReadFile(d.target.ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted, _ := json.Marshal(string(caPEM)) // a JSON string is a YAML double-quoted scalar
+	write(t, eps, fmt.Sprintf(endpointsYAML, targetName, quoted, targetAddr))
 	cli(t, coll, d.dir, "endpoints", "apply", "-f", eps, "--collector", base, "--token", d.teamTok)
 
 	for _, s := range sites {
