@@ -13,6 +13,7 @@ import (
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/config"
+	"github.com/picketnet/picket/collector/endpointspec"
 	"github.com/picketnet/picket/vantage"
 )
 
@@ -123,5 +124,27 @@ func TestRuntimeNELLimits(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 2 KiB report with nel.max_body_bytes 1KiB: status %d, want 413", resp.StatusCode)
+	}
+}
+
+// picket up's endpoints come from the operator's own picket.yaml and are
+// probed in the same process: unlike a team's, they may name ca_file.
+func TestApplyLocalAllowsCAFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse("picket.yaml", []byte("store: sqlite:"+filepath.Join(dir, "p.db")+"\nadmin_token_file: "+filepath.Join(dir, "admin.token")+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Store.Close()
+	f, err := endpointspec.Parse("picket.yaml", []byte("endpoints:\n  - name: intranet\n    target: https://203.0.113.10/\n    checks:\n      - {kind: probe, ca_file: /etc/ssl/corp.pem}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rt.ApplyLocal(context.Background(), "local", f); err != nil {
+		t.Fatalf("ApplyLocal with ca_file: %v", err)
 	}
 }
