@@ -76,12 +76,21 @@ func (s *Store) loadRollups(ctx context.Context, query queryFunc, keys []rollup.
 	return found, nil
 }
 
-// readLoader loads stored rollup rows within a read transaction, for
-// reads that add pending deltas to what is stored.
-func readLoader(ctx context.Context, tx *sql.Tx) rollup.Loader {
+// readLoader loads rollup rows within a read transaction, for reads of
+// level l that add pending deltas to what is stored: the stored minute
+// and hour rows and, for a day or week key, what reads see as its row,
+// its pack entry plus the hour rows at or after the watermark wm. A read
+// of minutes or hours needs no day or week row: their keys are skipped.
+func readLoader(ctx context.Context, tx *sql.Tx, l rollup.Level, wm int64) rollup.Loader {
 	return func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		if !l.Packed() {
+			keys = slices.DeleteFunc(slices.Clone(keys), func(k rollup.Key) bool { return k.Level.Packed() })
+		}
 		found := make(map[rollup.Key]*rollup.Row)
 		if err := loadStored(ctx, tx.QueryContext, keys, make(dayPacks), found); err != nil {
+			return nil, err
+		}
+		if err := underived(ctx, tx.QueryContext, keys, wm, found); err != nil {
 			return nil, err
 		}
 		return found, nil
@@ -215,7 +224,14 @@ func encodeRollups(rows []*rollup.Row, packs dayPacks) ([]rollupWrite, error) {
 
 // rowArgs returns the upsert arguments of the rows of level l.
 func rowArgs(l rollup.Level, rows []*rollup.Row) ([]any, error) {
-	var args []any
+	n := 0
+	for _, r := range rows {
+		if r.Level == l {
+			n++
+		}
+	}
+	// Sized once: growing it row by row was a good part of compaction.
+	args := make([]any, 0, n*rollupCols)
 	for _, r := range rows {
 		if r.Level != l {
 			continue
@@ -284,23 +300,45 @@ func (s *Store) execWrites(ctx context.Context, tx *sql.Tx, writes []rollupWrite
 }
 
 // LoadRollups writes rollup rows as they are, replacing stored rows with
-// the same key, without raw results, adds day rows to their week rows and
-// keeps suffix and multi-week packs up to date. It is the bulk path that
-// fills a store with generated history for report benchmarks
-// (results/synth), for buckets not stored before.
+// the same key, without raw results; it adds day rows, and hour rows of
+// hours derived already, to the week packs (and the latter to the day
+// packs), keeps suffix and multi-week packs up to date, then derives the
+// hours that have ended. It is the bulk path that fills a store with
+// generated history for report benchmarks (results/synth), for buckets
+// not stored before. A day must come either as a day row or as hour
+// rows, not both: it would count twice.
 func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	s.wmu.Lock()
 	packs := make(dayPacks)
 	err := s.writeTx(ctx, "load rollups", func(tx *sql.Tx) error {
-		weeks, err := rollup.RollUp(rows, rollup.Day, rollup.Week, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+		load := func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
 			return s.loadRollups(ctx, tx.QueryContext, keys, packs)
-		})
+		}
+		// The packs hold the hours before the watermark: those loaded
+		// are added to them now, the others are derived later.
+		var derived, days []*rollup.Row
+		for _, r := range rows {
+			switch {
+			case r.Level == rollup.Hour && r.Bucket < s.hoursWM:
+				derived = append(derived, r)
+			case r.Level == rollup.Day:
+				days = append(days, r)
+			}
+		}
+		hourDays, err := rollup.RollUp(derived, rollup.Hour, rollup.Day, func([]rollup.Key) (map[rollup.Key]*rollup.Row, error) { return nil, nil })
 		if err != nil {
 			return err
 		}
-		rows = append(slices.Clip(rows), weeks...)
+		weeks, err := rollup.RollUp(append(days, hourDays...), rollup.Day, rollup.Week, load)
+		if err != nil {
+			return err
+		}
+		if hourDays, err = rollup.RollUp(derived, rollup.Hour, rollup.Day, load); err != nil {
+			return err
+		}
+		rows = append(append(slices.Clip(rows), hourDays...), weeks...)
 		var dayKeys []rollup.Key
 		for _, r := range rows {
 			if r.Level.Packed() {
@@ -325,6 +363,9 @@ func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 		return err
 	}
 	s.cache.remember(rows, packs)
+	if err := s.derive(ctx); err != nil {
+		return err
+	}
 	return s.deriveSuffixes(ctx)
 }
 
@@ -381,80 +422,47 @@ func (s *Store) readTx(ctx context.Context) (*sql.Tx, error) {
 }
 
 // Rollups implements results.ResultStore. Besides minute and hour it
-// answers the "day" resolution.
+// answers the "day" and "week" resolutions, from packs and the hour rows
+// not derived into them yet.
 func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.Rollup, error) {
 	level, err := rollup.LevelOf(q.Resolution)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	var w where
-	w.eq("team", q.Team)
-	w.eq("endpoint", q.Endpoint)
-	w.eq("check_id", q.Check)
-	if !level.Packed() {
-		w.eq("vantage", q.Vantage)
-		w.eq("region", q.Region)
-	}
 	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
 	if !q.Since.IsZero() {
 		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
-		w.add("bucket >= ?", f.since)
 	}
 	if !q.Until.IsZero() {
 		f.until, f.hasUntil = q.Until.Unix(), true
-		w.add("bucket < ?", f.until)
-	}
-	cols, order := rollupColumns, ` ORDER BY bucket, check_id, vantage`
-	if level.Packed() {
-		cols, order = `bucket, check_id, team, endpoint, kind, series`, ` ORDER BY bucket, check_id`
 	}
 	tx, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	keep := func(r *rollup.Row) bool {
-		return (q.Vantage == "" || r.Vantage == q.Vantage) && (q.Region == "" || r.Region == q.Region)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM rollup_`+level.String()+w.String()+order, w.args...)
+	wm, err := hoursWM(ctx, tx.QueryContext)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
-	var stored []*rollup.Row
-	for rows.Next() {
-		var loaded []*rollup.Row
-		if level.Packed() {
-			var bucket int64
-			var check, team, endpoint, kind string
-			var series []byte
-			if err := rows.Scan(&bucket, &check, &team, &endpoint, &kind, &series); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: query rollups: %w", err)
-			}
-			loaded, err = rollup.UnpackRows(level, bucket, check, team, endpoint, kind, series)
-		} else {
-			var r *rollup.Row
-			r, err = scanRollup(rows, level)
-			loaded = []*rollup.Row{r}
-		}
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: query rollups: %w", err)
-		}
-		for _, r := range loaded {
-			if keep(r) {
-				stored = append(stored, r)
-			}
-		}
+	keep := func(r *rollup.Row) bool {
+		return (q.Vantage == "" || r.Vantage == q.Vantage) && (q.Region == "" || r.Region == q.Region)
 	}
-	if err := closeRows(rows); err != nil {
+	var stored []*rollup.Row
+	if level.Packed() {
+		stored, err = coarseRows(ctx, tx, level, q, &f, wm)
+	} else {
+		stored, err = fineRows(ctx, tx, level, q, &f)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
+	stored = slices.DeleteFunc(stored, func(r *rollup.Row) bool { return !keep(r) })
 	deltas, err := pending(ctx, tx, &f)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	all, err := rollup.Overlay(level, stored, deltas, readLoader(ctx, tx), keep)
+	all, err := rollup.Overlay(level, stored, deltas, readLoader(ctx, tx, level, wm), keep)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
@@ -462,6 +470,111 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	for i, r := range all {
 		out[i] = r.Rollup()
 	}
+	return out, nil
+}
+
+// rollupWhere is the filter of q on the rows of a rollup table, for the
+// buckets [f.since, f.until); series says whether the table has a row per
+// series (not a pack per check).
+func rollupWhere(q results.RollupQuery, f *pendingFilter, series bool) *where {
+	var w where
+	w.eq("team", q.Team)
+	w.eq("endpoint", q.Endpoint)
+	w.eq("check_id", q.Check)
+	if series {
+		w.eq("vantage", q.Vantage)
+	}
+	if f.hasSince {
+		w.add("bucket >= ?", f.since)
+	}
+	if f.hasUntil {
+		w.add("bucket < ?", f.until)
+	}
+	return &w
+}
+
+// fineRows reads the stored minute or hour rows q selects, in key order.
+func fineRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *pendingFilter) ([]*rollup.Row, error) {
+	w := rollupWhere(q, f, true)
+	rows, err := tx.QueryContext(ctx, `SELECT `+rollupColumns+` FROM rollup_`+l.String()+w.String()+
+		` ORDER BY bucket, check_id, vantage`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*rollup.Row
+	for rows.Next() {
+		r, err := scanRollup(rows, l)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, closeRows(rows)
+}
+
+// coarseRows reads the day or week rows q selects, in key order: the
+// packs' entries plus the hour rows at or after the watermark wm, summed
+// into their buckets.
+func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *pendingFilter, wm int64) ([]*rollup.Row, error) {
+	w := rollupWhere(q, f, false)
+	rows, err := tx.QueryContext(ctx, `SELECT bucket, check_id, team, endpoint, kind, series FROM rollup_`+
+		l.String()+w.String()+` ORDER BY bucket, check_id`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[rollup.Key]*rollup.Row)
+	var out []*rollup.Row
+	for rows.Next() {
+		var bucket int64
+		var check, team, endpoint, kind string
+		var series []byte
+		if err := rows.Scan(&bucket, &check, &team, &endpoint, &kind, &series); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		entries, err := rollup.UnpackRows(l, bucket, check, team, endpoint, kind, series)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for _, r := range entries {
+			if q.Vantage == "" || r.Vantage == q.Vantage {
+				byKey[r.Key] = r
+				out = append(out, r)
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	// The hours not derived yet, of every bucket the query selects.
+	hf := *f
+	if !hf.hasSince || hf.since < wm {
+		hf.since, hf.hasSince = wm, true
+	}
+	if hf.hasUntil {
+		hf.until = rollup.LevelBucket(l, hf.until-1) + int64(l.Step()/time.Second)
+	}
+	hours, err := fineRows(ctx, tx, rollup.Hour, q, &hf)
+	if err != nil {
+		return nil, err
+	}
+	if len(hours) == 0 {
+		return out, nil
+	}
+	for _, h := range hours {
+		k := h.Key
+		k.Level, k.Bucket = l, rollup.LevelBucket(l, h.Bucket)
+		r := byKey[k]
+		if r == nil {
+			r = &rollup.Row{Key: k}
+			byKey[k] = r
+			out = append(out, r)
+		}
+		r.Merge(h)
+	}
+	slices.SortFunc(out, func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) })
 	return out, nil
 }
 
@@ -482,7 +595,11 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 		return nil, fmt.Errorf("sqlite: availability: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	reads, err := reportSpans(ctx, tx, spans)
+	wm, err := hoursWM(ctx, tx.QueryContext)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: availability: %w", err)
+	}
+	reads, err := reportSpans(ctx, tx, spans, wm)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: availability: %w", err)
 	}
@@ -529,7 +646,7 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: availability: %w", err)
 		}
-		if err := rep.AddPending(deltas, readLoader(ctx, tx)); err != nil {
+		if err := rep.AddPending(deltas, readLoader(ctx, tx, rollup.Minute, wm)); err != nil {
 			return nil, fmt.Errorf("sqlite: availability: %w", err)
 		}
 	}

@@ -146,6 +146,8 @@ CREATE TABLE rollup_pending (
 	suffixMigration,
 	// 6: multi-week packs (suffix.go).
 	weeksMigration,
+	// 7: packs derived from hour rows, and their watermark (derive.go).
+	hoursMigration,
 }
 
 // migrate applies the migrations not yet recorded, each in its own

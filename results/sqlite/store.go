@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"runtime"
 	"slices"
@@ -40,10 +39,12 @@ type Store struct {
 	// stored rows to the commit of the new ones: they are the only
 	// writers of rollup rows, so what they read, also outside wmu and
 	// through a reader connection, is what they overwrite. It guards
-	// cache.
+	// cache and the watermarks.
 	cmu      sync.Mutex
 	cache    *rollupCache
 	suffixWM int64                // see suffix.go
+	hoursWM  int64                // see derive.go
+	now      func() time.Time     // says which hours have ended (derive.go)
 	rload    map[string]*sql.Stmt // loadSQL of each chunk size, on the readers
 
 	lmu   sync.Mutex
@@ -105,7 +106,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(2, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r, locks: make(map[string]bool),
+	s := &Store{w: w, r: r, locks: make(map[string]bool), now: time.Now,
 		stmts: writerStmts{cache: make(map[string]*sql.Stmt)}, rload: make(map[string]*sql.Stmt)}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
@@ -134,10 +135,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	// Each compaction rewrites the hour rows and the day and week packs
-	// of what it folds, the packs whole (up to 100 vantages each): fewer,
-	// larger compactions cost less per result, and reads add at most
-	// about 64 batches of pending deltas.
+	if s.hoursWM, err = hoursWM(ctx, w.QueryContext); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// Each compaction rewrites the minute and hour rows of what it folds:
+	// fewer, larger compactions rewrite an hour row once for more
+	// results, and reads add at most about 64 batches of pending deltas.
 	s.compactor.KickAfter = 64
 	s.compactor.Every = 4 * time.Second
 	s.compactor.Start(s.Compact)
@@ -227,22 +231,7 @@ func (s *Store) commitQueued(ctx context.Context) {
 	var last int64 // the rowid of the last result stored
 	err := s.writeTx(ctx, "ingest", func(tx *sql.Tx) error {
 		for _, b := range group {
-			// A savepoint per batch, so that an optimistic insert that
-			// finds a stored record is undone alone.
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
-				return err
-			}
-			err := s.insertBatch(ctx, tx, b, true)
-			if errors.Is(err, errStored) {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
-					return err
-				}
-				err = s.insertBatch(ctx, tx, b, false)
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE batch`); err != nil {
+			if err := s.insertBatch(ctx, tx, b); err != nil {
 				return err
 			}
 		}
@@ -263,27 +252,32 @@ func (s *Store) commitQueued(ctx context.Context) {
 	}
 }
 
-// errStored ends an optimistic insert that found a record stored before.
-var errStored = errors.New("a record is stored already")
-
-// insertBatch stores b within tx and sets b.out. Optimistic, it presumes
-// that no record is stored yet, which holds nearly always, and inserts
-// without RETURNING, which costs a fifth of the insert: when a statement
-// inserts fewer rows than it has, it returns errStored, and the caller
-// must undo what it did. Otherwise it learns which records are new from
-// the ids the inserts return.
-func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch, optimistic bool) error {
+// insertBatch stores b within tx and sets b.out. It presumes that no
+// record is stored yet, which holds nearly always, and inserts them all
+// with INSERT OR IGNORE and without RETURNING, which costs a fifth of the
+// insert. When a statement inserts fewer rows than it has, it learns
+// which records are new from the rows stored since it began: a new row's
+// rowid is larger than any before it (the largest plus one). Neither a
+// savepoint per batch nor a second insert is needed: in a transaction of
+// several batches a savepoint made SQLite copy every page the batch
+// changed to its statement journal first, a tenth of ingest's CPU.
+func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch) error {
 	b.out = results.IngestOutcome{}
-	if optimistic {
-		if err := s.insertNew(ctx, tx, b.chunks); err != nil {
-			return err
-		}
+	var before int64
+	if err := tx.StmtContext(ctx, s.stmts.cache[lastRowidSQL]).QueryRowContext(ctx).Scan(&before); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	short, err := s.insertNew(ctx, tx, b.chunks)
+	if err != nil {
+		return err
+	}
+	if !short {
 		for i := range b.rs {
 			b.out.Accepted = append(b.out.Accepted, b.rs[i].ID)
 		}
 		b.fresh = b.rs
 	} else {
-		inserted, err := s.insertResults(ctx, tx, b.chunks, len(b.rs))
+		inserted, err := s.storedSince(ctx, tx, before, len(b.rs))
 		if err != nil {
 			return err
 		}
@@ -301,10 +295,8 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *batch, optimisti
 		if len(fresh) == 0 {
 			return nil
 		}
-		if len(fresh) < len(b.rs) {
-			if b.deltas, err = rollup.AppendDeltas(nil, rollup.Deltas(fresh)); err != nil {
-				return fmt.Errorf("rollups: %w", err)
-			}
+		if b.deltas, err = rollup.AppendDeltas(nil, rollup.Deltas(fresh)); err != nil {
+			return fmt.Errorf("rollups: %w", err)
 		}
 	}
 	// The rollups of the batch, as one pending row; compaction folds it
@@ -322,20 +314,34 @@ const pendingSQL = `INSERT INTO rollup_pending (deltas) VALUES (?)`
 // writer for less time.
 const compactBatches = 256
 
-// Compact folds every pending rollup delta into the rollup tables. A
+// Compact folds every pending rollup delta into the rollup tables, then
+// derives the packs of the hours that have ended (derive.go). A
 // background loop calls it as batches arrive; reads do not depend on it
-// (they add what is pending), so calling it only changes how fast they are.
+// (they add what is pending, and the hours not derived), so calling it
+// only changes how fast they are.
 func (s *Store) Compact(ctx context.Context) error {
 	for {
 		n, err := s.compactOnce(ctx)
-		if err != nil || n < compactBatches {
+		if err != nil {
 			return err
 		}
+		if n < compactBatches {
+			break
+		}
 	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.derive(ctx)
 }
 
 // compactOnce folds up to compactBatches pending batches. Everything but
 // the writes is done before taking the writer (see cmu).
+//
+// The deltas of hours not derived yet, nearly all, change minute and hour
+// rows only. Those of hours derived already (late results) change their
+// day and week packs too, and the suffix and multi-week packs above:
+// applied to the packs' entries, which hold the hours before the
+// watermark, rollup.ApplyDeltas returns what the packs must hold.
 func (s *Store) compactOnce(ctx context.Context) (int, error) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
@@ -343,18 +349,33 @@ func (s *Store) compactOnce(ctx context.Context) (int, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
+	current := make([]*rollup.Row, 0, len(deltas))
+	var late []*rollup.Row
+	for _, d := range deltas {
+		if d.Bucket < s.hoursWM {
+			late = append(late, d)
+		} else {
+			current = append(current, d)
+		}
+	}
 	packs := make(dayPacks)
-	ru, err := rollup.ApplyDeltas(deltas, func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
+	load := func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
 		return s.loadRollups(ctx, s.readQuery, keys, packs)
-	})
+	}
+	ru, err := applyMinutesHours(current, load)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
+	lateRows, err := rollup.ApplyDeltas(late, load)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: compact: %w", err)
+	}
+	ru = append(ru, lateRows...)
 	writes, err := encodeRollups(ru, packs)
 	if err != nil {
 		return 0, err
 	}
-	suffixes, err := s.suffixWrites(ctx, s.readQuery, s.lateWeeks(ru), packs)
+	suffixes, err := s.suffixWrites(ctx, s.readQuery, s.lateWeeks(lateRows), packs)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
@@ -372,11 +393,6 @@ func (s *Store) compactOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	s.cache.remember(ru, packs)
-	if nd := s.cache.newest[rollup.Day]; nd != math.MinInt64 && weekOf(nd) > s.suffixWM {
-		if err := s.deriveSuffixes(ctx); err != nil {
-			return 0, err
-		}
-	}
 	return n, nil
 }
 
@@ -457,9 +473,6 @@ func insertNewSQL(n int) string {
 	return `INSERT OR IGNORE INTO results (` + resultColumns + `) VALUES ` + placeholders(resultCols, n)
 }
 
-// insertSQL is insertNewSQL returning the ids inserted.
-func insertSQL(n int) string { return insertNewSQL(n) + ` RETURNING id` }
-
 // upsertSQL writes rollup rows. It leaves team, endpoint and kind (a
 // check's, fixed) alone on update, so that the team index is not touched.
 func upsertSQL(l rollup.Level, n int) string {
@@ -475,9 +488,9 @@ func upsertSQL(l rollup.Level, n int) string {
 // prepare prepares the statements of full chunks on the writer, once, at
 // Open: the writer's one connection is busy inside a transaction later.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{pendingSQL}
+	qs := []string{pendingSQL, lastRowidSQL}
 	for _, n := range chunkSizes {
-		qs = append(qs, insertNewSQL(n), insertSQL(n), packUpsertSQL("rollup_suffix", n), packUpsertSQL("rollup_weeks", n))
+		qs = append(qs, insertNewSQL(n), packUpsertSQL("rollup_suffix", n), packUpsertSQL("rollup_weeks", n))
 		for _, l := range rollup.Levels {
 			if l.Packed() {
 				qs = append(qs, packUpsertSQL("rollup_"+l.String(), n))
@@ -535,52 +548,46 @@ func resultArgs(rs []results.Result) [][]any {
 	return out
 }
 
-// insertNew runs the inserts of chunks (from resultArgs), and returns
-// errStored if a record was stored before.
-func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, chunks [][]any) error {
+// insertNew runs the inserts of chunks (from resultArgs), and reports
+// whether one of them inserted fewer rows than it had: a record was
+// stored before, or twice in the batch.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, chunks [][]any) (short bool, err error) {
 	for _, args := range chunks {
 		n := len(args) / resultCols
 		st, err := s.stmt(ctx, tx, insertNewSQL(n))
 		if err != nil {
-			return err
+			return false, err
 		}
 		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
-			return fmt.Errorf("insert: %w", err)
+			return false, fmt.Errorf("insert: %w", err)
 		}
 		if done, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("insert: %w", err)
+			return false, fmt.Errorf("insert: %w", err)
 		} else if done < int64(n) {
-			return errStored
+			short = true
 		}
 	}
-	return nil
+	return short, nil
 }
 
-// insertResults runs the inserts of chunks (from resultArgs) and returns
-// the ids inserted: the records not stored before.
-func (s *Store) insertResults(ctx context.Context, tx *sql.Tx, chunks [][]any, n int) (map[string]bool, error) {
+// storedSince returns the ids of the results stored after rowid.
+func (s *Store) storedSince(ctx context.Context, tx *sql.Tx, rowid int64, n int) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM results WHERE rowid > ?`, rowid)
+	if err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
 	inserted := make(map[string]bool, n)
-	for _, args := range chunks {
-		st, err := s.stmt(ctx, tx, insertSQL(len(args)/resultCols))
-		if err != nil {
-			return nil, err
-		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("insert: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("insert: %w", err)
-			}
-			inserted[id] = true
-		}
-		if err := closeRows(rows); err != nil {
-			return nil, fmt.Errorf("insert: %w", err)
-		}
+		inserted[id] = true
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
 	}
 	return inserted, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/picketnet/picket/results/rollup"
@@ -31,8 +32,9 @@ import (
 // reads use them only there. Compaction
 // derives the packs of each week once a later week has data
 // (deriveSuffixes), and whenever it writes a day pack of a week before
-// the watermark (a late result), it rewrites that week's suffix packs and
-// the multi-week packs holding it, for the check, in the same transaction
+// the watermark (a late result, or hours derived after that week's
+// packs, derive.go), it rewrites that week's suffix packs and the
+// multi-week packs holding it, for the check, in the same transaction
 // (suffixWrites), so they stay exact.
 
 var suffixMigration = packTable("rollup_suffix", "the first day summed; its week ends the sum") + `
@@ -66,18 +68,7 @@ type weekCheck struct {
 // suffixWM reads the watermark: suffix packs exist for the weeks before
 // it.
 func suffixWM(ctx context.Context, query queryFunc) (int64, error) {
-	rows, err := query(ctx, `SELECT value FROM rollup_state WHERE name = 'suffix'`)
-	if err != nil {
-		return 0, fmt.Errorf("suffix watermark: %w", err)
-	}
-	var wm int64
-	for rows.Next() {
-		if err := rows.Scan(&wm); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("suffix watermark: %w", err)
-		}
-	}
-	return wm, closeRows(rows)
+	return readState(ctx, query, "suffix", 0)
 }
 
 // lateWeeks returns the (week, check) pairs of the day rows among rows
@@ -325,9 +316,7 @@ func (s *Store) writeSuffixes(ctx context.Context, writes []rollupWrite, wm int6
 		if err := s.execWrites(ctx, tx, writes); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO rollup_state (name, value) VALUES ('suffix', ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, wm)
-		return err
+		return writeState(ctx, tx, "suffix", wm)
 	})
 	if err != nil {
 		return err
@@ -348,16 +337,26 @@ type readSpan struct {
 // covered by spans (rollup.Window) reads: the same, but for a window
 // aligned to days, a suffix pack for the days before its first Monday,
 // multi-week packs for its whole weeks and the week pack for the days
-// from its last Monday, where they are exact.
-func reportSpans(ctx context.Context, tx *sql.Tx, spans []rollup.Span) ([]readSpan, error) {
+// from its last Monday, where they are exact; and the hour rows at or
+// after the derivation watermark hwm of the days and weeks it covers,
+// which their packs do not hold yet.
+func reportSpans(ctx context.Context, tx *sql.Tx, spans []rollup.Span, hwm int64) ([]readSpan, error) {
 	var out []readSpan
 	days := len(spans) > 0
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for _, sp := range spans {
 		out = append(out, readSpan{"rollup_" + sp.Level.String(), sp.Level.Packed(), sp.From.Unix(), sp.To.Unix()})
 		days = days && sp.Level.Packed()
+		if sp.Level.Packed() {
+			lo, hi = min(lo, sp.From.Unix()), max(hi, sp.To.Unix())
+		}
+	}
+	var hours []readSpan
+	if from := max(lo, hwm); from < hi {
+		hours = append(hours, readSpan{"rollup_hour", false, from, hi})
 	}
 	if !days {
-		return out, nil
+		return append(out, hours...), nil
 	}
 	from, to := out[0].from, out[len(out)-1].to
 	wm, err := suffixWM(ctx, tx.QueryContext)
@@ -402,5 +401,5 @@ func reportSpans(ctx context.Context, tx *sql.Tx, spans []rollup.Span) ([]readSp
 			out = append(out, readSpan{"rollup_week", true, cur, cur + 1})
 		}
 	}
-	return out, nil
+	return append(out, hours...), nil
 }
