@@ -68,7 +68,7 @@ func (c *compactLoader) load(keys []rollup.Key) (map[rollup.Key]*rollup.Row, err
 	}
 	maybe := minutes[:0]
 	for _, k := range minutes {
-		mask, ok := c.masks[hourKey(k)]
+		mask, ok := c.masks[k.Within(rollup.Hour)]
 		if c.careful || (ok && (mask == nil || *mask&minuteBit(k) != 0)) {
 			maybe = append(maybe, k)
 		}
@@ -125,7 +125,7 @@ func (c *compactLoader) newMasks(written []*rollup.Row) map[rollup.Key]*int64 {
 		if m.Level != rollup.Minute {
 			continue
 		}
-		hk := hourKey(m.Key)
+		hk := m.Key.Within(rollup.Hour)
 		v, seen := out[hk]
 		if !seen {
 			old, stored := c.masks[hk]

@@ -389,8 +389,7 @@ type daySums struct {
 }
 
 func (d *daySums) add(r *rollup.Row) {
-	k := r.Key
-	k.Level, k.Bucket = rollup.Day, rollup.LevelBucket(rollup.Day, r.Bucket)
+	k := r.Key.Within(rollup.Day)
 	if d.byKey == nil {
 		d.byKey = make(map[rollup.Key]*rollup.Row)
 	}

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -295,8 +294,7 @@ func coarseRows(ctx context.Context, tx pgx.Tx, l rollup.Level, q results.Rollup
 		return nil, err
 	}
 	for _, h := range hours {
-		k := h.Key
-		k.Level, k.Bucket = l, rollup.LevelBucket(l, h.Bucket)
+		k := h.Key.Within(l)
 		r := byKey[k]
 		if r == nil {
 			r = &rollup.Row{Key: k}
@@ -304,11 +302,7 @@ func coarseRows(ctx context.Context, tx pgx.Tx, l rollup.Level, q results.Rollup
 		}
 		r.Merge(h)
 	}
-	return slices.SortedFunc(maps.Values(byKey), func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) }), nil
-}
-
-func compareRowKeys(a, b rollup.Key) int {
-	return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), strings.Compare(a.Check, b.Check), strings.Compare(a.Vantage, b.Vantage))
+	return slices.SortedFunc(maps.Values(byKey), func(a, b *rollup.Row) int { return rollup.CompareKeys(a.Key, b.Key) }), nil
 }
 
 // Availability implements results.ResultStore; see package rollup for

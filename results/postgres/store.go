@@ -449,7 +449,7 @@ func foldDeltas(ctx context.Context, tx pgx.Tx, deltas []*rollup.Row, w watermar
 	// server far less than an upsert; only compaction writes rollups,
 	// under its lock, so none appears meanwhile (if one did, the copy
 	// would fail on the key and Compact retry, looking every minute up).
-	ru, err := applyMinutesHours(current, loader.load)
+	ru, err := rollup.ApplyMinutesHours(current, loader.load)
 	if err != nil {
 		return nil, nil, err
 	}

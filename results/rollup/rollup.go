@@ -99,6 +99,12 @@ type Key struct {
 	Vantage string
 }
 
+// Within returns the key of the level-l row that k's bucket falls within.
+func (k Key) Within(l Level) Key {
+	k.Level, k.Bucket = l, LevelBucket(l, k.Bucket)
+	return k
+}
+
 // Row is one rollup row: the results of one (check, vantage) in one bucket.
 type Row struct {
 	Key
@@ -222,7 +228,9 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-func compareKeys(a, b Key) int {
+// CompareKeys orders keys by level, bucket, check and vantage: the order
+// of the stores' rollup tables.
+func CompareKeys(a, b Key) int {
 	return cmp.Or(
 		cmp.Compare(a.Level, b.Level),
 		cmp.Compare(a.Bucket, b.Bucket),

@@ -198,3 +198,69 @@ func TestReportMerge(t *testing.T) {
 		t.Errorf("merged %s\nwant   %s", got, want)
 	}
 }
+
+// ApplyMinutesHours must leave minute and hour rows exactly as
+// ApplyDeltas does, over rows stored by earlier batches, and list them
+// minutes first, each level in table order.
+func TestApplyMinutesHoursMatchesApplyDeltas(t *testing.T) {
+	t0 := ts("2026-11-21T09:58:00Z")
+	batch := func(n int, fail func(i int) bool) []*Row {
+		var rs []results.Result
+		for i := range n {
+			r := results.Result{ID: fmt.Sprint(i), Team: "t", Endpoint: "e", Kind: "http",
+				Check: fmt.Sprintf("e/http-%d", i%3), Vantage: fmt.Sprintf("v%d", i%2), Region: "eu", Provider: "p",
+				StartedAt: t0.Add(time.Duration(i*17) * time.Second), DurationMS: float64(10 + i%40), OK: !fail(i)}
+			if !r.OK {
+				r.Error = &results.Error{Layer: results.LayerConnect, Code: results.CodeRefused}
+			}
+			rs = append(rs, r)
+		}
+		return Deltas(rs)
+	}
+	stored := map[Key]*Row{}
+	load := func(keys []Key) (map[Key]*Row, error) {
+		out := map[Key]*Row{}
+		for _, k := range keys {
+			if r := stored[k]; r != nil {
+				out[k] = r
+			}
+		}
+		return out, nil
+	}
+	for round, fail := range []func(int) bool{
+		func(i int) bool { return i%5 == 0 },
+		func(i int) bool { return i%2 == 0 }, // the same minutes again: some turn down
+		func(int) bool { return false },
+	} {
+		want, err := ApplyDeltas(batch(40, fail), load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ApplyMinutesHours(batch(40, fail), load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantByKey := map[Key]*Row{}
+		for _, r := range want {
+			if r.Level == Minute || r.Level == Hour {
+				wantByKey[r.Key] = r
+			}
+		}
+		if len(got) != len(wantByKey) {
+			t.Fatalf("round %d: %d rows, want %d", round, len(got), len(wantByKey))
+		}
+		for i, r := range got {
+			w := wantByKey[r.Key]
+			if w == nil || r.Count != w.Count || r.Failures != w.Failures || r.FailedMinutes != w.FailedMinutes ||
+				r.DownMinutes != w.DownMinutes || fmt.Sprint(r.Errors) != fmt.Sprint(w.Errors) || r.Hist.Count() != w.Hist.Count() {
+				t.Fatalf("round %d: row %+v, want %+v", round, r, w)
+			}
+			if i > 0 && (got[i-1].Level > r.Level || got[i-1].Level == r.Level && CompareKeys(got[i-1].Key, r.Key) >= 0) {
+				t.Fatalf("round %d: rows out of order at %d: %v then %v", round, i, got[i-1].Key, r.Key)
+			}
+		}
+		for _, r := range got {
+			stored[r.Key] = r
+		}
+	}
+}

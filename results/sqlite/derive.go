@@ -1,13 +1,10 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/picketnet/picket/results/rollup"
@@ -150,8 +147,7 @@ func (s *Store) deriveHours(ctx context.Context, from, to int64, packs dayPacks)
 			rows.Close()
 			return nil, nil, err
 		}
-		k := h.Key
-		k.Level, k.Bucket = rollup.Day, rollup.LevelBucket(rollup.Day, h.Bucket)
+		k := h.Key.Within(rollup.Day)
 		d := sums[k]
 		if d == nil {
 			d = &rollup.Row{Key: k}
@@ -215,98 +211,6 @@ func (s *Store) addToPacks(ctx context.Context, query queryFunc, days []*rollup.
 	return out, nil
 }
 
-// applyMinutesHours is rollup.ApplyDeltas for the rows compaction writes
-// for hours not derived yet, minute and hour rows: it skips the day and
-// week rows, derived later, and the sorting of every key. Deltas are
-// oldest first; they become rows of the result. It returns the new full
-// contents of every minute and hour row the deltas touch, minutes first.
-func applyMinutesHours(deltas []*rollup.Row, load rollup.Loader) ([]*rollup.Row, error) {
-	if len(deltas) == 0 {
-		return nil, nil
-	}
-	// Sum the deltas of one minute, in order, so that the newest labels
-	// win, as in rollup.ApplyDeltas.
-	byKey := make(map[rollup.Key]*rollup.Row, len(deltas))
-	minutes := make([]*rollup.Row, 0, len(deltas))
-	hours := make(map[rollup.Key]*rollup.Row)
-	keys := make([]rollup.Key, 0, len(deltas)+len(deltas)/8)
-	for _, d := range deltas {
-		if m := byKey[d.Key]; m != nil {
-			m.Merge(d)
-			continue
-		}
-		byKey[d.Key] = d
-		minutes = append(minutes, d)
-		keys = append(keys, d.Key)
-		hk := hourKey(d.Key)
-		if _, ok := hours[hk]; !ok {
-			hours[hk] = nil
-			keys = append(keys, hk)
-		}
-	}
-	stored, err := load(keys)
-	if err != nil {
-		return nil, err
-	}
-	// By time, so that an hour row takes the labels of its latest
-	// minute; then by series: written in the order of the table's key,
-	// new rows are appended to the tree instead of splitting its pages.
-	slices.SortFunc(minutes, func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) })
-	out := make([]*rollup.Row, 0, len(minutes)+len(hours))
-	var hourRows []*rollup.Row
-	for _, d := range minutes {
-		if old := stored[d.Key]; old == nil {
-			// A new minute: the delta is the row, and also what its hour
-			// gains.
-			d.FailedMinutes, d.DownMinutes = minuteState(d.Count, d.Failures)
-			out = append(out, d)
-		} else {
-			nw := &rollup.Row{Key: d.Key}
-			nw.Merge(old)
-			nw.Merge(d)
-			nw.FailedMinutes, nw.DownMinutes = minuteState(nw.Count, nw.Failures)
-			wasFailed, wasDown := minuteState(old.Count, old.Failures)
-			out = append(out, nw)
-			d.FailedMinutes, d.DownMinutes = nw.FailedMinutes-wasFailed, nw.DownMinutes-wasDown
-		}
-		hk := hourKey(d.Key)
-		h := hours[hk]
-		if h == nil {
-			h = &rollup.Row{Key: hk}
-			if old := stored[hk]; old != nil {
-				h.Merge(old)
-			}
-			hours[hk] = h
-			hourRows = append(hourRows, h)
-		}
-		h.Merge(d)
-	}
-	slices.SortFunc(hourRows, func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) })
-	return append(out, hourRows...), nil
-}
-
-func hourKey(k rollup.Key) rollup.Key {
-	k.Level, k.Bucket = rollup.Hour, rollup.LevelBucket(rollup.Hour, k.Bucket)
-	return k
-}
-
-// minuteState is whether a minute of count results with failures of
-// them is a failed round and a down minute (see package rollup).
-func minuteState(count, failures int64) (failed, down int64) {
-	if failures > 0 {
-		failed = 1
-	}
-	if 2*failures > count {
-		down = 1
-	}
-	return failed, down
-}
-
-// compareRowKeys orders keys of one level as the rollup tables do.
-func compareRowKeys(a, b rollup.Key) int {
-	return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), strings.Compare(a.Check, b.Check), strings.Compare(a.Vantage, b.Vantage))
-}
-
 // underived adds to found, for the day and week keys among keys, the
 // hour rows at or after the watermark wm: with their pack entries (which
 // found holds), what reads see as their rows.
@@ -338,8 +242,7 @@ func underived(ctx context.Context, query queryFunc, keys []rollup.Key, wm int64
 			return fmt.Errorf("load hours not derived: %w", err)
 		}
 		for _, l := range [...]rollup.Level{rollup.Day, rollup.Week} {
-			k := h.Key
-			k.Level, k.Bucket = l, rollup.LevelBucket(l, h.Bucket)
+			k := h.Key.Within(l)
 			if !want[k] {
 				continue
 			}

@@ -564,8 +564,7 @@ func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.Rollu
 		return out, nil
 	}
 	for _, h := range hours {
-		k := h.Key
-		k.Level, k.Bucket = l, rollup.LevelBucket(l, h.Bucket)
+		k := h.Key.Within(l)
 		r := byKey[k]
 		if r == nil {
 			r = &rollup.Row{Key: k}
@@ -574,7 +573,7 @@ func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.Rollu
 		}
 		r.Merge(h)
 	}
-	slices.SortFunc(out, func(a, b *rollup.Row) int { return compareRowKeys(a.Key, b.Key) })
+	slices.SortFunc(out, func(a, b *rollup.Row) int { return rollup.CompareKeys(a.Key, b.Key) })
 	return out, nil
 }
 

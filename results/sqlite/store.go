@@ -362,7 +362,7 @@ func (s *Store) compactOnce(ctx context.Context) (int, error) {
 	load := func(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
 		return s.loadRollups(ctx, s.readQuery, keys, packs)
 	}
-	ru, err := applyMinutesHours(current, load)
+	ru, err := rollup.ApplyMinutesHours(current, load)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
