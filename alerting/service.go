@@ -453,16 +453,32 @@ func (s *Service) deliver(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
 	}
-	// failing holds the notifiers that failed this round: their other
-	// items wait for the next round, so a receiver that is down, or slow
-	// to time out, costs one attempt per round and not one per item.
-	failing := map[string]bool{}
+	// Each notifier's items in their order, the notifiers side by side:
+	// a receiver that hangs until sendTimeout delays its own only.
+	var notifiers []string
+	byNotifier := map[string][]results.OutboxItem{}
 	for _, item := range items {
-		if failing[item.Notifier] {
-			continue
+		if _, seen := byNotifier[item.Notifier]; !seen {
+			notifiers = append(notifiers, item.Notifier)
 		}
-		route, ok := s.route(item.Notifier)
-		if !ok {
+		byNotifier[item.Notifier] = append(byNotifier[item.Notifier], item)
+	}
+	errs := make([]error, len(notifiers))
+	var wg sync.WaitGroup
+	for i, name := range notifiers {
+		wg.Go(func() { errs[i] = s.deliverTo(ctx, now, name, byNotifier[name]) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// deliverTo sends one notifier's due items, in order. When one fails, the
+// rest wait for the next round, so that a receiver that is down, or slow
+// to time out, costs one attempt per round and not one per item.
+func (s *Service) deliverTo(ctx context.Context, now time.Time, notifier string, items []results.OutboxItem) error {
+	route, configured := s.route(notifier)
+	for _, item := range items {
+		if !configured {
 			item.Failed, item.LastError = true, "notifier no longer configured"
 			s.metrics.notifications.WithLabelValues(item.Notifier, "failed").Inc()
 			if err := s.store.MarkOutbox(ctx, item); err != nil {
@@ -470,6 +486,7 @@ func (s *Service) deliver(ctx context.Context) error {
 			}
 			continue
 		}
+		failing := false
 		var m notify.Message
 		if err := json.Unmarshal(item.Body, &m); err != nil {
 			item.Failed, item.LastError = true, "unreadable: "+err.Error()
@@ -486,7 +503,7 @@ func (s *Service) deliver(ctx context.Context) error {
 			default:
 				item.LastError = err.Error()
 				item.NextAttempt = now.Add(backoff(item.Attempts))
-				failing[item.Notifier] = true
+				failing = true
 			}
 		}
 		outcome := map[bool]string{true: "sent", false: "retry"}[item.Done]
@@ -497,6 +514,9 @@ func (s *Service) deliver(ctx context.Context) error {
 		s.metrics.notifications.WithLabelValues(item.Notifier, outcome).Inc()
 		if err := s.store.MarkOutbox(ctx, item); err != nil {
 			return fmt.Errorf("mark outbox: %w", err)
+		}
+		if failing {
+			return nil
 		}
 	}
 	return nil

@@ -989,16 +989,20 @@ func (s *stuckSender) Send(ctx context.Context, m notify.Message) error {
 	return err
 }
 
-// A receiver that hangs must not hold up evaluation: while the firing
-// notification hangs, the service goes on evaluating and records the
-// recovery; once the receiver answers, both notifications go out.
+// A receiver that hangs must not hold up evaluation, nor the other
+// receivers: while the firing notification hangs, the other notifier gets
+// it and the service goes on evaluating and records the recovery; once
+// the receiver answers, both notifications go out.
 func TestStuckReceiverDoesNotStopEvaluation(t *testing.T) {
 	st := sqliteDB(t)(t)
 	lab := newLab(t)
 	lab.register(st)
 	sender := &stuckSender{stuck: make(chan struct{}, 1), release: make(chan struct{})}
+	chat := &stuckSender{stuck: make(chan struct{}, 1), release: make(chan struct{})}
+	close(chat.release) // answers at once
 	// No warm-up: the lab's clock moves only when results arrive.
-	svc := NewService(st, Config{EvaluateEvery: 10 * time.Millisecond, WarmUp: time.Second}, []Route{{Name: "hook", Sender: sender}},
+	svc := NewService(st, Config{EvaluateEvery: 10 * time.Millisecond, WarmUp: time.Second},
+		[]Route{{Name: "hook", Sender: sender}, {Name: "chat", Sender: chat}},
 		Options{Now: lab.Now, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -1019,6 +1023,11 @@ func TestStuckReceiverDoesNotStopEvaluation(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no notification of the outage was attempted")
 	}
+	waitFor(t, "the other notifier's firing notification", func() bool {
+		chat.mu.Lock()
+		defer chat.mu.Unlock()
+		return len(chat.sent) == 1
+	})
 	lab.up()
 	for range 3 {
 		lab.round(st)
@@ -1029,7 +1038,7 @@ func TestStuckReceiverDoesNotStopEvaluation(t *testing.T) {
 	})
 	sender.mu.Lock()
 	if sender.returned != 0 {
-		t.Errorf("the recovery was recorded only after the hanging notification gave up")
+		t.Errorf("the recovery or the other notifier's notification came only after the hanging one gave up")
 	}
 	sender.mu.Unlock()
 	close(sender.release)
