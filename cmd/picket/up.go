@@ -116,8 +116,8 @@ const localTeam = "local"
 // team, printing the changes, and keeps a new team's token in
 // ./picket-data/local-team.token for the team commands.
 func applyLocalEndpoints(ctx context.Context, rt *collector.Runtime, cfg *config.Config, io stdio) int {
-	if cfg.File() == "" {
-		return exitOK
+	if len(cfg.Data()) == 0 {
+		return exitOK // no picket.yaml, or an empty one: no endpoints
 	}
 	f, err := endpointspec.ParseEmbedded(cfg.File(), cfg.Data())
 	if err != nil {

@@ -118,6 +118,47 @@ endpoints:
 	}
 }
 
+// Without a picket.yaml, up runs on the defaults: a collector, and a
+// local prober with nothing to probe until endpoints are applied.
+func TestUpWithoutConfig(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	t.Chdir(t.TempDir())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"up", "--listen", addr}, stdio{in: strings.NewReader(""), out: &out, err: &errs, getenv: func(string) string { return "" }})
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "local prober local (region local) running"); time.Sleep(50 * time.Millisecond) {
+		select {
+		case code := <-done:
+			t.Fatalf("up exited %d without a picket.yaml:\n%s%s", code, out.String(), errs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no local prober after 30s:\n%s%s", out.String(), errs.String())
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz: %s", resp.Status)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("up exited %d after cancel:\n%s", code, errs.String())
+	}
+}
+
 // picket collector refuses picket.yaml's endpoints: only up registers them.
 func TestCollectorRefusesEndpointsKey(t *testing.T) {
 	dir := t.TempDir()
