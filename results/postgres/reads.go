@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -407,11 +408,11 @@ func foldPacks(ctx context.Context, tx pgx.Tx, q results.ReportQuery, rep *rollu
 			` AND bucket >= ` + arg(time.Unix(sp.from, 0)) + ` AND bucket < ` + arg(time.Unix(sp.to, 0)) +
 			reportFilter(q, arg)
 	}
-	folder, err := newPackFolder(q.By)
+	folder, err := rollup.NewPackFolder(q.By, min(runtime.GOMAXPROCS(0), 8), decodePack)
 	if err != nil {
 		return err
 	}
-	defer folder.stop()
+	defer folder.Stop()
 	rows, err := tx.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
 	if err != nil {
 		return err
@@ -433,13 +434,13 @@ func foldPacks(ctx context.Context, tx pgx.Tx, q results.ReportQuery, rep *rollu
 			rows.Close()
 			return fmt.Errorf("pack query returned %d columns", len(v))
 		}
-		folder.add(name(v[0]), name(v[1]), name(v[2]), v[3])
+		folder.Add(name(v[0]), name(v[1]), name(v[2]), v[3])
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return folder.finish(rep)
+	return folder.Finish(rep)
 }
 
 // foldFine adds the hour and minute rows of spans to rep. The server sums

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,5 +263,81 @@ func TestApplyMinutesHoursMatchesApplyDeltas(t *testing.T) {
 		for _, r := range got {
 			stored[r.Key] = r
 		}
+	}
+}
+
+// PackFolder, on any number of workers and with a stored form to decode,
+// must give the report that adding every pack in turn gives, and stop at
+// the first pack it cannot read.
+func TestPackFolder(t *testing.T) {
+	type stored struct {
+		check string
+		pack  []byte
+	}
+	var packs []stored
+	for c := range 300 { // several chunks per worker
+		var rows []*Row
+		for v := range 3 {
+			r := &Row{Key: Key{Level: Day, Bucket: 86400, Check: fmt.Sprintf("e%d/http", c), Vantage: fmt.Sprint("v", v)},
+				Team: "pay", Endpoint: fmt.Sprint("e", c), Kind: "http", Region: []string{"eu", "us", "ap"}[v],
+				Provider: "aws", ASN: 16509, Count: 1440, Failures: int64(c % 7), FailedMinutes: int64(c % 3)}
+			r.Hist.ObserveN(float64(20+c%90), 1440)
+			rows = append(rows, r)
+		}
+		blob, err := AppendPack(nil, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		packs = append(packs, stored{rows[0].Check, blob})
+	}
+	want, _ := NewReport(results.ByRegion)
+	for i, p := range packs {
+		if err := want.AddPack("pay", fmt.Sprint("e", i), p.check, p.pack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stored form: the pack behind a one-byte tag, as a store's
+	// compression would wrap it.
+	decode := func(dst, b []byte) ([]byte, error) {
+		if len(b) == 0 || b[0] != 'P' {
+			return nil, fmt.Errorf("not a stored pack")
+		}
+		return append(dst[:0], b[1:]...), nil
+	}
+	for _, tc := range []struct {
+		name    string
+		workers int
+		decode  func(dst, b []byte) ([]byte, error)
+	}{{"one worker", 1, nil}, {"four workers", 4, nil}, {"four workers, decoding", 4, decode}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := NewPackFolder(results.ByRegion, tc.workers, tc.decode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range packs {
+				pack := p.pack
+				if tc.decode != nil {
+					pack = append([]byte{'P'}, pack...)
+				}
+				f.Add("pay", fmt.Sprint("e", i), p.check, pack)
+			}
+			got, _ := NewReport(results.ByRegion)
+			if err := f.Finish(got); err != nil {
+				t.Fatal(err)
+			}
+			if a, b := fmt.Sprint(got.Rows()), fmt.Sprint(want.Rows()); a != b {
+				t.Errorf("folded %s\nwant   %s", a, b)
+			}
+			f.Stop() // again: a no-op
+		})
+	}
+	f, err := NewPackFolder(results.ByRegion, 2, decode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Add("pay", "e0", packs[0].check, packs[0].pack) // not in the stored form
+	rep, _ := NewReport(results.ByRegion)
+	if err := f.Finish(rep); err == nil || !strings.Contains(err.Error(), "not a stored pack") {
+		t.Errorf("Finish after an unreadable pack: %v", err)
 	}
 }

@@ -604,9 +604,9 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	}
 	// Packs (day, week and suffix rollups) are folded on every core while
 	// this goroutine reads them; the rest is little.
-	var folder *packFolder
+	var folder *rollup.PackFolder
 	if n := min(runtime.GOMAXPROCS(0), 4); n > 1 && slices.ContainsFunc(reads, func(sp readSpan) bool { return sp.packed }) {
-		if folder, err = newPackFolder(q.By, n); err != nil {
+		if folder, err = rollup.NewPackFolder(q.By, n, nil); err != nil {
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 	}
@@ -616,7 +616,7 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 			return nil
 		}
 		folded = true
-		return folder.finish(rep)
+		return folder.Finish(rep)
 	}
 	defer finish() //nolint:errcheck // on an error path, only to stop the workers
 	// Packed spans first: the parts merge into an empty report, which
@@ -652,7 +652,7 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 	return rep.Rows(), nil
 }
 
-func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, sp readSpan, w *where, folder *packFolder) error {
+func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, sp readSpan, w *where, folder *rollup.PackFolder) error {
 	if sp.packed {
 		rows, err := tx.QueryContext(ctx, `SELECT team, endpoint, check_id, series FROM `+sp.table+w.String(), w.args...)
 		if err != nil {
@@ -666,7 +666,7 @@ func report(ctx context.Context, tx *sql.Tx, rep *rollup.Report, sp readSpan, w 
 				return err
 			}
 			if folder != nil {
-				folder.add(team, endpoint, check, series)
+				folder.Add(team, endpoint, check, series)
 			} else if err := rep.AddPack(team, endpoint, check, series); err != nil {
 				rows.Close()
 				return err
