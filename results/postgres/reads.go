@@ -187,13 +187,7 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	if err != nil {
 		return nil, fmt.Errorf("postgres: query rollups: %w", err)
 	}
-	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
-	if !q.Since.IsZero() {
-		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
-	}
-	if !q.Until.IsZero() {
-		f.until, f.hasUntil = q.Until.Unix(), true
-	}
+	f := rollup.RollupFilter(level, q)
 	deltas, err := pending(ctx, tx, &f)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -370,8 +364,8 @@ func report(ctx context.Context, tx pgx.Tx, q results.ReportQuery, from, to time
 	if err := foldFine(ctx, tx, q, rep, fine); err != nil {
 		return nil, err
 	}
-	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, level: rollup.Minute,
-		since: from.Unix(), until: to.Unix(), hasSince: true, hasUntil: true}
+	f := rollup.DeltaFilter{Team: q.Team, Endpoint: q.Endpoint, Level: rollup.Minute,
+		Since: from.Unix(), Until: to.Unix(), HasSince: true, HasUntil: true}
 	deltas, err := pending(ctx, tx, &f)
 	if err != nil {
 		return nil, err

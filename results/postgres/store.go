@@ -489,25 +489,8 @@ func asyncCommit(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// pendingFilter selects pending deltas for a read.
-type pendingFilter struct {
-	team, endpoint, check, vantage string
-	level                          rollup.Level
-	since, until                   int64 // level buckets [since, until)
-	hasSince, hasUntil             bool
-}
-
-func (f *pendingFilter) match(d *rollup.Row) bool {
-	if (f.team != "" && d.Team != f.team) || (f.endpoint != "" && d.Endpoint != f.endpoint) ||
-		(f.check != "" && d.Check != f.check) || (f.vantage != "" && d.Vantage != f.vantage) {
-		return false
-	}
-	b := rollup.LevelBucket(f.level, d.Bucket)
-	return (!f.hasSince || b >= f.since) && (!f.hasUntil || b < f.until)
-}
-
 // pending reads the pending deltas that f selects, oldest first.
-func pending(ctx context.Context, tx pgx.Tx, f *pendingFilter) ([]*rollup.Row, error) {
+func pending(ctx context.Context, tx pgx.Tx, f *rollup.DeltaFilter) ([]*rollup.Row, error) {
 	rows, err := tx.Query(ctx, `SELECT deltas FROM rollup_pending ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("pending rollups: %w", err)
@@ -520,7 +503,7 @@ func pending(ctx context.Context, tx pgx.Tx, f *pendingFilter) ([]*rollup.Row, e
 			return err
 		}
 		for _, d := range all {
-			if f.match(d) {
+			if f.Match(d) {
 				out = append(out, d)
 			}
 		}

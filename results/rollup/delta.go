@@ -408,3 +408,33 @@ func ApplyMinutesHours(deltas []*Row, load Loader) ([]*Row, error) {
 	slices.SortFunc(hourRows, func(a, b *Row) int { return CompareKeys(a.Key, b.Key) })
 	return append(out, hourRows...), nil
 }
+
+// DeltaFilter selects the pending deltas a read adds to what is stored.
+type DeltaFilter struct {
+	Team, Endpoint, Check, Vantage string // "" matches any
+	Level                          Level
+	Since, Until                   int64 // level buckets [Since, Until)
+	HasSince, HasUntil             bool
+}
+
+// RollupFilter selects the deltas of the rows q asks for at level l.
+func RollupFilter(l Level, q results.RollupQuery) DeltaFilter {
+	f := DeltaFilter{Team: q.Team, Endpoint: q.Endpoint, Check: q.Check, Vantage: q.Vantage, Level: l}
+	if !q.Since.IsZero() {
+		f.Since, f.HasSince = l.Truncate(q.Since).Unix(), true
+	}
+	if !q.Until.IsZero() {
+		f.Until, f.HasUntil = q.Until.Unix(), true
+	}
+	return f
+}
+
+// Match reports whether f selects d.
+func (f *DeltaFilter) Match(d *Row) bool {
+	if (f.Team != "" && d.Team != f.Team) || (f.Endpoint != "" && d.Endpoint != f.Endpoint) ||
+		(f.Check != "" && d.Check != f.Check) || (f.Vantage != "" && d.Vantage != f.Vantage) {
+		return false
+	}
+	b := LevelBucket(f.Level, d.Bucket)
+	return (!f.HasSince || b >= f.Since) && (!f.HasUntil || b < f.Until)
+}

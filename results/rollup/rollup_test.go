@@ -341,3 +341,30 @@ func TestPackFolder(t *testing.T) {
 		t.Errorf("Finish after an unreadable pack: %v", err)
 	}
 }
+
+// A read adds exactly the pending deltas of the rows it asks for.
+func TestRollupFilter(t *testing.T) {
+	at := func(s string) *Row {
+		return &Row{Key: Key{Level: Minute, Bucket: ts(s).Unix(), Check: "api/http", Vantage: "v1"}, Team: "pay", Endpoint: "api"}
+	}
+	q := results.RollupQuery{Team: "pay", Check: "api/http", Since: ts("2026-11-21T10:30:00Z"), Until: ts("2026-11-21T12:00:00Z")}
+	f := RollupFilter(Hour, q)
+	for _, tc := range []struct {
+		d    *Row
+		want bool
+	}{
+		{at("2026-11-21T10:05:00Z"), true}, // in the hour that Since falls in
+		{at("2026-11-21T09:59:00Z"), false},
+		{at("2026-11-21T11:59:00Z"), true},
+		{at("2026-11-21T12:00:00Z"), false},
+		{func() *Row { r := at("2026-11-21T11:00:00Z"); r.Team = "web"; return r }(), false},
+		{func() *Row { r := at("2026-11-21T11:00:00Z"); r.Check = "api/dns"; return r }(), false},
+	} {
+		if got := f.Match(tc.d); got != tc.want {
+			t.Errorf("Match(%s %s %s) = %v, want %v", tc.d.Team, tc.d.Check, time.Unix(tc.d.Bucket, 0).UTC().Format(time.TimeOnly), got, tc.want)
+		}
+	}
+	if all := RollupFilter(Minute, results.RollupQuery{}); !all.Match(at("2000-01-01T00:00:00Z")) {
+		t.Error("an unbounded query does not select every delta")
+	}
+}

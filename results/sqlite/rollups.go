@@ -369,25 +369,8 @@ func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	return s.deriveSuffixes(ctx)
 }
 
-// pendingFilter selects pending deltas for a read.
-type pendingFilter struct {
-	team, endpoint, check, vantage string
-	level                          rollup.Level
-	since, until                   int64 // level buckets [since, until); 0 until: no limit
-	hasSince, hasUntil             bool
-}
-
-func (f *pendingFilter) match(d *rollup.Row) bool {
-	if (f.team != "" && d.Team != f.team) || (f.endpoint != "" && d.Endpoint != f.endpoint) ||
-		(f.check != "" && d.Check != f.check) || (f.vantage != "" && d.Vantage != f.vantage) {
-		return false
-	}
-	b := rollup.LevelBucket(f.level, d.Bucket)
-	return (!f.hasSince || b >= f.since) && (!f.hasUntil || b < f.until)
-}
-
 // pending reads the pending deltas that f selects, oldest first.
-func pending(ctx context.Context, tx *sql.Tx, f *pendingFilter) ([]*rollup.Row, error) {
+func pending(ctx context.Context, tx *sql.Tx, f *rollup.DeltaFilter) ([]*rollup.Row, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT deltas FROM rollup_pending ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("pending rollups: %w", err)
@@ -404,7 +387,7 @@ func pending(ctx context.Context, tx *sql.Tx, f *pendingFilter) ([]*rollup.Row, 
 			return nil, fmt.Errorf("pending rollups: %w", err)
 		}
 		for _, d := range all {
-			if f.match(d) {
+			if f.Match(d) {
 				out = append(out, d)
 			}
 		}
@@ -429,13 +412,7 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	f := pendingFilter{team: q.Team, endpoint: q.Endpoint, check: q.Check, vantage: q.Vantage, level: level}
-	if !q.Since.IsZero() {
-		f.since, f.hasSince = level.Truncate(q.Since).Unix(), true
-	}
-	if !q.Until.IsZero() {
-		f.until, f.hasUntil = q.Until.Unix(), true
-	}
+	f := rollup.RollupFilter(level, q)
 	tx, err := s.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
@@ -474,9 +451,9 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 }
 
 // rollupWhere is the filter of q on the rows of a rollup table, for the
-// buckets [f.since, f.until); series says whether the table has a row per
+// buckets [f.Since, f.Until); series says whether the table has a row per
 // series (not a pack per check).
-func rollupWhere(q results.RollupQuery, f *pendingFilter, series bool) *where {
+func rollupWhere(q results.RollupQuery, f *rollup.DeltaFilter, series bool) *where {
 	var w where
 	w.eq("team", q.Team)
 	w.eq("endpoint", q.Endpoint)
@@ -484,17 +461,17 @@ func rollupWhere(q results.RollupQuery, f *pendingFilter, series bool) *where {
 	if series {
 		w.eq("vantage", q.Vantage)
 	}
-	if f.hasSince {
-		w.add("bucket >= ?", f.since)
+	if f.HasSince {
+		w.add("bucket >= ?", f.Since)
 	}
-	if f.hasUntil {
-		w.add("bucket < ?", f.until)
+	if f.HasUntil {
+		w.add("bucket < ?", f.Until)
 	}
 	return &w
 }
 
 // fineRows reads the stored minute or hour rows q selects, in key order.
-func fineRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *pendingFilter) ([]*rollup.Row, error) {
+func fineRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *rollup.DeltaFilter) ([]*rollup.Row, error) {
 	w := rollupWhere(q, f, true)
 	rows, err := tx.QueryContext(ctx, `SELECT `+rollupColumns+` FROM rollup_`+l.String()+w.String()+
 		` ORDER BY bucket, check_id, vantage`, w.args...)
@@ -516,7 +493,7 @@ func fineRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQ
 // coarseRows reads the day or week rows q selects, in key order: the
 // packs' entries plus the hour rows at or after the watermark wm, summed
 // into their buckets.
-func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *pendingFilter, wm int64) ([]*rollup.Row, error) {
+func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.RollupQuery, f *rollup.DeltaFilter, wm int64) ([]*rollup.Row, error) {
 	w := rollupWhere(q, f, false)
 	rows, err := tx.QueryContext(ctx, `SELECT bucket, check_id, team, endpoint, kind, series FROM rollup_`+
 		l.String()+w.String()+` ORDER BY bucket, check_id`, w.args...)
@@ -550,11 +527,11 @@ func coarseRows(ctx context.Context, tx *sql.Tx, l rollup.Level, q results.Rollu
 	}
 	// The hours not derived yet, of every bucket the query selects.
 	hf := *f
-	if !hf.hasSince || hf.since < wm {
-		hf.since, hf.hasSince = wm, true
+	if !hf.HasSince || hf.Since < wm {
+		hf.Since, hf.HasSince = wm, true
 	}
-	if hf.hasUntil {
-		hf.until = rollup.LevelBucket(l, hf.until-1) + int64(l.Step()/time.Second)
+	if hf.HasUntil {
+		hf.Until = rollup.LevelBucket(l, hf.Until-1) + int64(l.Step()/time.Second)
 	}
 	hours, err := fineRows(ctx, tx, rollup.Hour, q, &hf)
 	if err != nil {
@@ -639,8 +616,8 @@ func (s *Store) Availability(ctx context.Context, q results.ReportQuery) ([]resu
 		}
 	}
 	if len(spans) > 0 {
-		f := pendingFilter{team: q.Team, endpoint: q.Endpoint, level: rollup.Minute,
-			since: from.Unix(), until: to.Unix(), hasSince: true, hasUntil: true}
+		f := rollup.DeltaFilter{Team: q.Team, Endpoint: q.Endpoint, Level: rollup.Minute,
+			Since: from.Unix(), Until: to.Unix(), HasSince: true, HasUntil: true}
 		deltas, err := pending(ctx, tx, &f)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: availability: %w", err)
