@@ -252,10 +252,18 @@ func (r *run) classify(ctx context.Context, err error) *results.Error {
 	}
 	e := neterr.Classify(phase, err)
 	// The deadline may surface as whatever the cancelled stream reports
-	// (HTTP/2 and HTTP/3 stream resets): it is still a timeout of the phase.
+	// (HTTP/2 and HTTP/3 stream resets), and the transport cancels its own
+	// dial when the request's deadline passes, so a lookup still waiting
+	// reports "operation was canceled". Both are timeouts of the phase; a
+	// DNS answer that did arrive (NXDOMAIN, SERVFAIL) is not.
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && e.Code != results.CodeTimeout &&
-		!errors.Is(err, targetpolicy.ErrDenied) && e.Layer != results.LayerDNS && results.CodeTimeout.ValidFor(phase) {
-		return results.Fail(phase, results.CodeTimeout, "%s", err)
+		!errors.Is(err, targetpolicy.ErrDenied) {
+		if e.Layer == results.LayerDNS && errors.Is(err, context.Canceled) {
+			return results.Fail(results.LayerDNS, results.CodeTimeout, "%s", err)
+		}
+		if e.Layer != results.LayerDNS && results.CodeTimeout.ValidFor(phase) {
+			return results.Fail(phase, results.CodeTimeout, "%s", err)
+		}
 	}
 	return e
 }
