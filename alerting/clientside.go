@@ -89,6 +89,24 @@ func (d *NELDetector) ClientFindings(ctx context.Context, now time.Time) ([]Clie
 	return fs, nil
 }
 
+// RestoreFindings pins the baselines of findings that a previous leader
+// left open (the client_errors alerts restored at takeover), so that a
+// failure older than the baseline window does not become this detector's
+// normal, and its alert resolve, only because the leader changed. A
+// baseline this detector pinned itself is kept.
+func (d *NELDetector) RestoreFindings(fs []ClientFinding) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pinned == nil {
+		d.pinned = make(nel.Pinned, len(fs))
+	}
+	for _, f := range fs {
+		if _, ok := d.pinned[f.Key()]; !ok {
+			d.pinned[f.Key()] = f.Baseline()
+		}
+	}
+}
+
 // clientSeen is the newest finding of a client_errors condition.
 type clientSeen struct {
 	finding nel.Finding

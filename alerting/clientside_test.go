@@ -301,3 +301,58 @@ func TestNELDetectorHoldsALongFailure(t *testing.T) {
 		}
 	}
 }
+
+// A client-side outage outlives the leader that found it: the replica
+// that takes over, with a detector of its own, measures the failure
+// against the baseline the open alert was found against, not against an
+// hour that is mostly the outage itself. Without that the alert would
+// resolve about 15 minutes into the outage.
+func TestClientErrorsSurviveTakeover(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "picket.db")
+	h := newHook(t)
+	now := clientT0
+	service := func() (*Service, *sqlite.Store) {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewService(st, Config{}, []Route{{Name: "hook", Sender: notify.Webhook{URL: h.URL}}},
+			Options{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler),
+				ClientDetector: &NELDetector{Counts: sustainedRefusals{}}}), st
+	}
+	first, st := service()
+	if err := st.PutEndpoint(ctx, clientEndpoint("checkout-api", `{"severity":"page"}`)); err != nil {
+		t.Fatal(err)
+	}
+	now = clientT0.Add(5 * time.Minute)
+	if err := first.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.delivered(); len(got) != 1 || got[0].Status != "firing" || got[0].Type != "client_errors" {
+		t.Fatalf("notifications %+v, want client_errors firing", got)
+	}
+	// The leader's process ends; another replica takes over much later.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, st := service()
+	defer st.Close()
+	for _, after := range []time.Duration{40 * time.Minute, 41 * time.Minute, 45 * time.Minute, 2 * time.Hour} {
+		now = clientT0.Add(after)
+		if err := second.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.delivered(); len(got) != 1 {
+		var statuses []string
+		for _, m := range got {
+			statuses = append(statuses, m.Status+" at "+m.At.Format(time.TimeOnly))
+		}
+		t.Fatalf("notifications %v, want only the firing one: the outage still lasts", statuses)
+	}
+	alerts, err := second.Alerts(ctx, "payments", 3*time.Hour)
+	if err != nil || len(alerts) != 1 || alerts[0].State != "firing" {
+		t.Fatalf("alerts %+v (%v), want the client_errors alert still firing", alerts, err)
+	}
+}

@@ -234,8 +234,15 @@ func (s *Service) resign() {
 	s.metrics.leader.Set(0)
 }
 
+// findingRestorer is a ClientDetector that takes up the findings of the
+// client_errors alerts a previous leader left open (NELDetector).
+type findingRestorer interface {
+	RestoreFindings([]ClientFinding)
+}
+
 // takeOver becomes the evaluator when the lock is free: it restores the
-// open alerts and replays recent results so that state is warm.
+// open alerts, with the baselines their client-side findings were measured
+// against, and replays recent results so that state is warm.
 func (s *Service) takeOver(ctx context.Context) error {
 	unlock, ok, err := s.store.TryLock(ctx, LockName)
 	if err != nil || !ok {
@@ -257,6 +264,15 @@ func (s *Service) takeOver(ctx context.Context) error {
 		restored = append(restored, a)
 	}
 	e.Restore(restored)
+	if r, ok := s.clients.(findingRestorer); ok {
+		var open []ClientFinding
+		for _, a := range restored {
+			if a.Client != nil {
+				open = append(open, *a.Client)
+			}
+		}
+		r.RestoreFindings(open)
+	}
 	if err := s.replay(ctx, e); err != nil {
 		unlock()
 		return err
