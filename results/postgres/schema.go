@@ -153,6 +153,16 @@ ALTER TABLE rollup_pending ALTER COLUMN deltas SET STORAGE EXTERNAL;
 	// 12: packs compressed by the store (encodePack), rebuilt from the
 	// hour rows.
 	packsMigration,
+	// 13: raw results indexed the way they are read. The dashboard asks
+	// for an endpoint's newest results (and the one check's among them),
+	// never for a check across endpoints: with only (check_id, started_at)
+	// and the BRIN on started_at, it scanned every result of the window.
+	// On a partitioned table the index is built on every partition, under
+	// a lock that holds ingest back meanwhile.
+	`
+CREATE INDEX results_endpoint ON results (team, endpoint, started_at);
+DROP INDEX results_check;
+`,
 }
 
 // migrationLock is the advisory lock key that serialises migrations when

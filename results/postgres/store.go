@@ -728,8 +728,10 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// Query implements results.ResultStore.
-func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error) {
+// resultQuery is the statement and arguments of Query(q). An index on
+// (team, endpoint, started_at) serves what the dashboard asks: an
+// endpoint's newest results, or one of its checks'.
+func resultQuery(q results.ResultQuery) (string, []any) {
 	var w where
 	w.eq("team", q.Team)
 	w.eq("endpoint", q.Endpoint)
@@ -747,8 +749,14 @@ func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Res
 		w.add("started_at < $", q.Until)
 	}
 	limit := results.RowLimit(q.Limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+resultColumns+` FROM results`+w.String()+
-		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, limit), w.args...)
+	return `SELECT ` + resultColumns + ` FROM results` + w.String() +
+		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, limit), w.args
+}
+
+// Query implements results.ResultStore.
+func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error) {
+	query, args := resultQuery(q)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: query results: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +188,67 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		Vantage: "v1", StartedAt: now, DurationMS: 5, OK: true}})
 	if err != nil || len(out.Accepted) != 1 {
 		t.Fatalf("ingest after a partition vanished: %+v %v", out, err)
+	}
+}
+
+// The dashboard's questions about an endpoint's recent results can be
+// answered from an index on every partition, not only by scanning every
+// result of the window. (On a table this small the planner prefers a scan,
+// so the scan is ruled out: if no index served the query, the plan would
+// still scan.)
+func TestEndpointQueriesUseAnIndex(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	now := time.Now()
+	if err := s.createPartitions(ctx, []int64{dayOf(now) - 1, dayOf(now)}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'results_endpoint'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(indexes) < 2 {
+		t.Fatalf("partition indexes of results_endpoint: %v (%v), want one per partition", indexes, err)
+	}
+	since := now.Add(-26 * time.Hour) // across two partitions
+	for _, tc := range []struct {
+		name string
+		q    results.ResultQuery
+	}{
+		{"newest of an endpoint", results.ResultQuery{Team: "pay", Endpoint: "api", Since: since, Limit: 5000}},
+		{"its failures", results.ResultQuery{Team: "pay", Endpoint: "api", OnlyFailed: true, Since: since}},
+		{"one of its checks", results.ResultQuery{Team: "pay", Endpoint: "api", Check: "api/http", Since: since}},
+		{"its traceroutes", results.ResultQuery{Team: "pay", Endpoint: "api", Kind: "traceroute", Since: since}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := resultQuery(tc.q)
+			var plan []string
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+					return err
+				}
+				rows, err := tx.Query(ctx, "EXPLAIN "+query, args...)
+				if err != nil {
+					return err
+				}
+				plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.Join(plan, "\n")
+			for _, name := range indexes {
+				if !strings.Contains(text, " using "+name+" on ") {
+					t.Errorf("plan does not use %s:\n%s", name, text)
+				}
+			}
+			if n := strings.Count(text, "Index Cond: ((team = 'pay'::text) AND (endpoint = 'api'::text) AND (started_at >= "); n != len(indexes) {
+				t.Errorf("%d index scans look up the endpoint, want %d:\n%s", n, len(indexes), text)
+			}
+		})
 	}
 }

@@ -148,6 +148,14 @@ CREATE TABLE rollup_pending (
 	weeksMigration,
 	// 7: packs derived from hour rows, and their watermark (derive.go).
 	hoursMigration,
+	// 8: raw results indexed the way they are read. The dashboard asks for
+	// an endpoint's newest results (and the one check's among them), never
+	// for a check across endpoints: with only (check_id, started_at) and
+	// started_at, it scanned every result of the window.
+	`
+CREATE INDEX results_endpoint ON results (team, endpoint, started_at);
+DROP INDEX results_check;
+`,
 }
 
 // migrate applies the migrations not yet recorded, each in its own

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,5 +232,51 @@ func TestSuffixPacksExact(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The dashboard's questions about an endpoint's recent results are
+// answered from an index, not by scanning every result of the window.
+func TestEndpointQueriesUseAnIndex(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	since := time.Now().Add(-15 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		q    results.ResultQuery
+	}{
+		{"newest of an endpoint", results.ResultQuery{Team: "pay", Endpoint: "api", Since: since, Limit: 5000}},
+		{"its failures", results.ResultQuery{Team: "pay", Endpoint: "api", OnlyFailed: true, Since: since}},
+		{"one of its checks", results.ResultQuery{Team: "pay", Endpoint: "api", Check: "api/http", Since: since}},
+		{"its traceroutes", results.ResultQuery{Team: "pay", Endpoint: "api", Kind: "traceroute", Since: since}},
+		{"in a region", results.ResultQuery{Team: "pay", Endpoint: "api", Region: "eu-west", Since: since}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query, args := resultQuery(tc.q)
+			rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(plan, func(d string) bool { return strings.Contains(d, "USING INDEX results_endpoint (") }) {
+				t.Errorf("plan %q does not use results_endpoint", plan)
+			}
+		})
 	}
 }
