@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -557,6 +558,22 @@ func testTeamScoping(t *testing.T, open storeOpener) {
 	}
 	if err := b.DeleteEndpoint(ctx, "alpha", "web"); !client.IsStatus(err, 403) {
 		t.Errorf("beta naming team alpha: %v, want 403", err)
+	}
+	// Check ids are made of endpoint names: beta cannot have a web too,
+	// and an apply that tries applies nothing, dry run or not.
+	for _, dry := range []bool{true, false} {
+		_, err := b.ApplyEndpoints(ctx, "", api.ApplyEndpoints{DryRun: dry, Endpoints: []results.Endpoint{
+			endpoint("shop", "https://203.0.113.20/", nil, probeCheckJSON("")),
+			endpoint("web", "https://203.0.113.21/", nil, probeCheckJSON("")),
+		}})
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Status != 409 || ae.Body.Field != "endpoints[1].name" || ae.Body.Code != "conflict" ||
+			!strings.Contains(ae.Body.Error, `another team has an endpoint named "web"`) {
+			t.Errorf("beta applying a web (dry run %v): %v, want 409 on endpoints[1].name", dry, err)
+		}
+	}
+	if names := endpointNames(t, b); names != "" {
+		t.Errorf("beta's endpoints after the refused applies: %q, want none", names)
 	}
 	if names := endpointNames(t, a); names != "web" {
 		t.Errorf("alpha's endpoints after beta's attempts: %q, want web", names)

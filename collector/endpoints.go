@@ -99,11 +99,45 @@ func (s *Server) handleApplyEndpoints(w http.ResponseWriter, r *http.Request, sc
 		return
 	}
 	out, err := s.apply(r.Context(), sc.team, req)
-	if err != nil {
+	var taken *httpError
+	switch {
+	case errors.As(err, &taken):
+		s.writeError(w, r, http.StatusConflict, taken)
+	case err != nil:
 		s.internal(w, r, err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, out)
 	}
-	writeJSON(w, http.StatusOK, out)
+}
+
+// nameTaken is the error for endpoints[i], whose name another team has.
+func nameTaken(i int, name string) *httpError {
+	return &httpError{code: codeConflict, field: fmt.Sprintf("endpoints[%d].name", i),
+		msg: fmt.Sprintf("endpoints[%d] (%s) name: another team has an endpoint named %q; endpoint names are unique on a collector, like the check ids made of them (%s/<kind>)",
+			i, name, name, name)}
+}
+
+// checkNames refuses the endpoints of req that would take a name another
+// team has. PutEndpoint refuses them too, one at a time; checking first
+// leaves nothing half-applied, and lets a dry run say so.
+func (s *Server) checkNames(ctx context.Context, team string, req api.ApplyEndpoints, have map[string]results.Endpoint) error {
+	if !slices.ContainsFunc(req.Endpoints, func(e results.Endpoint) bool { _, ok := have[e.Name]; return !ok }) {
+		return nil
+	}
+	all, err := s.store.Endpoints(ctx, "")
+	if err != nil {
+		return err
+	}
+	owner := make(map[string]string, len(all))
+	for _, e := range all {
+		owner[e.Name] = e.Team
+	}
+	for i, e := range req.Endpoints {
+		if t, ok := owner[e.Name]; ok && t != team {
+			return nameTaken(i, e.Name)
+		}
+	}
+	return nil
 }
 
 // apply makes the team's endpoints match req and reports the changes.
@@ -118,6 +152,9 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints)
 		if err := endpointspec.Normalize(&e); err == nil {
 			have[e.Name] = e
 		}
+	}
+	if err := s.checkNames(ctx, team, req, have); err != nil {
+		return api.Applied{}, err
 	}
 	out := api.Applied{Changes: []api.Change{}, Unchanged: []string{}, DryRun: req.DryRun}
 	var puts []results.Endpoint
@@ -152,7 +189,10 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints)
 	now := s.opt.Now().UTC()
 	for _, e := range puts {
 		e.UpdatedAt = now
-		if err := s.store.PutEndpoint(ctx, e); err != nil {
+		if err := s.store.PutEndpoint(ctx, e); errors.Is(err, results.ErrConflict) {
+			// Another team took the name since checkNames.
+			return api.Applied{}, nameTaken(slices.IndexFunc(req.Endpoints, func(r results.Endpoint) bool { return r.Name == e.Name }), e.Name)
+		} else if err != nil {
 			return api.Applied{}, err
 		}
 	}

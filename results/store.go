@@ -205,6 +205,9 @@ type RegistryStore interface {
 	RecordHeartbeat(ctx context.Context, hb Heartbeat) error
 
 	// PutEndpoint creates or replaces the endpoint (team, name).
+	// Endpoint names are unique across teams, because check ids are made
+	// of them ("web/http"): ErrConflict when another team has one named
+	// e.Name.
 	PutEndpoint(ctx context.Context, e Endpoint) error
 	DeleteEndpoint(ctx context.Context, team, name string) error // ErrNotFound
 	// Endpoints lists a team's endpoints, or every endpoint for team "".

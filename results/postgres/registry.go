@@ -208,13 +208,28 @@ func (s *Store) PutEndpoint(ctx context.Context, e results.Endpoint) error {
 		a := string(e.Alert)
 		alert = &a
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)
-		VALUES ($1, $2, $3, $4::json, $5::json, $6::json, $7)
-		ON CONFLICT (team, name) DO UPDATE SET target = excluded.target, checks = excluded.checks,
-		regions = excluded.regions, alert = excluded.alert, updated_at = excluded.updated_at`,
-		e.Team, e.Name, e.Target, string(checks), string(regions), alert, orNow(e.UpdatedAt))
+	// The lock on the name makes the check and the insert one step for
+	// every replica: two teams registering one name at once wait for
+	// each other, and the second sees the first's row.
+	var n int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, hashKey("endpoint", e.Name)); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)
+			SELECT $1::text, $2::text, $3::text, $4::json, $5::json, $6::json, $7::timestamptz
+			WHERE NOT EXISTS (SELECT 1 FROM endpoints WHERE name = $2 AND team <> $1)
+			ON CONFLICT (team, name) DO UPDATE SET target = excluded.target, checks = excluded.checks,
+			regions = excluded.regions, alert = excluded.alert, updated_at = excluded.updated_at`,
+			e.Team, e.Name, e.Target, string(checks), string(regions), alert, orNow(e.UpdatedAt))
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: put endpoint %s/%s: %w", e.Team, e.Name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: put endpoint %s/%s: another team has an endpoint of that name: %w", e.Team, e.Name, results.ErrConflict)
 	}
 	return nil
 }

@@ -239,13 +239,20 @@ func (s *Store) PutEndpoint(ctx context.Context, e results.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: endpoint %s/%s regions: %w", e.Team, e.Name, err)
 	}
-	_, err = s.exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	// One statement, and SQLite has one writer: no other team can take
+	// the name between the check and the insert.
+	res, err := s.exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM endpoints WHERE name = ? AND team <> ?)
 		ON CONFLICT (team, name) DO UPDATE SET target = excluded.target, checks = excluded.checks,
 		regions = excluded.regions, alert = excluded.alert, updated_at = excluded.updated_at`,
-		e.Team, e.Name, e.Target, string(checks), string(regions), string(e.Alert), nanos(e.UpdatedAt))
+		e.Team, e.Name, e.Target, string(checks), string(regions), string(e.Alert), nanos(e.UpdatedAt), e.Name, e.Team)
 	if err != nil {
 		return fmt.Errorf("sqlite: put endpoint %s/%s: %w", e.Team, e.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: put endpoint %s/%s: %w", e.Team, e.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: put endpoint %s/%s: another team has an endpoint of that name: %w", e.Team, e.Name, results.ErrConflict)
 	}
 	return nil
 }

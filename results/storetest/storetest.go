@@ -843,6 +843,18 @@ func testEndpoints(t *testing.T, s results.Store) {
 	if err := s.DeleteEndpoint(ctx, "shop", "checkout-api"); !errors.Is(err, results.ErrNotFound) {
 		t.Errorf("delete another team's endpoint: %v, want ErrNotFound", err)
 	}
+	// Check ids are made of endpoint names, so a name belongs to one team.
+	taken := results.Endpoint{Team: "shop", Name: "checkout-api", Target: "https://shop.example.com/",
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp"}`)}, Regions: []string{"all"}}
+	if err := s.PutEndpoint(ctx, taken); !errors.Is(err, results.ErrConflict) {
+		t.Errorf("another team's name: %v, want ErrConflict", err)
+	}
+	if pay, err := s.Endpoints(ctx, "pay"); err != nil || len(pay) != 1 || pay[0].Target != e.Target {
+		t.Errorf("pay endpoints after another team tried its name: %+v %v", pay, err)
+	}
+	if shop, err := s.Endpoints(ctx, "shop"); err != nil || len(shop) != 1 {
+		t.Errorf("shop endpoints after the refused put: %+v %v", shop, err)
+	}
 	if err := s.DeleteEndpoint(ctx, "pay", "checkout-api"); err != nil {
 		t.Fatal(err)
 	}
@@ -852,6 +864,30 @@ func testEndpoints(t *testing.T, s results.Store) {
 	pay, err = s.Endpoints(ctx, "pay")
 	if err != nil || len(pay) != 0 {
 		t.Errorf("after delete: %+v %v", pay, err)
+	}
+	// Freed, the name can be taken; by one team only when several try at
+	// once.
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			e := taken
+			e.Team = fmt.Sprintf("team%d", i)
+			errs[i] = s.PutEndpoint(ctx, e)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, results.ErrConflict):
+			t.Errorf("team%d: %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if all, err := s.Endpoints(ctx, ""); won != 1 || err != nil || len(all) != 2 {
+		t.Errorf("%d of 4 teams took the freed name; endpoints %+v (%v), want 1 and shop's web beside it", won, all, err)
 	}
 }
 
