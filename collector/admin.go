@@ -118,17 +118,30 @@ func (s *Server) handleRotateTeamToken(w http.ResponseWriter, r *http.Request) {
 	s.answerRegistryChange(w, r, err, "team", name, "team token replaced", api.TeamToken{Team: name, Token: token})
 }
 
+// handleRemoveTeam removes a team, and with it, in one store
+// transaction, its endpoints and silences: its token stops working like a
+// replaced one, and probers drop its checks at their next assignment
+// fetch. Its results, rollups, NEL reports and alerts stay, for a team
+// created again under the name.
+func (s *Server) handleRemoveTeam(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	n, err := s.store.DeleteTeam(r.Context(), name)
+	s.auth.forget(func(p Principal) bool { return p.Team == name })
+	s.answerRegistryChange(w, r, err, "team", name, "team removed", api.TeamRemoved{Team: name, EndpointsDeleted: n},
+		"endpoints_deleted", n)
+}
+
 // answerRegistryChange answers a change to the registry's kind key (a
 // vantage id or a team name): 404 when there is none, 500 when the change
-// failed, else body, after logging done.
-func (s *Server) answerRegistryChange(w http.ResponseWriter, r *http.Request, err error, kind, key, done string, body any) {
+// failed, else body, after logging done with attrs.
+func (s *Server) answerRegistryChange(w http.ResponseWriter, r *http.Request, err error, kind, key, done string, body any, attrs ...any) {
 	switch {
 	case errors.Is(err, results.ErrNotFound):
 		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no %s %s", kind, quote(key)))
 	case err != nil:
 		s.internal(w, r, err)
 	default:
-		s.log.Info(done, kind, key)
+		s.log.Info(done, append([]any{kind, key}, attrs...)...)
 		writeJSON(w, http.StatusOK, body)
 	}
 }

@@ -4,15 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
+	"github.com/picketnet/picket/alerting/notify"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/vantage"
 )
 
 // revokeTests run against every store (TestRevokeSQLite, TestRevokePostgres).
@@ -23,6 +30,7 @@ var revokeTests = []struct {
 	{"RotateVantageToken", testRotateVantageToken},
 	{"RotateTeamToken", testRotateTeamToken},
 	{"RemoveVantage", testRemoveVantage},
+	{"RemoveTeam", testRemoveTeam},
 	{"RevokeRefusals", testRevokeRefusals},
 }
 
@@ -299,6 +307,147 @@ func testRemoveVantage(t *testing.T, open storeOpener) {
 	}
 }
 
+// testRemoveTeam removes a team through the API: its token is refused at
+// once on every team route, its endpoints leave the probers' assignments
+// and its silences are gone, another team keeps everything, and its past
+// results stay for a team created again under the name.
+func testRemoveTeam(t *testing.T, open storeOpener) {
+	e := newEnv(t, open)
+	e.srv.MountAlerts(alerting.NewService(e.store, alerting.Config{}, nil, alerting.Options{}))
+	ctx := context.Background()
+	created, err := e.admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payments, ops := e.client(created.Token), e.team("ops")
+	hel := e.vantage("hel1", "eu", "hetzner")
+	for _, reg := range []struct {
+		c   *client.Client
+		eps []results.Endpoint
+	}{
+		{payments, []results.Endpoint{
+			endpoint("checkout-api", "https://203.0.113.10/", []string{"all"}, probeCheckJSON("")),
+			endpoint("web", "https://203.0.113.11/", []string{"eu"}, probeCheckJSON("")),
+		}},
+		{ops, []results.Endpoint{endpoint("status", "https://203.0.113.20/", []string{"all"}, probeCheckJSON(""))}},
+	} {
+		if _, err := reg.c.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Prune: true, Endpoints: reg.eps}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.c.AddSilence(ctx, "", api.NewSilence{Endpoint: reg.eps[0].Name, For: "2h", Reason: "deploy"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A maintenance window to come, which must not outlive the team.
+	if _, err := payments.AddSilence(ctx, "", api.NewSilence{Endpoint: "web", StartsAt: time.Now().Add(24 * time.Hour), For: "1h", Reason: "migration"}); err != nil {
+		t.Fatal(err)
+	}
+	var batch results.Batch
+	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	for i := range 10 {
+		batch.Results = append(batch.Results, record(fmt.Sprintf("pay-%02d", i), "payments", "checkout-api", "hel1", base.Add(time.Duration(i)*time.Minute), i != 4, 20))
+	}
+	if ack, err := hel.PostResults(ctx, batch, true); err != nil || len(ack.Accepted) != 10 {
+		t.Fatalf("post: %+v %v", ack, err)
+	}
+	checkIDs := func(a vantage.Assignment) []string {
+		var ids []string
+		for _, c := range a.Checks {
+			ids = append(ids, c.Team+"/"+c.ID)
+		}
+		return ids
+	}
+	before, _, err := hel.Assignment(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := checkIDs(before), []string{"ops/status/probe", "payments/checkout-api/probe", "payments/web/probe"}; !slices.Equal(got, want) {
+		t.Fatalf("assignment before removal: %v, want %v", got, want)
+	}
+	// The team's token works, and is now in the collector's token cache.
+	teamRoutes := []struct{ method, path string }{
+		{"GET", "/v1/endpoints"},
+		{"POST", "/v1/endpoints"},
+		{"DELETE", "/v1/endpoints/web"},
+		{"GET", "/v1/reports/availability?by=region"},
+		{"GET", "/v1/vantages"},
+		{"GET", "/v1/alerts"},
+		{"GET", "/v1/silences"},
+	}
+	if status, _, body := raw(t, e, "GET", "/v1/endpoints", created.Token, nil, nil); status != http.StatusOK {
+		t.Fatalf("before removal: %d %s", status, body)
+	}
+
+	removed, err := e.admin.RemoveTeam(ctx, "payments")
+	if err != nil || removed != (api.TeamRemoved{Team: "payments", EndpointsDeleted: 2}) {
+		t.Fatalf("remove: %+v %v; want payments with 2 endpoints deleted", removed, err)
+	}
+	for _, rt := range teamRoutes {
+		status, ae, _ := raw(t, e, rt.method, rt.path, created.Token, []byte(`{"endpoints":[]}`), nil)
+		if status != http.StatusUnauthorized || ae.Code != api.CodeUnauthorized || ae.Error != "unknown token" {
+			t.Errorf("removed team's token: %s %s = %d %+v, want 401 unknown token", rt.method, rt.path, status, ae)
+		}
+	}
+
+	// Probers get the other team's checks only, at their next fetch.
+	after, notModified, err := hel.Assignment(ctx, before.ETag)
+	if err != nil || notModified {
+		t.Fatalf("assignment after removal: not modified %v, %v; want a new one", notModified, err)
+	}
+	if got := checkIDs(after); !slices.Equal(got, []string{"ops/status/probe"}) {
+		t.Errorf("assignment after removal: %v, want [ops/status/probe]", got)
+	}
+	for _, tc := range []struct {
+		team      string
+		endpoints []string
+		silences  int
+	}{
+		{"payments", nil, 0},
+		{"ops", []string{"status"}, 1},
+	} {
+		eps, err := e.admin.Endpoints(ctx, tc.team)
+		var names []string
+		for _, ep := range eps {
+			names = append(names, ep.Name)
+		}
+		if err != nil || !slices.Equal(names, tc.endpoints) {
+			t.Errorf("%s's endpoints after removal: %v %v, want %v", tc.team, names, err, tc.endpoints)
+		}
+		if ss, err := e.admin.Silences(ctx, tc.team); err != nil || len(ss) != tc.silences {
+			t.Errorf("%s's silences after removal: %+v %v, want %d", tc.team, ss, err, tc.silences)
+		}
+	}
+	if _, err := ops.Endpoints(ctx, ""); err != nil {
+		t.Errorf("the other team's token after the removal: %v", err)
+	}
+	teams, err := e.admin.Teams(ctx)
+	if err != nil || len(teams) != 1 || teams[0].Name != "ops" {
+		t.Errorf("teams after removal: %+v %v, want only ops", teams, err)
+	}
+
+	// The name may be used again: a new token, nothing registered, and
+	// the past results of the name in its reports.
+	again, err := e.admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatalf("create payments again: %v", err)
+	}
+	status, _, _ := raw(t, e, "GET", "/v1/endpoints", created.Token, nil, nil)
+	if status != http.StatusUnauthorized {
+		t.Errorf("the removed token after the team came back: %d, want 401", status)
+	}
+	back := e.client(again.Token)
+	if eps, err := back.Endpoints(ctx, ""); err != nil || len(eps) != 0 {
+		t.Errorf("endpoints of the team created again: %+v %v, want none", eps, err)
+	}
+	rep, err := back.Availability(ctx, client.ReportQuery{By: "region", Since: "24h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].Endpoint != "checkout-api" || rep.Rows[0].Results != 10 || rep.Rows[0].Failures != 1 {
+		t.Errorf("report of the team created again: %+v; want checkout-api with its 10 past results, 1 failure", rep.Rows)
+	}
+}
+
 func testRevokeRefusals(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	ctx := context.Background()
@@ -326,6 +475,13 @@ func testRevokeRefusals(t *testing.T, open storeOpener) {
 		{"DELETE", "/v1/vantages/hel1", van.Token, 403, api.CodeForbidden, "admin token"},
 		{"DELETE", "/v1/vantages/hel1", team.Token, 403, api.CodeForbidden, "admin token"},
 		{"POST", "/v1/teams/payments/token", team.Token, 403, api.CodeForbidden, "admin token"},
+		{"DELETE", "/v1/teams/ghost", testAdminToken, 404, api.CodeNotFound, `"ghost"`},
+		{"DELETE", "/v1/teams/PAYMENTS", testAdminToken, 404, api.CodeNotFound, `"PAYMENTS"`},
+		{"DELETE", "/v1/teams/payments", "", 401, api.CodeUnauthorized, "token"},
+		{"DELETE", "/v1/teams/payments", "pkt_wrong", 401, api.CodeUnauthorized, "token"},
+		{"DELETE", "/v1/teams/payments", team.Token, 403, api.CodeForbidden, "admin token"},
+		{"DELETE", "/v1/teams/payments", van.Token, 403, api.CodeForbidden, "admin token"},
+		{"PUT", "/v1/teams/payments", testAdminToken, 405, api.CodeBadRequest, "PUT"},
 		{"GET", "/v1/vantages/hel1/token", testAdminToken, 405, api.CodeBadRequest, "GET"},
 		{"PUT", "/v1/vantages/hel1", testAdminToken, 405, api.CodeBadRequest, "PUT"},
 	}
@@ -351,6 +507,15 @@ func testRevokeRefusals(t *testing.T, open storeOpener) {
 	}
 	if _, err := e.admin.RotateVantageToken(ctx, "hel1"); !client.IsStatus(err, http.StatusNotFound) {
 		t.Errorf("new token for a removed vantage: %v, want 404", err)
+	}
+	if _, err := e.admin.RemoveTeam(ctx, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.RemoveTeam(ctx, "payments"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Errorf("removing payments twice: %v, want 404", err)
+	}
+	if _, err := e.admin.RotateTeamToken(ctx, "payments"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Errorf("new token for a removed team: %v, want 404", err)
 	}
 }
 
@@ -399,5 +564,110 @@ func BenchmarkAuthCacheForget(b *testing.B) {
 	}
 	for b.Loop() {
 		c.forget(func(p Principal) bool { return p.Vantage != nil && p.Vantage.ID == "absent" })
+	}
+}
+
+// TestRemoveTeamResolvesItsAlerts runs the collector's alerting over the
+// real store while a team is removed: the team's firing outage resolves at
+// the next evaluation, with a resolve notification, because its endpoint
+// is gone; its alert stays in the history; another team's outage goes on
+// untouched. Results its probers measured before their next assignment
+// fetch are still accepted.
+func TestRemoveTeamResolvesItsAlerts(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	var sent []notify.WebhookPayload
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p notify.WebhookPayload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		sent = append(sent, p)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	delivered := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, p := range sent {
+			out = append(out, p.Status+" "+p.Team+"/"+p.Endpoint)
+		}
+		sent = nil
+		return out
+	}
+
+	e := newEnv(t, openSQLite, func(o *Options) { o.Now = clock })
+	svc := alerting.NewService(e.store, alerting.Config{}, []alerting.Route{{Name: "hook", Sender: notify.Webhook{URL: hook.URL}}},
+		alerting.Options{Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e.srv.MountAlerts(svc)
+	eps := map[string]string{"payments": "checkout-api", "ops": "status"}
+	for team, ep := range eps {
+		if _, err := e.team(team).ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{
+			endpoint(ep, "https://203.0.113.10/", []string{"all"}, probeCheckJSON("")),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probers := map[string]*client.Client{"eu-1": e.vantage("eu-1", "eu", "hetzner"), "us-1": e.vantage("us-1", "us", "aws")}
+	n := 0
+	// round is 30 s of the network: every vantage heartbeats and reports
+	// both endpoints down; then alerting evaluates.
+	round := func() {
+		t.Helper()
+		mu.Lock()
+		now = now.Add(30 * time.Second)
+		at := now
+		mu.Unlock()
+		for id, p := range probers {
+			if _, err := p.Heartbeat(ctx, results.Heartbeat{Every: 10 * time.Second, Version: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			var b results.Batch
+			for team, ep := range eps {
+				n++
+				b.Results = append(b.Results, record(fmt.Sprintf("r-%04d", n), team, ep, id, at.Add(-time.Millisecond), false, 10000))
+			}
+			if ack, err := p.PostResults(ctx, b, false); err != nil || len(ack.Accepted) != len(b.Results) {
+				t.Fatalf("post at %v: %+v %v; want every result accepted", at, ack, err)
+			}
+		}
+		if err := svc.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for range 3 { // down twice (fail_after 2) fires; the third passes the warm-up
+		round()
+	}
+	got := delivered()
+	slices.Sort(got)
+	if want := []string{"firing ops/status", "firing payments/checkout-api"}; !slices.Equal(got, want) {
+		t.Fatalf("notifications of the outages: %q, want %q", got, want)
+	}
+
+	if _, err := e.admin.RemoveTeam(ctx, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	round() // the probers have not fetched their assignments yet
+	if got, want := delivered(), []string{"resolved payments/checkout-api"}; !slices.Equal(got, want) {
+		t.Errorf("notifications after the removal: %q, want %q", got, want)
+	}
+	round()
+	if got := delivered(); len(got) != 0 {
+		t.Errorf("notifications a round later: %q, want none", got)
+	}
+	for team, want := range map[string]alerting.State{"payments": alerting.StateResolved, "ops": alerting.StateFiring} {
+		as, err := e.admin.Alerts(ctx, team, "1h")
+		if err != nil || len(as) != 1 || as[0].State != want || as[0].Endpoint != eps[team] {
+			t.Errorf("%s's alerts after the removal: %+v %v; want its one outage, %s", team, as, err, want)
+		}
 	}
 }

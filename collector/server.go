@@ -165,6 +165,7 @@ func (s *Server) routes() {
 		http.MethodGet:  s.adminAuth(s.handleListTeams),
 		http.MethodPost: s.adminAuth(s.handleCreateTeam),
 	})
+	s.mux.Handle("/v1/teams/{name}", methods{http.MethodDelete: s.adminAuth(s.handleRemoveTeam)})
 	s.mux.Handle("/v1/teams/{name}/token", methods{http.MethodPost: s.adminAuth(s.handleRotateTeamToken)})
 	s.mux.Handle("/v1/reports/availability", methods{http.MethodGet: s.teamAuth(s.handleAvailability)})
 	s.mux.Handle("/metrics", methods{http.MethodGet: s.metricsHandler()})

@@ -188,6 +188,19 @@ type RegistryStore interface {
 	// on, TeamByTokenHash finds the team by the new hash only. ErrNotFound
 	// when there is no such team, ErrConflict when another team has hash.
 	SetTeamToken(ctx context.Context, name string, hash []byte) error
+	// DeleteTeam removes team name with, in the same transaction, its
+	// endpoints and its silences (maintenance windows included, past and
+	// future), and returns how many endpoints it deleted. From its return
+	// on TeamByTokenHash no longer finds the team's token, Teams no
+	// longer lists it, and Endpoints, which every vantage's assignment is
+	// built from, no longer has its endpoints: left behind, they would go
+	// on being probed for a team that no longer exists, and its silences
+	// would mute a team created later under the same name. Results, rollups, NEL
+	// reports and alerts carry the team's name themselves and are kept
+	// like any team's (the first three until retention drops them), so
+	// such a later team sees them as its own past. ErrNotFound, with
+	// nothing deleted, when there is no such team.
+	DeleteTeam(ctx context.Context, name string) (endpoints int, err error)
 
 	CreateVantage(ctx context.Context, v Vantage) error // ErrConflict when the id exists
 	Vantages(ctx context.Context) ([]Vantage, error)

@@ -43,7 +43,7 @@ func commands() map[string]command {
 		"check":     {"run one check from this machine now", runCheck},
 		"trace":     {"run one traceroute with per-hop ASNs and the AS path", runTrace},
 		"endpoints": {"register endpoints: apply -f FILE, list, delete NAME", runEndpoints},
-		"teams":     {"manage teams (operator): add NAME, list, token NAME", runTeams},
+		"teams":     {"manage teams (operator): add NAME, list, token NAME, remove NAME", runTeams},
 		"vantages":  {"manage vantages (operator): add ID ..., list, token ID, remove ID", runVantages},
 		"report":    {"reports: availability", runReport},
 		"alerts":    {"alerts: list, silence", runAlerts},

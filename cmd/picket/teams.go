@@ -9,7 +9,7 @@ import (
 )
 
 func runTeams(ctx context.Context, args []string, io stdio) int {
-	const usage = "usage: picket teams add NAME | picket teams list | picket teams token NAME"
+	const usage = "usage: picket teams add NAME | picket teams list | picket teams token NAME | picket teams remove NAME"
 	if len(args) == 0 {
 		return fail(io, "teams", exitUsage, errors.New(usage))
 	}
@@ -41,6 +41,18 @@ func runTeams(ctx context.Context, args []string, io stdio) int {
 		}
 		fmt.Fprintf(io.err, "team %s has a new token and its old one no longer works; the new one is shown only now:\n", out.Team)
 		fmt.Fprintln(io.out, out.Token)
+		return exitOK
+	case args[0] == "remove" && len(pos) == 1:
+		out, err := c.RemoveTeam(ctx, pos[0])
+		if err != nil {
+			return fail(io, "teams remove", exitFailed, err)
+		}
+		endpoints := "endpoints"
+		if out.EndpointsDeleted == 1 {
+			endpoints = "endpoint"
+		}
+		fmt.Fprintf(io.out, "team %s removed: its token no longer works, %d %s deleted; its past results stay until retention\n",
+			out.Team, out.EndpointsDeleted, endpoints)
 		return exitOK
 	case args[0] == "list" && len(pos) == 0:
 		ts, err := c.Teams(ctx)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -110,5 +112,98 @@ func TestTokenCommands(t *testing.T) {
 		if err := works(tok); err != nil {
 			t.Errorf("%.8s... after the refused commands: %v", tok, err)
 		}
+	}
+}
+
+// TestTeamsRemove drives teams remove against a real collector over
+// SQLite: one line says what happened, the team's token is refused, its
+// endpoints are gone while another team's stay, and mistakes are one-line
+// errors with a non-zero exit that change nothing.
+func TestTeamsRemove(t *testing.T) {
+	hs := startCollector(t)
+	adminEnv := map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": cliAdmin}
+	envWith := func(token string) map[string]string {
+		return map[string]string{"PICKET_COLLECTOR": hs.URL, "PICKET_TOKEN": token}
+	}
+	file := filepath.Join(t.TempDir(), "endpoints.yaml")
+	tokens := map[string]string{}
+	for team, yaml := range map[string]string{
+		"payments": `endpoints:
+  - name: checkout-api
+    target: https://203.0.113.10/health
+    checks: [{kind: http}]
+  - name: web
+    target: https://203.0.113.11/
+    checks: [{kind: tcp}]
+  - name: ledger
+    target: https://203.0.113.12/
+    checks: [{kind: http}]
+`,
+		"search": `endpoints:
+  - name: query
+    target: https://203.0.113.20/
+    checks: [{kind: http}]
+`,
+		"ops": "endpoints:\n  - name: status\n    target: https://203.0.113.30/\n    checks: [{kind: http}]\n",
+	} {
+		code, out, errs := cli(t, adminEnv, "teams", "add", team)
+		if code != exitOK {
+			t.Fatalf("teams add %s: %d %q", team, code, errs)
+		}
+		tokens[team] = strings.TrimSpace(out)
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := cli(t, envWith(tokens[team]), "endpoints", "apply", "-f", file); code != exitOK {
+			t.Fatalf("endpoints apply for %s: %d %q", team, code, errs)
+		}
+	}
+	if code, _, errs := cli(t, envWith(tokens["payments"]), "endpoints", "list"); code != exitOK {
+		t.Fatalf("endpoints list before removal: %d %q", code, errs)
+	}
+
+	removals := []struct {
+		team, out string
+	}{
+		{"payments", "team payments removed: its token no longer works, 3 endpoints deleted; its past results stay until retention\n"},
+		{"search", "team search removed: its token no longer works, 1 endpoint deleted; its past results stay until retention\n"},
+	}
+	for _, tc := range removals {
+		if code, out, errs := cli(t, adminEnv, "teams", "remove", tc.team); code != exitOK || out != tc.out || errs != "" {
+			t.Errorf("teams remove %s: %d %q %q; want exit 0 and the one line %q", tc.team, code, out, errs, tc.out)
+		}
+		if code, out, errs := cli(t, envWith(tokens[tc.team]), "endpoints", "list"); code != exitFailed || out != "" || errs != "picket endpoints list: unknown token\n" {
+			t.Errorf("endpoints list with %s's token after removal: %d %q %q; want one line saying the token is unknown", tc.team, code, out, errs)
+		}
+		if code, out, _ := cli(t, adminEnv, "endpoints", "list", "--team", tc.team); code != exitOK || strings.Contains(out, "203.0.113.") {
+			t.Errorf("%s's endpoints after removal: %d\n%s", tc.team, code, out)
+		}
+	}
+	if code, out, _ := cli(t, adminEnv, "teams", "list"); code != exitOK || !strings.Contains(out, "ops") || strings.Contains(out, "payments") || strings.Contains(out, "search") {
+		t.Errorf("teams list after removal: %d\n%s", code, out)
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		err  string // the whole of stderr
+	}{
+		{"removed again", adminEnv, []string{"teams", "remove", "payments"}, exitFailed, `picket teams remove: no team "payments"` + "\n"},
+		{"unknown team", adminEnv, []string{"teams", "remove", "ghost"}, exitFailed, `picket teams remove: no team "ghost"` + "\n"},
+		{"team token", envWith(tokens["ops"]), []string{"teams", "remove", "ops"}, exitFailed, "picket teams remove: this path needs the admin token\n"},
+		{"without name", adminEnv, []string{"teams", "remove"}, exitUsage, "picket teams: usage: "},
+		{"with two names", adminEnv, []string{"teams", "remove", "ops", "payments"}, exitUsage, "picket teams: usage: "},
+	}
+	for _, tc := range tests {
+		code, out, errs := cli(t, tc.env, tc.args...)
+		if code != tc.code || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, tc.err) {
+			t.Errorf("%s: picket %s = %d %q %q; want %d, nothing on stdout and the one line %q", tc.name, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.err)
+		}
+	}
+	// The refused commands left ops alone.
+	if code, out, errs := cli(t, envWith(tokens["ops"]), "endpoints", "list"); code != exitOK || !strings.Contains(out, "status") {
+		t.Errorf("ops' endpoints after the refused commands: %d %q %q", code, out, errs)
 	}
 }

@@ -78,6 +78,13 @@ type TeamToken struct {
 	Token string `json:"token"`
 }
 
+// TeamRemoved answers DELETE /v1/teams/{name} (admin). EndpointsDeleted
+// counts the endpoints removed with the team.
+type TeamRemoved struct {
+	Team             string `json:"team"`
+	EndpointsDeleted int    `json:"endpoints_deleted"`
+}
+
 // VantageStatus is one vantage in GET /v1/vantages.
 type VantageStatus struct {
 	results.Vantage

@@ -185,6 +185,14 @@ func (c *Client) RotateTeamToken(ctx context.Context, name string) (api.TeamToke
 	return out, err
 }
 
+// RemoveTeam removes team name (admin) with its endpoints and silences:
+// its token stops working; its results and alerts stay.
+func (c *Client) RemoveTeam(ctx context.Context, name string) (api.TeamRemoved, error) {
+	var out api.TeamRemoved
+	err := c.do(ctx, http.MethodDelete, "/v1/teams/"+url.PathEscape(name), nil, nil, &out)
+	return out, err
+}
+
 // Vantages lists vantages with their last heartbeat and state.
 func (c *Client) Vantages(ctx context.Context) ([]api.VantageStatus, error) {
 	var out api.Vantages

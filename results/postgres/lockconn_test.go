@@ -11,6 +11,7 @@ import (
 // for the two hours of the operating system's keepalive defaults.
 func TestLockSessionNoticesDeadPeers(t *testing.T) {
 	s := open(t)
+	defer s.Close()
 	ctx := context.Background()
 	unlock, ok, err := s.TryLock(ctx, "keepalive-test")
 	if err != nil || !ok {

@@ -76,6 +76,34 @@ func (s *Store) SetTeamToken(ctx context.Context, name string, hash []byte) erro
 	return changedOne(tag, err, "team", name)
 }
 
+// DeleteTeam implements results.RegistryStore. The team row, its
+// endpoints and its silences go in one transaction, so that an error
+// leaves all of them in place.
+func (s *Store) DeleteTeam(ctx context.Context, name string) (int, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM teams WHERE name = $1`, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return results.ErrNotFound
+		}
+		if tag, err = tx.Exec(ctx, `DELETE FROM endpoints WHERE team = $1`, name); err != nil {
+			return fmt.Errorf("endpoints: %w", err)
+		}
+		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM silences WHERE team = $1`, name); err != nil {
+			return fmt.Errorf("silences: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete team %q: %w", name, err)
+	}
+	return int(n), nil
+}
+
 // changedOne turns the outcome of an UPDATE or DELETE of the registry row
 // what/key into the store's errors: ErrConflict for a token hash another
 // row has, ErrNotFound when no row matched.

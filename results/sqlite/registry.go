@@ -98,6 +98,40 @@ func (s *Store) SetTeamToken(ctx context.Context, name string, hash []byte) erro
 	return changedOne(res, err, "team", name)
 }
 
+// DeleteTeam implements results.RegistryStore. The team row, its
+// endpoints and its silences go in one transaction, so that an error
+// leaves all of them in place.
+func (s *Store) DeleteTeam(ctx context.Context, name string) (int, error) {
+	var n int64
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	err := s.writeTx(ctx, fmt.Sprintf("delete team %q", name), func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM teams WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return results.ErrNotFound
+		}
+		if res, err = tx.ExecContext(ctx, `DELETE FROM endpoints WHERE team = ?`, name); err != nil {
+			return fmt.Errorf("endpoints: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("endpoints: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM silences WHERE team = ?`, name); err != nil {
+			return fmt.Errorf("silences: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
 // changedOne turns the outcome of an UPDATE or DELETE of the registry row
 // what/key into the store's errors: ErrConflict for a token hash another
 // row has, ErrNotFound when no row matched.

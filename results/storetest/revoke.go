@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -166,5 +168,152 @@ func testRemoveVantage(t *testing.T, s results.Store) {
 	}
 	if _, err := s.VantageByTokenHash(ctx, []byte("t-v1")); !errors.Is(err, results.ErrNotFound) {
 		t.Errorf("the removed token after re-enrolment: %v, want ErrNotFound", err)
+	}
+}
+
+// testRemoveTeam: a removed team is gone from the registry with its
+// endpoints and silences, another team keeps all of its own, and the
+// removed team's results, rollups, NEL reports and alerts stay: a team
+// created again under the same name sees them, and only them.
+func testRemoveTeam(t *testing.T, s results.Store) {
+	ctx := context.Background()
+	for _, tm := range []results.Team{{Name: "pay", TokenHash: []byte("h-pay")}, {Name: "shop", TokenHash: []byte("h-shop")}} {
+		if err := s.CreateTeam(ctx, tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []results.Endpoint{
+		{Team: "pay", Name: "api", Target: "https://api.example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"http"}`)}, Regions: []string{"all"}},
+		{Team: "pay", Name: "web", Target: "https://web.example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp"}`)}, Regions: []string{"eu"}},
+		{Team: "shop", Name: "shop-web", Target: "https://shop.example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"http"}`)}, Regions: []string{"all"}},
+	} {
+		if err := s.PutEndpoint(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An ongoing silence, a maintenance window to come and an expired
+	// silence of pay; an ongoing silence of shop.
+	for _, sil := range []results.SilenceRecord{
+		silence("pay-now", "pay", t0.Add(-time.Hour), t0.Add(time.Hour)),
+		silence("pay-later", "pay", t0.Add(24*time.Hour), t0.Add(26*time.Hour)),
+		silence("pay-past", "pay", t0.Add(-3*time.Hour), t0.Add(-2*time.Hour)),
+		silence("shop-now", "shop", t0.Add(-time.Hour), t0.Add(time.Hour)),
+	} {
+		if err := s.PutSilence(ctx, sil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rs []results.Result
+	for m := range 10 {
+		var fail *results.Error
+		if m == 4 {
+			fail = &results.Error{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"}
+		}
+		at := t0.Add(time.Duration(m) * time.Minute)
+		rs = append(rs, rec(fmt.Sprintf("pay-%02d", m), "pay", "api", "api/http", v1, at, 20, fail),
+			rec(fmt.Sprintf("shop-%02d", m), "shop", "shop-web", "shop-web/http", v1, at, 30, nil))
+	}
+	ingest(t, s, rs)
+	record(t, s, []results.AlertRecord{alertRec("reachability/pay/api/http", "pay", "firing", t0, t0.Add(time.Minute))})
+	if err := s.InsertNELReports(ctx, []results.NELReport{{ReceivedAt: t0.Add(time.Second), OccurredAt: t0, Team: "pay", Endpoint: "api",
+		URL: "https://api.example.com/", Phase: "connection", Type: "tcp.refused", SamplingFraction: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.DeleteTeam(ctx, "pay")
+	if err != nil || n != 2 {
+		t.Fatalf("delete team: %d endpoints, %v; want 2 deleted", n, err)
+	}
+
+	// Gone: its token, its place in the list, its endpoints, its silences.
+	if _, err := s.TeamByTokenHash(ctx, []byte("h-pay")); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("token of a removed team: %v, want ErrNotFound", err)
+	}
+	if teams, err := s.Teams(ctx); err != nil || len(teams) != 1 || teams[0].Name != "shop" {
+		t.Errorf("teams after removal: %+v %v, want only shop", teams, err)
+	}
+	if eps, err := s.Endpoints(ctx, "pay"); err != nil || len(eps) != 0 {
+		t.Errorf("endpoints of the removed team: %+v %v, want none", eps, err)
+	}
+	var left []string
+	eps, err := s.Endpoints(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range eps {
+		left = append(left, e.Team+"/"+e.Name)
+	}
+	if !slices.Equal(left, []string{"shop/shop-web"}) {
+		t.Errorf("every endpoint after removal: %v, want [shop/shop-web]", left)
+	}
+	// Silences ending after a time before all of them: every silence kept.
+	sils, err := s.Silences(ctx, "", t0.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, sil := range sils {
+		ids = append(ids, sil.ID)
+	}
+	if !slices.Equal(ids, []string{"shop-now"}) {
+		t.Errorf("silences after removal: %v, want [shop-now]", ids)
+	}
+	if _, err := s.TeamByTokenHash(ctx, []byte("h-shop")); err != nil {
+		t.Errorf("the other team's token: %v", err)
+	}
+
+	refused := []struct {
+		name string
+		team string
+	}{
+		{"removing it again", "pay"},
+		{"an unknown team", "ghost"},
+		{"a name that differs in case", "SHOP"},
+	}
+	for _, tc := range refused {
+		if n, err := s.DeleteTeam(ctx, tc.team); !errors.Is(err, results.ErrNotFound) || n != 0 {
+			t.Errorf("%s: %d, %v; want 0, ErrNotFound", tc.name, n, err)
+		}
+	}
+	if eps, err := s.Endpoints(ctx, "shop"); err != nil || len(eps) != 1 {
+		t.Errorf("shop's endpoints after the refused removals: %+v %v", eps, err)
+	}
+
+	// The past stays, and a team created again under the name sees it,
+	// with a new token and nothing registered.
+	if err := s.CreateTeam(ctx, results.Team{Name: "pay", TokenHash: []byte("h-pay-new")}); err != nil {
+		t.Fatalf("create the removed team again: %v", err)
+	}
+	if got, err := s.TeamByTokenHash(ctx, []byte("h-pay-new")); err != nil || got.Name != "pay" {
+		t.Errorf("the new team's token: %+v %v", got, err)
+	}
+	if _, err := s.TeamByTokenHash(ctx, []byte("h-pay")); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("the removed token after the team came back: %v, want ErrNotFound", err)
+	}
+	if eps, err := s.Endpoints(ctx, "pay"); err != nil || len(eps) != 0 {
+		t.Errorf("endpoints of the team created again: %+v %v, want none", eps, err)
+	}
+	if sils, err := s.Silences(ctx, "pay", t0.Add(-24*time.Hour)); err != nil || len(sils) != 0 {
+		t.Errorf("silences of the team created again: %+v %v, want none", sils, err)
+	}
+	raw, err := s.Query(ctx, results.ResultQuery{Team: "pay"})
+	if err != nil || len(raw) != 10 {
+		t.Errorf("raw results of the removed team: %d, %v; want 10", len(raw), err)
+	}
+	rows, err := s.Availability(ctx, results.ReportQuery{Team: "pay", By: results.ByRegion, Since: t0, Until: t0.Add(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Endpoint != "api" || rows[0].Results != 10 || rows[0].Failures != 1 || rows[0].TopError != "http/status" {
+		t.Errorf("report of the removed team: %+v; want api with 10 results, 1 http/status failure", rows)
+	}
+	if alerts := listAlerts(t, s, "pay", t0.Add(-time.Hour), 10); len(alerts) != 1 || alerts[0].Key != "reachability/pay/api/http" {
+		t.Errorf("alerts of the removed team: %v, want its one alert", alertIDs(alerts))
+	}
+	if nel, err := s.NELReports(ctx, results.NELQuery{Team: "pay"}); err != nil || len(nel) != 1 {
+		t.Errorf("NEL reports of the removed team: %d, %v; want 1", len(nel), err)
+	}
+	if raw, err := s.Query(ctx, results.ResultQuery{Team: "shop"}); err != nil || len(raw) != 10 {
+		t.Errorf("raw results of shop: %d, %v; want 10", len(raw), err)
 	}
 }

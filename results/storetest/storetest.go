@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"Vantages", testVantages},
 		{"RotateTokens", testRotateTokens},
 		{"RemoveVantage", testRemoveVantage},
+		{"RemoveTeam", testRemoveTeam},
 		{"Endpoints", testEndpoints},
 	}
 	for _, tc := range tests {
