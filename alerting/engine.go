@@ -133,9 +133,9 @@ func (e *Engine) Observe(r results.Result) {
 }
 
 func (e *Engine) observeReachability(s *checkVantage, r results.Result) {
-	// A certificate close to expiry is its own alert, not an outage.
-	failed := !r.OK && !(r.Error != nil && r.Error.Code == results.CodeCertExpiring)
-	if failed {
+	// Down, not !OK: a certificate close to expiry is its own alert
+	// (observeCert), not an outage, and counts here as a success.
+	if r.Down() {
 		s.consecFail++
 		s.consecOK = 0
 		s.lastErr = r.Error

@@ -435,6 +435,29 @@ func TestCertExpiry(t *testing.T) {
 	}
 }
 
+// A certificate below min_days_left fails the tls check with
+// tls/cert_expiring: that is the cert_expiry alert, never reachability, and
+// the check's latency is still watched, since its handshakes complete.
+func TestCertExpiringIsNotAnOutage(t *testing.T) {
+	s := newSim(t, Config{}, "", "tls")
+	expiring := func(tlsMS float64) world {
+		return func(now time.Time, v vantageSpec, kind string) outcome {
+			j := float64(now.Unix()%5) + float64(len(v.id)%2)
+			return outcome{ms: 20 + tlsMS + j, phases: results.Phases{DNSMS: 5, ConnectMS: 15, TLSMS: tlsMS + j},
+				err:     &results.Error{Layer: results.LayerTLS, Code: results.CodeCertExpiring, Message: "expires in 10.0 days"},
+				details: results.TLSDetails{NotAfter: now.Add(240 * time.Hour), DaysLeft: 10, ChainVerified: true}}
+		}
+	}
+	s.run(20*time.Minute, expiring(30))
+	only(t, s.take(), "cert_expiry/payments/checkout-api/tls firing")
+	s.run(6*time.Minute, expiring(180))
+	ts := s.take()
+	only(t, ts, "latency/payments/checkout-api/tls firing")
+	if ts[0].Alert.Phase != "TLS" {
+		t.Errorf("latency blames phase %q, want TLS: %s", ts[0].Alert.Phase, ts[0].Alert.Summary)
+	}
+}
+
 func TestSilenceMutesButRecords(t *testing.T) {
 	s := newSim(t, Config{}, "")
 	s.silences = []Silence{{ID: "s1", Team: "payments", Endpoint: "checkout-api", StartsAt: t0, EndsAt: t0.Add(time.Hour), Reason: "deploy"}}

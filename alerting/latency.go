@@ -60,7 +60,11 @@ func latencyOf(r results.Result) (float64, bool) {
 }
 
 func (e *Engine) observeLatency(s *checkVantage, r results.Result) {
-	if !r.OK {
+	// A run that was down says nothing of latency (its duration is a
+	// timeout or a refusal); a tls/cert_expiring warning completed its
+	// handshake, so its latency counts, and the check is not left without
+	// a latency baseline for the weeks before its certificate is renewed.
+	if r.Down() {
 		return
 	}
 	v, ok := latencyOf(r)

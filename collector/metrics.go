@@ -118,7 +118,12 @@ func newProbeSeries(max int, ttl time.Duration, now func() time.Time) *probeSeri
 			Name: "picket_probe_series_evicted_total",
 			Help: "Probe series dropped because picket_probe_series reached its bound.",
 		}),
-		success:  prometheus.NewDesc("picket_probe_success", "1 if the latest run of the check from the vantage succeeded, else 0.", labels, nil),
+		// Like blackbox_exporter's probe_success, 1 means reachable: a
+		// tls/cert_expiring warning is 1 (results.Result.Down), and the
+		// expiry is the cert_expiry alert's, so that an
+		// avg_over_time(picket_probe_success) availability agrees with
+		// the report's.
+		success:  prometheus.NewDesc("picket_probe_success", "1 if the latest run of the check from the vantage found the endpoint up (a tls/cert_expiring warning is up), else 0.", labels, nil),
 		duration: prometheus.NewDesc("picket_probe_duration_seconds", "Duration of the latest run of the check from the vantage.", labels, nil),
 		count:    prometheus.NewDesc("picket_probe_series", "Probe series currently exposed (bounded by metrics.max_probe_series).", nil, nil),
 	}
@@ -143,7 +148,7 @@ func (p *probeSeries) observe(rs []results.Result) {
 		} else if r.StartedAt.Before(v.startedAt) {
 			continue
 		}
-		*v = probeValue{ok: r.OK, seconds: r.DurationMS / 1000, startedAt: r.StartedAt, updated: now}
+		*v = probeValue{ok: !r.Down(), seconds: r.DurationMS / 1000, startedAt: r.StartedAt, updated: now}
 	}
 }
 

@@ -75,6 +75,32 @@ func TestProbeSeriesBound(t *testing.T) {
 	}
 }
 
+// TestProbeSuccessMeansUp: picket_probe_success is 1 when the latest run
+// found the endpoint up, as blackbox_exporter's probe_success means
+// reachable: a certificate about to expire fails the check but is up.
+func TestProbeSuccessMeansUp(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		err  *results.Error
+		want float64
+	}{
+		{"ok", nil, 1},
+		{"connect/refused", &results.Error{Layer: results.LayerConnect, Code: results.CodeRefused}, 0},
+		{"tls/cert_expired", &results.Error{Layer: results.LayerTLS, Code: results.CodeCertExpired}, 0},
+		{"tls/cert_expiring", &results.Error{Layer: results.LayerTLS, Code: results.CodeCertExpiring}, 1},
+	} {
+		p := newProbeSeries(10, time.Hour, func() time.Time { return now })
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(p)
+		p.observe([]results.Result{{Team: "t", Endpoint: "e", Check: "e/tls", Kind: "tls", Region: "r", Vantage: "v",
+			StartedAt: now, OK: tc.err == nil, Error: tc.err, DurationMS: 40}})
+		if got := gaugeValue(t, reg, "picket_probe_success"); got != tc.want {
+			t.Errorf("%s: picket_probe_success %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestEnsureAdminToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data", "admin.token")
 	tok, created, err := EnsureAdminToken(path)

@@ -110,6 +110,28 @@ func (r *Result) Finish(end time.Time, err *Error) {
 	r.OK = err == nil
 }
 
+// Down reports whether the run counts against the endpoint's reachability:
+// it failed, for any reason but tls/cert_expiring. This is the one rule of
+// what an outage is; rollups (failures, failed rounds, down minutes, and so
+// availability and downtime), the dashboard's states, the reachability
+// alerts and the picket_probe_success gauge all decide by it.
+//
+// A certificate that verifies but expires within min_days_left fails the
+// check, because the operator asked to hear of it, but the endpoint still
+// answers: the warning is the cert_expiry alert, not an outage. The record
+// keeps OK false and its error, as the prober saw it; Warning tells it
+// apart.
+func (r *Result) Down() bool {
+	return !r.OK && !r.Warning()
+}
+
+// Warning reports whether the run failed only with a warning, a condition
+// the operator wants to hear of that does not make the endpoint down (see
+// Down): today tls/cert_expiring alone.
+func (r *Result) Warning() bool {
+	return !r.OK && r.Error != nil && r.Error.Layer == LayerTLS && r.Error.Code == CodeCertExpiring
+}
+
 // ErrorColumns returns the run's error as stores keep it, in three
 // columns: empty strings for a run that succeeded.
 func (r *Result) ErrorColumns() (layer, code, message string) {

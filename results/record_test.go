@@ -186,3 +186,24 @@ func TestRowLimit(t *testing.T) {
 		}
 	}
 }
+
+// Down is !OK except for a tls/cert_expiring warning, which is a Warning.
+func TestDownAndWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		ok            bool
+		err           *Error
+		down, warning bool
+	}{
+		{"ok", true, nil, false, false},
+		{"connect/refused", false, &Error{Layer: LayerConnect, Code: CodeRefused}, true, false},
+		{"tls/cert_expired", false, &Error{Layer: LayerTLS, Code: CodeCertExpired}, true, false},
+		{"tls/cert_expiring", false, &Error{Layer: LayerTLS, Code: CodeCertExpiring}, false, true},
+		{"failed without an error", false, nil, true, false},
+	} {
+		r := Result{OK: tc.ok, Error: tc.err}
+		if r.Down() != tc.down || r.Warning() != tc.warning {
+			t.Errorf("%s: Down %v Warning %v, want %v, %v", tc.name, r.Down(), r.Warning(), tc.down, tc.warning)
+		}
+	}
+}

@@ -113,7 +113,9 @@ type Rollup struct {
 	Provider   string
 	ASN        uint32
 	Count      int64
-	Failures   int64
+	// Failures counts the results that were down (Result.Down): a
+	// tls/cert_expiring warning is in Count but not here.
+	Failures int64
 	// FailuresByCode counts failures by "layer/code".
 	FailuresByCode map[string]int64
 	// Latency is the histogram of duration_ms of every result in the bucket.
@@ -157,7 +159,9 @@ type AvailabilityRow struct {
 	Endpoint string `json:"endpoint"`
 	Group    string `json:"group"` // the region, ASN, provider or vantage
 	Results  int64  `json:"results"`
-	Failures int64  `json:"failures"`
+	// Failures counts the results that were down (Result.Down), so a
+	// tls/cert_expiring warning lowers neither it nor AvailabilityPct.
+	Failures int64 `json:"failures"`
 	// AvailabilityPct is 100 * (Results - Failures) / Results.
 	AvailabilityPct float64 `json:"availability_pct"`
 	// FailedRounds counts the minutes in which at least one result failed.

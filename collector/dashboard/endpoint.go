@@ -75,6 +75,10 @@ type failureRow struct {
 	Layer   string
 	Code    string
 	Message string
+	// Warning marks a failed run that was not down (results.Result.Warning,
+	// a certificate about to expire): listed, since the check failed, but
+	// not an outage.
+	Warning bool
 }
 
 // asHop is one AS of a path; ASN 0 is one or more silent hops.
@@ -206,7 +210,7 @@ func (d *Dashboard) handleEndpoint(w http.ResponseWriter, r *http.Request, v vie
 		return
 	}
 	for _, f := range fails {
-		fr := failureRow{At: f.StartedAt, Region: f.Region, Vantage: f.Vantage, Check: f.Check}
+		fr := failureRow{At: f.StartedAt, Region: f.Region, Vantage: f.Vantage, Check: f.Check, Warning: f.Warning()}
 		if f.Error != nil {
 			fr.Layer, fr.Code, fr.Message = string(f.Error.Layer), string(f.Error.Code), f.Error.Message
 		}
@@ -325,7 +329,9 @@ func (d *Dashboard) fillPanels(ctx context.Context, data *endpointData, now time
 	}
 	phases := map[phaseKey]*[4][]float64{}
 	for _, res := range raw {
-		if !res.OK {
+		// A run that was down stopped early and its phases are partial; a
+		// tls/cert_expiring warning ran every phase.
+		if res.Down() {
 			continue
 		}
 		k := phaseKey{res.Region, bucketOf(res.StartedAt, from, rng.Step)}

@@ -17,7 +17,9 @@ import (
 // endpoint in the last StateWindow.
 //
 // A vantage fails the endpoint when more than half of its results for the
-// endpoint (all its checks together) in the window failed. Then, counting
+// endpoint (all its checks together) in the window were down
+// (results.Result.Down, which the report's failure counts follow: a
+// tls/cert_expiring warning is up). Then, counting
 // only the region's vantages that reported in the window:
 //
 //   - down: most of them (more than half) fail it;

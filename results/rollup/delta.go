@@ -24,6 +24,12 @@ var errDeltas = errors.New("rollup: corrupt deltas")
 // Deltas returns the minute rows of rs alone: counts, failures, errors and
 // latencies, without the failed and down minute state, which depends on
 // what is stored. Rows are in key order.
+//
+// A failure here is a result that is down (results.Result.Down): a
+// tls/cert_expiring warning counts as a result, with its latency, but not
+// as a failure, nor in Errors, so that availability, failed rounds, down
+// minutes and the top error of a report all describe outages alone and
+// agree with each other.
 func Deltas(rs []results.Result) []*Row {
 	minutes := make(map[Key]*Row)
 	var out []*Row
@@ -37,7 +43,7 @@ func Deltas(rs []results.Result) []*Row {
 			out = append(out, d)
 		}
 		d.Count++
-		if !r.OK {
+		if r.Down() {
 			d.Failures++
 			code := "internal/unknown"
 			if r.Error != nil {

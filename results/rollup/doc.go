@@ -12,6 +12,12 @@
 // minute) bucket, holding every result of that check from that vantage
 // that started in the minute (one result at a 60 s interval, two at 30 s).
 //
+// A failed result is one that is down (results.Result.Down): a
+// tls/cert_expiring warning counts as a result but never as a failure, so
+// a certificate about to expire does not lower availability. Rows stored
+// before this rule counted those warnings as failures; they are not
+// rewritten and age out with retention.
+//
 // A failed round is a round with at least one failed result. A down
 // minute of a (check, vantage) series is a round in which more than half
 // of the results failed.

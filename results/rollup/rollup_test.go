@@ -368,3 +368,86 @@ func TestRollupFilter(t *testing.T) {
 		t.Error("an unbounded query does not select every delta")
 	}
 }
+
+// Only results that are down count as failures: a tls/cert_expiring
+// warning is a result with a latency, but lowers neither availability nor
+// uptime, and is no report's top error.
+func TestDeltasCountOnlyDown(t *testing.T) {
+	at := ts("2026-11-21T10:00:05Z")
+	ok := func() results.Result { return results.Result{OK: true} }
+	failed := func(l results.Layer, c results.Code) results.Result {
+		return results.Result{Error: &results.Error{Layer: l, Code: c, Message: "m"}}
+	}
+	expiring := func() results.Result { return failed(results.LayerTLS, results.CodeCertExpiring) }
+	refused := func() results.Result { return failed(results.LayerConnect, results.CodeRefused) }
+	expired := func() results.Result { return failed(results.LayerTLS, results.CodeCertExpired) }
+	for _, tc := range []struct {
+		name               string
+		rs                 []results.Result
+		failures           int64
+		errors             string
+		failed, down       int64 // of the minute
+		availability       float64
+		top                string
+		topCount, downtime int64
+	}{
+		{"ok", []results.Result{ok(), ok()}, 0, "", 0, 0, 100, "", 0, 0},
+		{"connect/refused", []results.Result{refused(), refused()}, 2, "connect/refused=2", 1, 1, 0, "connect/refused", 2, 1},
+		{"tls/cert_expired is down", []results.Result{expired(), ok()}, 1, "tls/cert_expired=1", 1, 0, 50, "tls/cert_expired", 1, 0},
+		{"tls/cert_expiring is up", []results.Result{expiring(), expiring()}, 0, "", 0, 0, 100, "", 0, 0},
+		{"tls/cert_expiring beside a failure", []results.Result{expiring(), refused()}, 1, "connect/refused=1", 1, 0, 50, "connect/refused", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range tc.rs {
+				r := &tc.rs[i]
+				r.OK = r.Error == nil
+				r.Team, r.Endpoint, r.Check, r.Kind, r.Vantage, r.Region = "pay", "api", "api/tls", "tls", "v1", "eu"
+				r.StartedAt, r.DurationMS = at.Add(time.Duration(i)*30*time.Second), 40
+			}
+			ds := Deltas(tc.rs)
+			if len(ds) != 1 {
+				t.Fatalf("%d delta rows, want 1", len(ds))
+			}
+			d := ds[0]
+			if d.Count != int64(len(tc.rs)) || d.Failures != tc.failures || EncodeErrors(d.Errors) != tc.errors || d.Hist.Count() != uint64(len(tc.rs)) {
+				t.Errorf("delta: count %d failures %d errors %q latencies %d; want %d, %d, %q, %d",
+					d.Count, d.Failures, EncodeErrors(d.Errors), d.Hist.Count(), len(tc.rs), tc.failures, tc.errors, len(tc.rs))
+			}
+			rows, err := ApplyDeltas(ds, func([]Key) (map[Key]*Row, error) { return nil, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := NewReport(results.ByRegion)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Level == Minute && (r.FailedMinutes != tc.failed || r.DownMinutes != tc.down) {
+					t.Errorf("minute: failed %d down %d, want %d, %d", r.FailedMinutes, r.DownMinutes, tc.failed, tc.down)
+				}
+				if r.Level != Hour {
+					continue
+				}
+				var hist []byte
+				if hist, err = r.Hist.AppendBinary(nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := rep.Add(&ReportRow{Team: r.Team, Endpoint: r.Endpoint, Check: r.Check, Vantage: r.Vantage, Region: r.Region,
+					Count: r.Count, Failures: r.Failures, FailedMinutes: r.FailedMinutes, DownMinutes: r.DownMinutes,
+					Errors: []byte(EncodeErrors(r.Errors)), Hist: hist}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := rep.Rows()
+			if len(got) != 1 {
+				t.Fatalf("%d report rows, want 1", len(got))
+			}
+			g := got[0]
+			if g.AvailabilityPct != tc.availability || g.FailedRounds != tc.failed || g.DowntimeMinutes != tc.downtime ||
+				g.TopError != tc.top || g.TopErrorCount != tc.topCount {
+				t.Errorf("report row %+v; want availability %v, failed rounds %d, downtime %d, top error %q x%d",
+					g, tc.availability, tc.failed, tc.downtime, tc.top, tc.topCount)
+			}
+		})
+	}
+}

@@ -2,7 +2,8 @@
 // suite that results/sqlite and results/postgres both run against a real
 // database: idempotent and durable ingest (also under concurrent duplicate
 // batches), queries, rollups kept up to date by late results, the
-// availability report against hand-computed numbers, percentile accuracy,
+// availability report against hand-computed numbers (where a certificate
+// about to expire is not downtime), percentile accuracy,
 // retention, locking and the registry, with token rotation and vantage
 // removal.
 package storetest
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"AvailabilityHandComputed", testAvailability},
 		{"PercentilesFromRollups", testPercentiles},
 		{"AvailabilityOverWeeks", testLongWindow},
+		{"CertExpiringIsUp", testCertExpiringIsUp},
 		{"Retention", testRetention},
 		{"Locker", testLocker},
 		{"Teams", testTeams},

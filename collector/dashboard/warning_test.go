@@ -1,0 +1,126 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/vantage"
+)
+
+// A certificate with 10 days left under min_days_left 14 fails the tls
+// check (tls/cert_expiring), but the endpoint answers: the heat map, the
+// region drill-down and the endpoint page show it up, at 100%, and list
+// the runs as warnings, not outages.
+func TestCertExpiringIsNotDown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const token = "pkt_certs-token-for-tests"
+	must(t, f.store.CreateTeam(ctx, results.Team{Name: "certs", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
+	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "certs", Name: "cert-soon", Target: "https://soon.example.com",
+		Checks:  []json.RawMessage{json.RawMessage(`{"kind":"tls","interval":"30s","expect":{"min_days_left":14}}`)},
+		Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	type vt struct{ id, region string }
+	var rs []results.Result
+	for i := 1; i <= 3; i++ {
+		for _, v := range []vt{{"eu-a", "eu-central"}, {"eu-b", "eu-central"}, {"us-a", "us-east"}, {"us-b", "us-east"}, {"ap-a", "ap-south"}} {
+			r := results.Result{ID: fmt.Sprintf("cert-%s-%d", v.id, i), Team: "certs", Endpoint: "cert-soon", Check: "cert-soon/tls", Kind: "tls",
+				Vantage: v.id, Region: v.region, Target: "https://soon.example.com", StartedAt: fixtureNow.Add(-time.Duration(i) * time.Minute),
+				DurationMS: 45, Phases: results.Phases{DNSMS: 5, ConnectMS: 15, TLSMS: 25},
+				Error: &results.Error{Layer: results.LayerTLS, Code: results.CodeCertExpiring, Message: "certificate expires in 10.0 days; expected at least 14"}}
+			must(t, r.Validate())
+			rs = append(rs, r)
+		}
+	}
+	out, err := f.store.Ingest(ctx, rs)
+	must(t, err)
+	if len(out.Accepted) != len(rs) {
+		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
+	}
+
+	t.Run("heat map", func(t *testing.T) {
+		r := f.get(t, "/", token)
+		if r.code != http.StatusOK {
+			t.Fatalf("GET / = %d", r.code)
+		}
+		for _, tt := range []struct {
+			region string
+			state  State
+			title  string
+		}{
+			{"eu-central", StateUp, "0 of 2 vantages failing; 100% ok (6 results)"},
+			{"us-east", StateUp, "0 of 2 vantages failing; 100% ok (6 results)"},
+			{"ap-south", StateUp, "0 of 1 vantages failing; 100% ok (3 results)"},
+		} {
+			c := heatCell(t, r.doc, "cert-soon", tt.region)
+			if got := State(attr(c, "data-state")); got != tt.state || text(c) != "✓ up" {
+				t.Errorf("%s: state %q reads %q, want %q", tt.region, got, text(c), tt.state)
+			}
+			if !strings.Contains(attr(c, "title"), tt.title) || strings.Contains(attr(c, "title"), "top error") {
+				t.Errorf("%s: title %q, want %q and no top error", tt.region, attr(c, "title"), tt.title)
+			}
+		}
+	})
+	t.Run("region drill-down", func(t *testing.T) {
+		r := f.get(t, "/endpoints/certs/cert-soon/regions/us-east", token)
+		if r.code != http.StatusOK {
+			t.Fatalf("GET = %d", r.code)
+		}
+		if got := text(findAll(r.doc, tagged("p", "class", "regionstate"))[0]); !strings.Contains(got, "✓ up · 0 of 2 reporting vantages failing · 100% of 6 results ok") {
+			t.Errorf("region state %q", got)
+		}
+		for _, id := range []string{"us-a", "us-b"} {
+			rows := findAll(r.doc, tagged("tr", "data-vantage", id))
+			if len(rows) != 1 {
+				t.Fatalf("%d rows for %s", len(rows), id)
+			}
+			if attr(rows[0], "data-failing") != "false" {
+				t.Errorf("%s failing", id)
+			}
+			latest := findAll(rows[0], func(n *html.Node) bool { return n.Data == "li" && hasClass(n, "warning") })
+			if len(latest) != 1 || !strings.HasPrefix(text(latest[0]), "⚠ cert-soon/tls 45.0 ms tls/cert_expiring") {
+				t.Errorf("%s latest result: %q, want a ⚠ warning", id, text(rows[0]))
+			}
+		}
+	})
+	t.Run("endpoint page", func(t *testing.T) {
+		r := f.get(t, "/endpoints/certs/cert-soon", token)
+		if r.code != http.StatusOK {
+			t.Fatalf("GET = %d", r.code)
+		}
+		for _, region := range []string{"eu-central", "us-east", "ap-south"} {
+			rows := findAll(r.doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-region") == region })
+			if len(rows) != 1 {
+				t.Fatalf("%d %s rows", len(rows), region)
+			}
+			var cells []string
+			for _, td := range findAll(rows[0], tagged("td")) {
+				cells = append(cells, text(td))
+			}
+			if want := []string{"100%", "100%", "100%"}; !slices.Equal(cells[:3], want) || cells[len(cells)-1] != "" {
+				t.Errorf("%s availability %v, want %v and no top error", region, cells, want)
+			}
+		}
+		// Still listed, since the check failed, but as warnings.
+		var rows []*html.Node
+		for _, tb := range findAll(r.doc, tagged("table", "class", "list failures")) {
+			rows = append(rows, findAll(tb, tagged("tr"))[1:]...)
+		}
+		if len(rows) != 15 {
+			t.Fatalf("%d rows in recent failures, want 15", len(rows))
+		}
+		for _, row := range rows {
+			if attr(row, "data-warning") != "true" || !strings.Contains(text(row), "tls cert_expiring ⚠ warning") {
+				t.Errorf("row %q (data-warning=%q), want a warning", text(row), attr(row, "data-warning"))
+			}
+		}
+	})
+}
