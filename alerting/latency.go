@@ -43,22 +43,6 @@ type latencyState struct {
 	absolute  bool
 }
 
-// latencyOf is the number a latency anomaly is judged on: the run's
-// duration, except for ICMP whose duration is mostly the probe interval.
-func latencyOf(r results.Result) (float64, bool) {
-	switch r.Kind {
-	case "traceroute":
-		return 0, false
-	case "icmp":
-		var d results.ICMPDetails
-		if r.DecodeDetails(&d) != nil || d.Received == 0 {
-			return 0, false
-		}
-		return d.RTTAvgMS, true
-	}
-	return r.DurationMS, true
-}
-
 func (e *Engine) observeLatency(s *checkVantage, r results.Result) {
 	// A run that was down says nothing of latency (its duration is a
 	// timeout or a refusal); a tls/cert_expiring warning completed its
@@ -67,7 +51,7 @@ func (e *Engine) observeLatency(s *checkVantage, r results.Result) {
 	if r.Down() {
 		return
 	}
-	v, ok := latencyOf(r)
+	v, ok := r.Latency()
 	if !ok {
 		return
 	}

@@ -132,6 +132,25 @@ func (r *Result) Warning() bool {
 	return !r.OK && r.Error != nil && r.Error.Layer == LayerTLS && r.Error.Code == CodeCertExpiring
 }
 
+// Latency is the run's latency in milliseconds, the number latency
+// percentiles and latency alerts are made of: the run's duration, except
+// for ICMP, whose duration is mostly the interval between its probes, so
+// its average round trip; a traceroute has none (its duration is that of
+// probing every hop), nor has an ICMP run that received no reply.
+func (r *Result) Latency() (ms float64, ok bool) {
+	switch r.Kind {
+	case "traceroute":
+		return 0, false
+	case "icmp":
+		var d ICMPDetails
+		if r.DecodeDetails(&d) != nil || d.Received == 0 {
+			return 0, false
+		}
+		return d.RTTAvgMS, true
+	}
+	return r.DurationMS, true
+}
+
 // ErrorColumns returns the run's error as stores keep it, in three
 // columns: empty strings for a run that succeeded.
 func (r *Result) ErrorColumns() (layer, code, message string) {

@@ -207,3 +207,25 @@ func TestDownAndWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestLatency(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		r       Result
+		want    float64
+		wantHas bool
+	}{
+		{"http: the run", Result{Kind: "http", DurationMS: 182.4}, 182.4, true},
+		{"dns: the run", Result{Kind: "dns", DurationMS: 3.1}, 3.1, true},
+		{"icmp: the average round trip, not the ping train",
+			Result{Kind: "icmp", DurationMS: 2096.3, Details: json.RawMessage(`{"sent":3,"received":3,"rtt_avg_ms":12.5}`)}, 12.5, true},
+		{"icmp without a reply", Result{Kind: "icmp", DurationMS: 3000, Details: json.RawMessage(`{"sent":3,"received":0}`)}, 0, false},
+		{"icmp without details", Result{Kind: "icmp", DurationMS: 3000}, 0, false},
+		{"traceroute: none", Result{Kind: "traceroute", DurationMS: 900}, 0, false},
+	} {
+		got, ok := tc.r.Latency()
+		if got != tc.want || ok != tc.wantHas {
+			t.Errorf("%s: %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.wantHas)
+		}
+	}
+}

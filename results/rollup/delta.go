@@ -54,7 +54,9 @@ func Deltas(rs []results.Result) []*Row {
 			}
 			d.Errors[code]++
 		}
-		d.Hist.Observe(r.DurationMS)
+		if ms, ok := r.Latency(); ok {
+			d.Hist.Observe(ms)
+		}
 		d.Team, d.Endpoint, d.Kind = r.Team, r.Endpoint, r.Kind
 		d.Region, d.Provider, d.ASN = r.Region, r.Provider, r.ASN
 	}

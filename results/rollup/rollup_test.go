@@ -1,7 +1,10 @@
 package rollup
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -417,28 +420,12 @@ func TestDeltasCountOnlyDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := NewReport(results.ByRegion)
-			if err != nil {
-				t.Fatal(err)
-			}
 			for _, r := range rows {
 				if r.Level == Minute && (r.FailedMinutes != tc.failed || r.DownMinutes != tc.down) {
 					t.Errorf("minute: failed %d down %d, want %d, %d", r.FailedMinutes, r.DownMinutes, tc.failed, tc.down)
 				}
-				if r.Level != Hour {
-					continue
-				}
-				var hist []byte
-				if hist, err = r.Hist.AppendBinary(nil); err != nil {
-					t.Fatal(err)
-				}
-				if err := rep.Add(&ReportRow{Team: r.Team, Endpoint: r.Endpoint, Check: r.Check, Vantage: r.Vantage, Region: r.Region,
-					Count: r.Count, Failures: r.Failures, FailedMinutes: r.FailedMinutes, DownMinutes: r.DownMinutes,
-					Errors: []byte(EncodeErrors(r.Errors)), Hist: hist}); err != nil {
-					t.Fatal(err)
-				}
 			}
-			got := rep.Rows()
+			got := hourReport(t, rows)
 			if len(got) != 1 {
 				t.Fatalf("%d report rows, want 1", len(got))
 			}
@@ -449,5 +436,67 @@ func TestDeltasCountOnlyDown(t *testing.T) {
 					g, tc.availability, tc.failed, tc.downtime, tc.top, tc.topCount)
 			}
 		})
+	}
+}
+
+// hourReport is the report by region of the hour rows among rows.
+func hourReport(t *testing.T, rows []*Row) []results.AvailabilityRow {
+	t.Helper()
+	rep, err := NewReport(results.ByRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Level != Hour {
+			continue
+		}
+		hist, err := r.Hist.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep.Add(&ReportRow{Team: r.Team, Endpoint: r.Endpoint, Check: r.Check, Vantage: r.Vantage, Region: r.Region,
+			Count: r.Count, Failures: r.Failures, FailedMinutes: r.FailedMinutes, DownMinutes: r.DownMinutes,
+			Errors: []byte(EncodeErrors(r.Errors)), Hist: hist}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rep.Rows()
+}
+
+// An endpoint's latency percentiles are made of latencies
+// (results.Result.Latency): an ICMP run's average round trip, not its ping
+// train of several seconds, and nothing of a traceroute's duration.
+func TestDeltasObserveLatency(t *testing.T) {
+	at := ts("2026-11-21T10:00:05Z")
+	var rs []results.Result
+	for i := range 20 {
+		for _, r := range []results.Result{
+			{Check: "api/http", Kind: "http", DurationMS: 100},
+			{Check: "api/icmp", Kind: "icmp", DurationMS: 2096, Details: json.RawMessage(`{"sent":3,"received":3,"rtt_avg_ms":10}`)},
+			{Check: "api/traceroute", Kind: "traceroute", DurationMS: 900},
+		} {
+			r.OK, r.Team, r.Endpoint, r.Vantage, r.Region = true, "pay", "api", "v1", "eu"
+			r.StartedAt = at.Add(time.Duration(i) * time.Second)
+			rs = append(rs, r)
+		}
+	}
+	ds := Deltas(rs)
+	latencies := map[string]uint64{}
+	for _, d := range ds {
+		latencies[d.Check] = d.Hist.Count()
+		if d.Count != 20 {
+			t.Errorf("%s: %d results, want 20", d.Check, d.Count)
+		}
+	}
+	if want := map[string]uint64{"api/http": 20, "api/icmp": 20, "api/traceroute": 0}; !maps.Equal(latencies, want) {
+		t.Errorf("latencies observed per check %v, want %v", latencies, want)
+	}
+	rows, err := ApplyDeltas(ds, func([]Key) (map[Key]*Row, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hourReport(t, rows)
+	if len(got) != 1 || got[0].Results != 60 || math.Abs(got[0].P50MS-10) > 0.5 || math.Abs(got[0].P99MS-100) > 2 {
+		t.Fatalf("report %+v, want 60 results, p50 10 ms (ICMP round trips) and p99 100 ms (HTTP runs)", got)
 	}
 }
