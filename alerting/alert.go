@@ -23,6 +23,13 @@ const (
 	TypeCertExpiry     Type = "cert_expiry"
 )
 
+// SilenceTypes are the alert types a team's silence can match: every
+// type but vantage_missing, whose alerts belong to no team.
+func SilenceTypes() []Type {
+	return []Type{TypeOutage, TypeRegional, TypeLatency, TypeDetour, TypePathChange,
+		TypeSpeedOfLight, TypeCertExpiry, TypeClientErrors}
+}
+
 // State is where an alert is in its lifecycle.
 type State string
 

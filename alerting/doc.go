@@ -6,7 +6,9 @@
 //   - reachability: a check is down at a vantage after fail_after
 //     consecutive failures and up after recover_after successes; a region is
 //     down when most of its live vantages see it down; quorum regions page,
-//     fewer raise a non-paging regional alert;
+//     fewer raise a non-paging regional alert. Only settled verdicts count,
+//     and while an alert is open a vantage that falls silent keeps its last
+//     one, so probers joining or leaving never move an alert by themselves;
 //   - latency anomalies against a rolling median/MAD baseline per check and
 //     vantage, or an absolute latency_ms, persisting for consecutive windows
 //     from enough vantages, naming the phase that grew;

@@ -62,8 +62,18 @@ type checkVantage struct {
 
 	consecFail, consecOK int
 	down                 bool
-	known                bool // at least one result seen
-	lastErr              *results.Error
+	// settled says the streak reached fail_after or recover_after since
+	// the vantage started, or restarted after a silence, reporting the
+	// check: only then is down a verdict rather than a guess.
+	settled bool
+	known   bool // at least one result seen
+	lastErr *results.Error
+
+	// How this state counted toward its check's reachability at the last
+	// evaluation (reachabilityVote): vote says it counted, voteDown with
+	// which verdict, held that the verdict was kept from before because
+	// the vantage is silent or restarting.
+	vote, voteDown, held bool
 
 	lat  latencyState
 	path pathState
@@ -121,7 +131,15 @@ func (e *Engine) Observe(r results.Result) {
 		return
 	}
 	if s.known {
-		s.interval = r.StartedAt.Sub(s.last)
+		if gap := r.StartedAt.Sub(s.last); s.interval > 0 && gap > e.staleAfter(s) {
+			// The vantage was silent on this check: the streak it had
+			// says nothing about now, so its verdict settles afresh. The
+			// interval is learnt again too: a gap is no interval, and the
+			// check may have been given another one meanwhile.
+			s.consecFail, s.consecOK, s.down, s.settled, s.interval = 0, 0, false, false, 0
+		} else {
+			s.interval = gap
+		}
 	}
 	s.known, s.last = true, r.StartedAt
 	s.region, s.asn, s.target = r.Region, r.ASN, r.Target
@@ -140,15 +158,24 @@ func (e *Engine) observeReachability(s *checkVantage, r results.Result) {
 		s.consecOK = 0
 		s.lastErr = r.Error
 		if s.consecFail >= e.cfg.FailAfter {
-			s.down = true
+			s.down, s.settled = true, true
 		}
 		return
 	}
 	s.consecOK++
 	s.consecFail = 0
 	if s.consecOK >= e.cfg.RecoverAfter {
-		s.down = false
+		s.down, s.settled = false, true
 	}
+}
+
+// staleAfter is how long a state may go without a result before its
+// vantage counts as silent on the check: three of its intervals.
+func (e *Engine) staleAfter(s *checkVantage) time.Duration {
+	if s.interval == 0 {
+		return 3 * max(time.Minute, e.cfg.EvaluateEvery)
+	}
+	return 3 * max(s.interval, e.cfg.EvaluateEvery)
 }
 
 func (e *Engine) observeCert(s *checkVantage, r results.Result) {
@@ -188,13 +215,20 @@ func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
 	for _, c := range e.vantageConditions(now, snap.Vantages, missing) {
 		add(c)
 	}
-	for check, states := range e.liveStatesByCheck(now, vantages, missing) {
+	live, votes := e.statesByCheck(now, vantages, missing)
+	for check, states := range votes {
 		info, ok := e.policies[endpointKey{states[0].team, states[0].endpoint}]
 		if !ok {
 			continue // endpoint deleted: its alerts resolve
 		}
-		for _, c := range e.reachabilityConditions(check, states, info.policy) {
+		for _, c := range e.reachabilityConditions(now, check, states, info.policy) {
 			add(c)
+		}
+	}
+	for check, states := range live {
+		info, ok := e.policies[endpointKey{states[0].team, states[0].endpoint}]
+		if !ok {
+			continue
 		}
 		for _, c := range e.latencyConditions(now, check, states, info.policy) {
 			add(c)
@@ -212,32 +246,30 @@ func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
 	return e.reconcile(now, conds, snap.Silences)
 }
 
-// liveStatesByCheck groups the fresh states of vantages that are not
-// missing by check. A state is stale when its vantage has not reported the
-// check for three of its intervals: it was unassigned, or the vantage is
-// gone without being missing yet.
-func (e *Engine) liveStatesByCheck(now time.Time, vantages map[string]results.Vantage, missing map[string]bool) map[string][]*checkVantage {
-	out := make(map[string][]*checkVantage)
+// statesByCheck groups the states by check twice. live are the fresh
+// states of vantages that are not missing: a state is stale when its
+// vantage has not reported the check for three of its intervals (it was
+// unassigned, or the vantage is gone without being missing yet). votes
+// are the states that count toward reachability (reachabilityVote).
+func (e *Engine) statesByCheck(now time.Time, vantages map[string]results.Vantage, missing map[string]bool) (live, votes map[string][]*checkVantage) {
+	live, votes = make(map[string][]*checkVantage), make(map[string][]*checkVantage)
 	for _, k := range slices.SortedFunc(maps.Keys(e.cv), func(a, b cvKey) int {
 		return cmp.Or(strings.Compare(a.check, b.check), strings.Compare(a.vantage, b.vantage))
 	}) {
 		s := e.cv[k]
-		if missing[s.vantage] {
-			continue
-		}
-		if v, ok := vantages[s.vantage]; ok && v.Region != "" {
+		v, enrolled := vantages[s.vantage]
+		if enrolled && v.Region != "" {
 			s.region = v.Region
 		}
-		stale := 3 * max(s.interval, e.cfg.EvaluateEvery)
-		if s.interval == 0 {
-			stale = 3 * max(time.Minute, e.cfg.EvaluateEvery)
+		fresh := !missing[s.vantage] && now.Sub(s.last) <= e.staleAfter(s)
+		if fresh {
+			live[s.check] = append(live[s.check], s)
 		}
-		if now.Sub(s.last) > stale {
-			continue
+		if e.reachabilityVote(s, fresh, v, enrolled) {
+			votes[s.check] = append(votes[s.check], s)
 		}
-		out[s.check] = append(out[s.check], s)
 	}
-	return out
+	return live, votes
 }
 
 func endpointInfoOf(ep results.Endpoint) endpointInfo {

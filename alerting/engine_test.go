@@ -3,6 +3,7 @@ package alerting
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -523,5 +524,272 @@ func TestParsePolicy(t *testing.T) {
 		case tt.err == "" && (p.Severity == "" || p.Quorum == 0):
 			t.Errorf("%s: defaults not applied: %+v", tt.in, p)
 		}
+	}
+}
+
+// httpDown fails the http check from the vantages of regions; everything
+// else is healthy.
+func httpDown(regions ...string) world {
+	return func(now time.Time, v vantageSpec, kind string) outcome {
+		if kind == "http" && slices.Contains(regions, v.region) {
+			return fail(results.LayerConnect, results.CodeTimeout)
+		}
+		return healthy(now, v, kind)
+	}
+}
+
+// A prober joining, leaving or coming back changes which regions count
+// toward the quorum. That alone must never resolve, downgrade or escalate
+// an open reachability alert: only a settled verdict of a vantage that
+// reports moves it (docs/alerting.md, "Who counts").
+func TestReachabilityMembershipChangesDoNotFlap(t *testing.T) {
+	const (
+		outage   = "reachability/payments/checkout-api/http"
+		regional = "regional_reachability/payments/checkout-api/http"
+	)
+	all := []string{"eu-central", "us-east", "ap-south"}
+	us, ap, eu := []string{"us-1", "us-2"}, []string{"ap-1", "ap-2"}, []string{"eu-1", "eu-2"}
+	cat := func(xs ...[]string) []string { return slices.Concat(xs...) }
+	type phase struct {
+		d      time.Duration
+		silent []string // vantages whose prober is stopped (never started, or gone)
+		w      world
+		want   []string
+		check  func(t *testing.T, s *sim, fired time.Time)
+	}
+	// summaryHas checks the open alert key: it is the one that fired at
+	// fired (same incident, same start) and its summary says want.
+	summaryHas := func(key string, want ...string) func(*testing.T, *sim, time.Time) {
+		return func(t *testing.T, s *sim, fired time.Time) {
+			t.Helper()
+			for _, a := range s.eng.Alerts() {
+				if a.Key != key {
+					continue
+				}
+				if !a.StartsAt.Equal(fired) {
+					t.Errorf("%s starts at %s, want %s: the incident restarted", key, a.StartsAt.Sub(t0), fired.Sub(t0))
+				}
+				for _, w := range want {
+					if !strings.Contains(a.Summary, w) {
+						t.Errorf("summary %q lacks %q", a.Summary, w)
+					}
+				}
+				return
+			}
+			t.Errorf("%s not open; open: %v", key, s.eng.Alerts())
+		}
+	}
+	missing := func(state string, ids ...string) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, "vantage_missing/"+id+" "+state)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		phases []phase
+	}{{
+		// The reviewer's case: the only region pages; a second prober
+		// starts and fails too.
+		name: "a joining region that sees it down keeps the page",
+		phases: []phase{
+			{d: time.Minute, silent: cat(us, ap), w: healthy},
+			{d: time.Minute, silent: cat(us, ap), w: httpDown(all...), want: []string{outage + " firing"}},
+			{d: 2 * time.Minute, silent: ap, w: httpDown(all...),
+				check: summaryHas(outage, "from all regions (eu-central (AS64500, AS64501), us-east (AS64510, AS64511))")},
+		},
+	}, {
+		name: "a joining region that sees it up counts once it settles",
+		phases: []phase{
+			{d: time.Minute, silent: cat(us, ap), w: healthy},
+			{d: time.Minute, silent: cat(us, ap), w: httpDown(all...), want: []string{outage + " firing"}},
+			// The first result of us-east is no verdict yet.
+			{d: tick, silent: ap, w: httpDown("eu-central"), check: summaryHas(outage)},
+			// The second is: 1 of 2 regions is below the quorum.
+			{d: tick, silent: ap, w: httpDown("eu-central"), want: []string{regional + " firing", outage + " resolved"}},
+		},
+	}, {
+		name: "a region that saw it down going silent keeps the page",
+		phases: []phase{
+			{d: time.Minute, w: healthy},
+			{d: time.Minute, w: httpDown("eu-central", "us-east"), want: []string{outage + " firing"}},
+			{d: 2 * time.Minute, silent: us, w: httpDown("eu-central", "us-east"), want: missing("firing", us...),
+				check: summaryHas(outage, "last verdict kept for us-1, us-2")},
+			// Back and still down: its fresh verdict takes over.
+			{d: 2 * time.Minute, w: httpDown("eu-central", "us-east"), want: missing("resolved", us...),
+				check: summaryHas(outage, "from eu-central (AS64500, AS64501), us-east (AS64510, AS64511); DNS and ICMP fine")},
+			{d: time.Minute, w: healthy, want: []string{outage + " resolved"}},
+		},
+	}, {
+		name: "every vantage going silent keeps the page",
+		phases: []phase{
+			{d: time.Minute, w: healthy},
+			{d: time.Minute, w: httpDown(all...), want: []string{outage + " firing"}},
+			{d: 2 * time.Minute, silent: cat(eu, us, ap), w: httpDown(all...), want: missing("firing", "ap-1", "ap-2", "eu-1", "eu-2", "us-1", "us-2"),
+				check: summaryHas(outage, "from all regions")},
+			{d: time.Minute, w: httpDown(all...), want: missing("resolved", "ap-1", "ap-2", "eu-1", "eu-2", "us-1", "us-2")},
+		},
+	}, {
+		// With eu-central and us-east gone, ap-south alone would be every
+		// region there is: the quorum would drop to 1 and page.
+		name: "healthy regions going silent do not escalate a regional alert",
+		phases: []phase{
+			{d: time.Minute, w: healthy},
+			{d: time.Minute, w: httpDown("ap-south"), want: []string{regional + " firing"}},
+			{d: 2 * time.Minute, silent: cat(eu, us), w: httpDown("ap-south"), want: missing("firing", "eu-1", "eu-2", "us-1", "us-2"),
+				check: summaryHas(regional, "(1 of 3 regions; quorum 2)")},
+			{d: time.Minute, w: httpDown("ap-south"), want: missing("resolved", "eu-1", "eu-2", "us-1", "us-2")},
+		},
+	}, {
+		name: "kept verdicts give way to reporting vantages",
+		phases: []phase{
+			{d: time.Minute, w: healthy},
+			{d: time.Minute, w: httpDown("eu-central", "us-east"), want: []string{outage + " firing"}},
+			{d: time.Minute, silent: us, w: httpDown("eu-central", "us-east"), want: missing("firing", us...)},
+			// eu-central recovers; us-east's last word was down, but
+			// every vantage that reports sees it up.
+			{d: time.Minute, silent: us, w: healthy, want: []string{outage + " resolved"}},
+		},
+	}, {
+		// us-east never runs; ap-south dies healthy, before the outage:
+		// eu-central alone is every region and pages. ap-south coming
+		// back with its old "up" must not downgrade the page before its
+		// fresh results settle.
+		name: "a prober back from a silence settles afresh",
+		phases: []phase{
+			{d: time.Minute, silent: us, w: healthy},
+			{d: time.Minute, silent: cat(us, ap), w: healthy, want: missing("firing", ap...)},
+			{d: time.Minute, silent: cat(us, ap), w: httpDown(all...), want: []string{outage + " firing"}},
+			{d: 2 * time.Minute, silent: us, w: httpDown(all...), want: missing("resolved", ap...),
+				check: summaryHas(outage, "from all regions (ap-south (AS64603), eu-central (AS64500, AS64501))")},
+		},
+	}, {
+		// us-east's probers live on but no longer run the check (the
+		// endpoint's regions changed): that is no silence to wait out.
+		name: "a region whose vantages stop running the check stops counting",
+		phases: []phase{
+			{d: time.Minute, w: healthy},
+			{d: time.Minute, w: httpDown("eu-central", "us-east"), want: []string{outage + " firing"}},
+			{d: time.Minute, w: func(now time.Time, v vantageSpec, kind string) outcome {
+				if kind == "http" && v.region == "us-east" {
+					return outcome{skip: true}
+				}
+				return httpDown("eu-central")(now, v, kind)
+			}, want: []string{regional + " firing", outage + " resolved"}},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, Config{}, "")
+			var fired time.Time
+			for i, p := range tt.phases {
+				s.silent = map[string]bool{}
+				for _, id := range p.silent {
+					s.silent[id] = true
+				}
+				s.run(p.d, p.w)
+				ts := s.take()
+				for _, tr := range ts {
+					if tr.To == StateFiring && (tr.Alert.Type == TypeOutage || tr.Alert.Type == TypeRegional) {
+						fired = tr.Alert.StartsAt
+					}
+				}
+				t.Logf("phase %d:%s", i, describe(ts))
+				only(t, ts, p.want...)
+				if p.check != nil {
+					p.check(t, s, fired)
+				}
+			}
+		})
+	}
+}
+
+// The summary of a reachability alert says how the endpoint's other check
+// kinds fare by their latest results: a kind whose last run failed is
+// never "fine", even before fail_after confirms it.
+func TestReachabilitySummaryOtherKinds(t *testing.T) {
+	tests := []struct {
+		name string
+		dns  []bool // whether dns fails, tick by tick, while http fails
+		want string
+	}{
+		{"all fine", []bool{false, false}, "; DNS and ICMP fine"},
+		{"one dns failure", []bool{false, true}, "; ICMP fine; DNS also failing (unconfirmed)"},
+		{"dns down", []bool{true, true}, "; ICMP fine; DNS also failing"},
+		{"dns recovering", []bool{true, true, false}, "; ICMP fine; DNS recovering"},
+		{"dns back up", []bool{true, true, false, false}, "; DNS and ICMP fine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, Config{}, "")
+			s.run(time.Minute, healthy)
+			for _, dnsFails := range tt.dns {
+				s.run(tick, func(now time.Time, v vantageSpec, kind string) outcome {
+					switch {
+					case kind == "http":
+						return fail(results.LayerDNS, results.CodeNXDomain)
+					case kind == "dns" && dnsFails:
+						return fail(results.LayerDNS, results.CodeNXDomain)
+					}
+					return healthy(now, v, kind)
+				})
+			}
+			var summary string
+			for _, a := range s.eng.Alerts() {
+				if a.Key == "reachability/payments/checkout-api/http" {
+					summary = a.Summary
+				}
+			}
+			want := "checkout-api: HTTPS dns/nxdomain from all regions (ap-south (AS64603), eu-central (AS64500, AS64501), us-east (AS64510, AS64511))" + tt.want
+			if summary != want {
+				t.Errorf("summary\n %q\nwant\n %q", summary, want)
+			}
+		})
+	}
+}
+
+// A vantage that comes back from a silence settles afresh, but a long
+// interval is no silence: a check run every 5 minutes still goes down
+// after fail_after runs, and a check whose interval was raised settles
+// again once and then keeps its verdict.
+func TestReachabilityLongIntervals(t *testing.T) {
+	every := func(d time.Duration, down func(now time.Time) bool) world {
+		return func(now time.Time, v vantageSpec, kind string) outcome {
+			if now.Sub(t0)%d != 0 {
+				return outcome{skip: true}
+			}
+			if down(now) {
+				return fail(results.LayerConnect, results.CodeRefused)
+			}
+			return outcome{ms: 10}
+		}
+	}
+	after := func(at time.Duration) func(time.Time) bool {
+		return func(now time.Time) bool { return now.Sub(t0) >= at }
+	}
+	tests := []struct {
+		name  string
+		w     world
+		fired time.Duration
+	}{
+		{"every 5 minutes", every(5*time.Minute, after(30*time.Minute)), 35 * time.Minute},
+		{"every 10 s, then every 5 minutes", func(now time.Time, v vantageSpec, kind string) outcome {
+			if now.Sub(t0) < 10*time.Minute {
+				return every(tick, after(time.Hour))(now, v, kind)
+			}
+			return every(5*time.Minute, after(30*time.Minute))(now, v, kind)
+		}, 35 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, Config{}, "", "tcp")
+			s.run(time.Hour, tt.w)
+			ts := s.take()
+			only(t, ts, "reachability/payments/checkout-api/tcp firing")
+			if got := ts[0].At.Sub(t0); got != tt.fired {
+				t.Errorf("fired at %s, want %s (the second failing run)", got, tt.fired)
+			}
+		})
 	}
 }

@@ -5,15 +5,66 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/picketnet/picket/results"
 )
 
+// reachabilityVote decides whether s counts toward its check's
+// reachability at this evaluation, and how (s.vote, s.voteDown, s.held).
+// fresh says the vantage reported the check lately and is not missing;
+// v is the vantage, when enrolled.
+//
+// A vantage counts once its verdict has settled: fail_after failures or
+// recover_after successes since it started, or restarted after a
+// silence, reporting the check. One that has not settled yet counts
+// nowhere, neither in its region's majority nor in the regions the quorum
+// is taken from: a prober joining during an outage must not resolve it
+// with its first success or dilute the quorum before it knows.
+// Symmetrically, while a reachability alert on the check is open, a
+// vantage that counted and falls silent or restarts keeps its last
+// verdict until it settles again, so that a prober going away neither
+// resolves nor escalates the alert. The kept verdict goes when the alert
+// ends, when the vantage is removed, or when it sends heartbeats without
+// the check: then it was unassigned, not silenced.
+func (e *Engine) reachabilityVote(s *checkVantage, fresh bool, v results.Vantage, enrolled bool) bool {
+	unassigned := !fresh && v.LastHeartbeat.After(s.last.Add(e.staleAfter(s)))
+	switch {
+	case fresh && s.settled:
+		s.vote, s.voteDown, s.held = true, s.down, false
+	case s.vote && enrolled && !unassigned && e.reachabilityOpen(s.team, s.check):
+		s.held = true
+	default:
+		s.vote, s.voteDown, s.held = false, false, false
+	}
+	return s.vote
+}
+
+// reachabilityOpen reports whether an outage or regional alert on check
+// is open.
+func (e *Engine) reachabilityOpen(team, check string) bool {
+	for _, t := range [...]Type{TypeOutage, TypeRegional} {
+		if a, ok := e.alerts[alertKey(t, team, check)]; ok && a.Open() {
+			return true
+		}
+	}
+	return false
+}
+
 // reachabilityConditions decides whether check is down by quorum (an
-// outage) or in fewer regions (a regional loss), from the live states of
-// the check's vantages.
-func (e *Engine) reachabilityConditions(check string, states []*checkVantage, p Policy) []condition {
+// outage) or in fewer regions (a regional loss), from the verdicts of the
+// states that count (reachabilityVote).
+func (e *Engine) reachabilityConditions(now time.Time, check string, states []*checkVantage, p Policy) []condition {
 	byRegion := map[string][]*checkVantage{}
+	reporting := false
+	var held []*checkVantage
 	for _, s := range states {
 		byRegion[s.region] = append(byRegion[s.region], s)
+		if s.held {
+			held = append(held, s)
+		} else {
+			reporting = true
+		}
 	}
 	var downRegions []string
 	var downStates []*checkVantage
@@ -21,17 +72,23 @@ func (e *Engine) reachabilityConditions(check string, states []*checkVantage, p 
 		in := byRegion[region]
 		var down []*checkVantage
 		for _, s := range in {
-			if s.down {
+			if s.voteDown {
 				down = append(down, s)
 			}
 		}
-		// Most of the region's live vantages: a strict majority.
+		// Most of the region's counted vantages: a strict majority.
 		if 2*len(down) > len(in) {
 			downRegions = append(downRegions, region)
 			downStates = append(downStates, down...)
 		}
 	}
 	if len(downRegions) == 0 {
+		return nil
+	}
+	// Kept verdicts stand in for silence, never against evidence: when
+	// vantages report and none of those in the down regions sees the check
+	// down, it is up.
+	if reporting && !slices.ContainsFunc(downStates, func(s *checkVantage) bool { return !s.held }) {
 		return nil
 	}
 	quorum := min(p.Quorum, len(byRegion))
@@ -47,7 +104,7 @@ func (e *Engine) reachabilityConditions(check string, states []*checkVantage, p 
 		from = "all regions (" + from + ")"
 	}
 	what := fmt.Sprintf("%s %s/%s", kindLabel(first.kind, first.target), layer, code)
-	c.Summary = fmt.Sprintf("%s: %s from %s%s", first.endpoint, what, from, e.otherKinds(first, downStates))
+	c.Summary = fmt.Sprintf("%s: %s from %s%s", first.endpoint, what, from, e.otherKinds(now, first, downStates))
 	if len(downRegions) >= quorum {
 		c.Type, c.Severity = TypeOutage, p.Severity
 	} else {
@@ -56,6 +113,10 @@ func (e *Engine) reachabilityConditions(check string, states []*checkVantage, p 
 			c.Severity = SeverityInfo
 		}
 		c.Summary += fmt.Sprintf(" (%d of %d regions; quorum %d)", len(downRegions), len(byRegion), quorum)
+	}
+	if len(held) > 0 {
+		_, _, ids, _ := where(held)
+		c.Summary += fmt.Sprintf("; last verdict kept for %s (silent or restarting)", strings.Join(ids, ", "))
 	}
 	c.Key = alertKey(c.Type, first.team, check)
 	return []condition{c}
@@ -82,38 +143,65 @@ func commonError(states []*checkVantage) (layer, code string) {
 	return layer, code
 }
 
+// How another check kind fares, from best to worst.
+const (
+	kindFine       = iota
+	kindRecovering // down, but the latest results passed
+	kindUnconfirmed
+	kindFailing
+)
+
 // otherKinds says how the endpoint's other check kinds fare from the
-// vantages that see this one down: "; ICMP and DNS fine" or
-// "; ICMP also failing". That tells a network problem from an application one.
-func (e *Engine) otherKinds(of *checkVantage, down []*checkVantage) string {
+// vantages that see this one down: "; ICMP and DNS fine" or "; ICMP also
+// failing". That tells a network problem from an application one. It goes
+// by the latest results, not only by the debounced verdict: a kind whose
+// last run failed is never called fine, only not confirmed yet.
+func (e *Engine) otherKinds(now time.Time, of *checkVantage, down []*checkVantage) string {
 	at := map[string]bool{}
 	for _, s := range down {
 		at[s.vantage] = true
 	}
-	fine, failing := map[string]bool{}, map[string]bool{}
+	worst := map[string]int{}
 	for _, s := range e.cv {
-		if s.team != of.team || s.endpoint != of.endpoint || s.check == of.check || !at[s.vantage] || !s.known {
+		if s.team != of.team || s.endpoint != of.endpoint || s.check == of.check || s.kind == of.kind || !at[s.vantage] || !s.known {
 			continue
+		}
+		if now.Sub(s.last) > e.staleAfter(s) {
+			continue // an old result says nothing about now
+		}
+		h := kindFine
+		switch {
+		case s.down && s.consecFail > 0:
+			h = kindFailing
+		case s.consecFail > 0:
+			h = kindUnconfirmed
+		case s.down:
+			h = kindRecovering
 		}
 		label := kindLabel(s.kind, s.target)
-		if s.kind == of.kind {
-			continue
+		if w, ok := worst[label]; !ok || h > w {
+			worst[label] = h
 		}
-		if s.down {
-			failing[label] = true
-		} else {
-			fine[label] = true
-		}
-	}
-	for l := range failing {
-		delete(fine, l)
 	}
 	var parts []string
-	if len(fine) > 0 {
-		parts = append(parts, joinAnd(slices.Sorted(maps.Keys(fine)))+" fine")
-	}
-	if len(failing) > 0 {
-		parts = append(parts, joinAnd(slices.Sorted(maps.Keys(failing)))+" also failing")
+	for _, h := range []struct {
+		health int
+		say    string
+	}{
+		{kindFine, " fine"},
+		{kindFailing, " also failing"},
+		{kindUnconfirmed, " also failing (unconfirmed)"},
+		{kindRecovering, " recovering"},
+	} {
+		var labels []string
+		for _, l := range slices.Sorted(maps.Keys(worst)) {
+			if worst[l] == h.health {
+				labels = append(labels, l)
+			}
+		}
+		if len(labels) > 0 {
+			parts = append(parts, joinAnd(labels)+h.say)
+		}
 	}
 	if len(parts) == 0 {
 		return ""

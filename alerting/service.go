@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picketnet/picket/alerting/notify"
+	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/results"
 )
 
@@ -582,7 +584,9 @@ func (s *Service) Alerts(ctx context.Context, team string, window time.Duration)
 	return out, nil
 }
 
-// AddSilence validates and stores a silence for team.
+// AddSilence validates and stores a silence for team. A mistake in it is
+// a *checks.FieldError naming the field (reason, ends_at, endpoint, type,
+// vantage); other errors are the store's.
 func (s *Service) AddSilence(ctx context.Context, team string, sil Silence) (Silence, error) {
 	now := s.now()
 	if sil.StartsAt.IsZero() {
@@ -590,27 +594,67 @@ func (s *Service) AddSilence(ctx context.Context, team string, sil Silence) (Sil
 	}
 	switch {
 	case sil.Reason == "":
-		return Silence{}, errors.New("reason: missing; say why the alerts are muted")
+		return Silence{}, checks.Errorf("reason", "missing; say why the alerts are muted")
 	case len(sil.Reason) > 1024:
-		return Silence{}, errors.New("reason: longer than 1024 bytes")
+		return Silence{}, checks.Errorf("reason", "longer than 1024 bytes")
 	case !sil.EndsAt.After(sil.StartsAt):
-		return Silence{}, errors.New("ends_at: must be after starts_at")
+		return Silence{}, checks.Errorf("ends_at", "must be after starts_at")
 	case !sil.EndsAt.After(now):
-		return Silence{}, errors.New("ends_at: already in the past")
+		return Silence{}, checks.Errorf("ends_at", "already in the past")
 	case sil.EndsAt.Sub(sil.StartsAt) > 90*24*time.Hour:
-		return Silence{}, errors.New("ends_at: a silence may last at most 90 days")
+		return Silence{}, checks.Errorf("ends_at", "a silence may last at most 90 days")
+	}
+	if err := s.checkMatchers(ctx, team, sil); err != nil {
+		return Silence{}, err
 	}
 	sil.Team = team
 	id, _ := uuid.NewV7()
 	sil.ID = id.String()
 	body, err := json.Marshal(sil)
 	if err != nil {
-		return Silence{}, err
+		return Silence{}, fmt.Errorf("encode silence: %w", err)
 	}
 	if err := s.store.PutSilence(ctx, results.SilenceRecord{ID: sil.ID, Team: team, StartsAt: sil.StartsAt, EndsAt: sil.EndsAt, Body: body}); err != nil {
 		return Silence{}, fmt.Errorf("store silence: %w", err)
 	}
 	return sil, nil
+}
+
+// checkMatchers refuses a silence that could never match: one naming an
+// endpoint the team does not have, a type no alert of a team has, or a
+// vantage that is not enrolled would mute nothing while its author
+// believes the pages are held. It is checked once, when the silence is
+// made: an endpoint deleted later leaves its silence listed until it ends.
+func (s *Service) checkMatchers(ctx context.Context, team string, sil Silence) error {
+	if sil.Type != "" && !slices.Contains(SilenceTypes(), sil.Type) {
+		if sil.Type == TypeVantageMissing {
+			return checks.Errorf("type", "vantage_missing alerts belong to no team, so a team's silence cannot mute them")
+		}
+		names := make([]string, 0, len(SilenceTypes()))
+		for _, t := range SilenceTypes() {
+			names = append(names, string(t))
+		}
+		return checks.Errorf("type", "%q is not an alert type; one of %s", sil.Type, strings.Join(names, ", "))
+	}
+	if sil.Endpoint != "" {
+		eps, err := s.store.Endpoints(ctx, team)
+		if err != nil {
+			return fmt.Errorf("read endpoints: %w", err)
+		}
+		if !slices.ContainsFunc(eps, func(e results.Endpoint) bool { return e.Name == sil.Endpoint }) {
+			return checks.Errorf("endpoint", "team %s has no endpoint %q", team, sil.Endpoint)
+		}
+	}
+	if sil.Vantage != "" {
+		vs, err := s.store.Vantages(ctx)
+		if err != nil {
+			return fmt.Errorf("read vantages: %w", err)
+		}
+		if !slices.ContainsFunc(vs, func(v results.Vantage) bool { return v.ID == sil.Vantage }) {
+			return checks.Errorf("vantage", "no vantage %q is enrolled", sil.Vantage)
+		}
+	}
+	return nil
 }
 
 // Silences returns a team's silences that have not ended.

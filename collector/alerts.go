@@ -3,10 +3,13 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/picketnet/picket/alerting"
+	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/collector/api"
 	iconfig "github.com/picketnet/picket/internal/config"
 	"github.com/picketnet/picket/results"
@@ -79,8 +82,13 @@ func (s *Server) MountAlerts(src alertSource) {
 			}
 			if sil.EndsAt.IsZero() && req.For != "" {
 				d, err := iconfig.ParseDuration(req.For)
-				if err != nil || d <= 0 {
+				switch {
+				case err != nil && !strings.HasPrefix(strings.TrimSpace(req.For), "-"):
 					s.writeError(w, r, http.StatusBadRequest, &httpError{code: codeInvalid, field: "for", msg: "for: expected a duration such as 2h"})
+					return
+				case err != nil || d <= 0:
+					s.writeError(w, r, http.StatusBadRequest, &httpError{code: codeInvalid, field: "for",
+						msg: fmt.Sprintf("for: %q: the duration must be positive, such as 2h", req.For)})
 					return
 				}
 				start := sil.StartsAt
@@ -90,8 +98,13 @@ func (s *Server) MountAlerts(src alertSource) {
 				sil.StartsAt, sil.EndsAt = start, start.Add(d)
 			}
 			created, err := src.AddSilence(r.Context(), sc.team, sil)
-			if err != nil {
-				s.writeError(w, r, http.StatusUnprocessableEntity, apiErr(codeInvalid, "%v", err))
+			var fe *checks.FieldError
+			switch {
+			case errors.As(err, &fe):
+				s.writeError(w, r, http.StatusUnprocessableEntity, &httpError{code: codeInvalid, field: fe.Field, msg: fe.Error()})
+				return
+			case err != nil:
+				s.internal(w, r, err)
 				return
 			}
 			writeJSON(w, http.StatusCreated, created)

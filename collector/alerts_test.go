@@ -3,7 +3,9 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +57,16 @@ func TestAlertsAPI(t *testing.T) {
 		t.Fatalf("bad window: %v", err)
 	}
 
+	for _, ep := range []results.Endpoint{
+		{Team: "payments", Name: "checkout", Target: "https://203.0.113.10/", Regions: []string{"all"}},
+		{Team: "search", Name: "query", Target: "https://203.0.113.20/", Regions: []string{"all"}},
+	} {
+		if err := e.store.PutEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.vantage("hel1", "eu-central", "hetzner")
+
 	s, err := payments.AddSilence(ctx, "", api.NewSilence{Endpoint: "checkout", For: "2h", Reason: "deploy"})
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +74,35 @@ func TestAlertsAPI(t *testing.T) {
 	if s.Team != "payments" || s.EndsAt.Sub(s.StartsAt) != 2*time.Hour || s.Creator != "team:payments" {
 		t.Fatalf("silence %+v", s)
 	}
-	for _, bad := range []api.NewSilence{
-		{Endpoint: "checkout", For: "2h"},               // no reason
-		{Endpoint: "checkout", Reason: "x"},             // no end
-		{Endpoint: "checkout", For: "-1h", Reason: "x"}, // negative
+	// Silences without an endpoint match by what they name, every endpoint
+	// of the team.
+	byType, err := payments.AddSilence(ctx, "", api.NewSilence{Type: "latency", Vantage: "hel1", For: "1h", Reason: "hel1 congested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		req           api.NewSilence
+		status        int
+		field, errMsg string
+	}{
+		{api.NewSilence{Endpoint: "checkout", For: "2h"}, 422, "reason", "reason: missing"},
+		{api.NewSilence{Endpoint: "checkout", Reason: "x"}, 422, "ends_at", "ends_at: must be after starts_at"},
+		{api.NewSilence{Endpoint: "checkout", For: "soon", Reason: "x"}, 400, "for", "for: expected a duration such as 2h"},
+		{api.NewSilence{Endpoint: "checkout", For: "-2h", Reason: "x"}, 400, "for", `for: "-2h": the duration must be positive`},
+		{api.NewSilence{Endpoint: "checkout", For: "-2d", Reason: "x"}, 400, "for", `for: "-2d": the duration must be positive`},
+		{api.NewSilence{Endpoint: "checkout", For: "0s", Reason: "x"}, 400, "for", `for: "0s": the duration must be positive`},
+		{api.NewSilence{Endpoint: "nosuch", For: "2h", Reason: "deploy"}, 422, "endpoint", `endpoint: team payments has no endpoint "nosuch"`},
+		// Another team's endpoint is as unknown to payments as no endpoint.
+		{api.NewSilence{Endpoint: "query", For: "2h", Reason: "deploy"}, 422, "endpoint", `endpoint: team payments has no endpoint "query"`},
+		{api.NewSilence{Type: "bogus", For: "2h", Reason: "deploy"}, 422, "type",
+			`type: "bogus" is not an alert type; one of reachability, regional_reachability, latency, path_detour, path_change, rtt_below_light_bound, cert_expiry, client_errors`},
+		{api.NewSilence{Type: "vantage_missing", For: "2h", Reason: "deploy"}, 422, "type", "type: vantage_missing alerts belong to no team"},
+		{api.NewSilence{Vantage: "nosuch", For: "2h", Reason: "deploy"}, 422, "vantage", `vantage: no vantage "nosuch" is enrolled`},
 	} {
-		if _, err := payments.AddSilence(ctx, "", bad); !client.IsStatus(err, http.StatusBadRequest) && !client.IsStatus(err, http.StatusUnprocessableEntity) {
-			t.Errorf("silence %+v accepted or wrong status: %v", bad, err)
+		_, err := payments.AddSilence(ctx, "", tt.req)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != tt.status || ce.Body.Field != tt.field || !strings.HasPrefix(ce.Body.Error, tt.errMsg) {
+			t.Errorf("silence %+v: %v (%+v); want %d naming %s: %q", tt.req, err, ce, tt.status, tt.field, tt.errMsg)
 		}
 	}
 	if ss, err := search.Silences(ctx, ""); err != nil || len(ss) != 0 {
@@ -77,8 +111,20 @@ func TestAlertsAPI(t *testing.T) {
 	if err := search.DeleteSilence(ctx, "", s.ID); !client.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("search deleting payments' silence: %v", err)
 	}
-	if ss, err := payments.Silences(ctx, ""); err != nil || len(ss) != 1 || ss[0].ID != s.ID {
-		t.Fatalf("payments' silences %+v %v", ss, err)
+	// Nothing refused was stored.
+	if ss, err := payments.Silences(ctx, ""); err != nil || len(ss) != 2 || ss[0].ID != s.ID || ss[1].ID != byType.ID {
+		t.Fatalf("payments' silences %+v %v; want the two accepted", ss, err)
+	}
+	if err := payments.DeleteSilence(ctx, "", byType.ID); err != nil {
+		t.Fatal(err)
+	}
+	// An endpoint deleted after its silence was made leaves the silence
+	// listed until it ends or is removed.
+	if err := e.store.DeleteEndpoint(ctx, "payments", "checkout"); err != nil {
+		t.Fatal(err)
+	}
+	if ss, err := payments.Silences(ctx, ""); err != nil || len(ss) != 1 || ss[0].ID != s.ID || ss[0].Endpoint != "checkout" {
+		t.Fatalf("payments' silences after deleting checkout: %+v %v", ss, err)
 	}
 	if err := payments.DeleteSilence(ctx, "", s.ID); err != nil {
 		t.Fatal(err)

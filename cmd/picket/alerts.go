@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/render"
 )
 
@@ -21,10 +25,10 @@ func runAlerts(ctx context.Context, args []string, io stdio) int {
 	team := fs.String("team", "", "the `team` (only with the admin token)")
 	window := fs.String("window", "", "list: also alerts resolved within this `duration` (default 24h)")
 	asJSON := fs.Bool("json", false, "list, silences: print JSON")
-	endpoint := fs.String("endpoint", "", "silence: the endpoint `name` (default every endpoint of the team)")
-	typ := fs.String("type", "", "silence: only this alert `type` (reachability, latency, path_detour, ...)")
-	vantage := fs.String("vantage", "", "silence: only alerts seen from this vantage `id`")
-	forDur := fs.String("for", "", "silence: how long, a `duration` such as 2h")
+	endpoint := fs.String("endpoint", "", "silence: one of the team's endpoints, by `name` (default every endpoint of the team)")
+	typ := fs.String("type", "", "silence: only alerts of this `type`: "+joinTypes(alerting.SilenceTypes()))
+	vantage := fs.String("vantage", "", "silence: only alerts seen from this enrolled vantage `id`")
+	forDur := fs.String("for", "", "silence: how long, a positive `duration` such as 2h")
 	start := fs.String("start", "", "silence: start `time` (RFC 3339; default now) — a future start makes a maintenance window")
 	reason := fs.String("reason", "", "silence: why (required)")
 	pos, code, ok := parseInterspersed(fs, args[1:])
@@ -78,6 +82,10 @@ func runAlerts(ctx context.Context, args []string, io stdio) int {
 			req.StartsAt = t
 		}
 		s, err := c.AddSilence(ctx, *team, req)
+		if client.IsStatus(err, http.StatusBadRequest) || client.IsStatus(err, http.StatusUnprocessableEntity) {
+			// The collector refused the silence and said which field is wrong.
+			return fail(io, "alerts silence", exitUsage, err)
+		}
 		if err != nil {
 			return fail(io, "alerts silence", exitFailed, err)
 		}
@@ -91,4 +99,12 @@ func runAlerts(ctx context.Context, args []string, io stdio) int {
 		return exitOK
 	}
 	return fail(io, "alerts", exitUsage, errors.New(usage))
+}
+
+func joinTypes(ts []alerting.Type) string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector"
@@ -21,7 +22,8 @@ import (
 const cliAdmin = "pka_cli-test"
 
 // startCollector serves a real collector over SQLite for the client
-// commands, with the admin token cliAdmin, until the test ends.
+// commands, with the admin token cliAdmin and the alerts API, until the
+// test ends.
 func startCollector(t *testing.T) *httptest.Server {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
@@ -29,10 +31,12 @@ func startCollector(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.MountAlerts(alerting.NewService(st, alerting.Config{}, nil, alerting.Options{Logger: log}))
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return hs

@@ -161,8 +161,10 @@ type Silences struct {
 }
 
 // NewSilence is the body of POST /v1/silences. Give either ends_at, or
-// for (a duration from starts_at, which defaults to now). Empty matchers
-// match everything of the team.
+// for (a positive duration from starts_at, which defaults to now). Empty
+// matchers match everything of the team; a matcher that is set must name
+// one of the team's endpoints, an alert type or an enrolled vantage, or
+// the silence is refused with a 4xx naming the field.
 type NewSilence struct {
 	Endpoint string    `json:"endpoint,omitempty"`
 	Type     string    `json:"type,omitempty"`
