@@ -121,6 +121,28 @@ func testUnauthenticated(t *testing.T, open storeOpener) {
 			t.Errorf("%s %s with token %.8q: status %d, want %d", tc.method, tc.path, tc.token, status, tc.want)
 		}
 	}
+	// A 405 names the methods the path has, in the header and the error.
+	for _, tc := range []struct{ method, path, allow string }{
+		{"PUT", "/v1/results", "POST"},
+		{"PATCH", "/v1/endpoints", "DELETE, GET, POST, HEAD"},
+	} {
+		req, err := http.NewRequest(tc.method, e.hs.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		resp, err := e.hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ae api.Error
+		err = json.NewDecoder(resp.Body).Decode(&ae)
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != tc.allow || err != nil || ae.Code != api.CodeMethod ||
+			!strings.HasSuffix(ae.Error, "allowed: "+tc.allow) {
+			t.Errorf("%s %s: %d, Allow %q, body %+v (%v); want 405 allowing %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), ae, err, tc.allow)
+		}
+	}
 	teams, err := e.store.Teams(ctx)
 	if err != nil || len(teams) != 1 {
 		t.Errorf("teams after refused requests = %v, %v; want only payments", teams, err)

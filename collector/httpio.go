@@ -15,6 +15,7 @@ import (
 // Error codes of the API's JSON errors (see api.Error).
 const (
 	codeBadRequest   = api.CodeBadRequest
+	codeMethod       = api.CodeMethod
 	codeUnauthorized = api.CodeUnauthorized
 	codeForbidden    = api.CodeForbidden
 	codeNotFound     = api.CodeNotFound

@@ -481,9 +481,9 @@ func testRevokeRefusals(t *testing.T, open storeOpener) {
 		{"DELETE", "/v1/teams/payments", "pkt_wrong", 401, api.CodeUnauthorized, "token"},
 		{"DELETE", "/v1/teams/payments", team.Token, 403, api.CodeForbidden, "admin token"},
 		{"DELETE", "/v1/teams/payments", van.Token, 403, api.CodeForbidden, "admin token"},
-		{"PUT", "/v1/teams/payments", testAdminToken, 405, api.CodeBadRequest, "PUT"},
-		{"GET", "/v1/vantages/hel1/token", testAdminToken, 405, api.CodeBadRequest, "GET"},
-		{"PUT", "/v1/vantages/hel1", testAdminToken, 405, api.CodeBadRequest, "PUT"},
+		{"PUT", "/v1/teams/payments", testAdminToken, 405, api.CodeMethod, "PUT"},
+		{"GET", "/v1/vantages/hel1/token", testAdminToken, 405, api.CodeMethod, "GET"},
+		{"PUT", "/v1/vantages/hel1", testAdminToken, 405, api.CodeMethod, "PUT"},
 	}
 	for _, tc := range tests {
 		status, ae, _ := raw(t, e, tc.method, tc.path, tc.token, nil, nil)

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -259,7 +262,13 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h, ok = m[http.MethodGet]
 	}
 	if !ok {
-		writeJSON(w, http.StatusMethodNotAllowed, apiErr(codeBadRequest, "method %s not allowed on %s", r.Method, r.URL.Path).body())
+		allow := slices.Sorted(maps.Keys(m))
+		if _, get := m[http.MethodGet]; get {
+			allow = append(allow, http.MethodHead)
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, apiErr(codeMethod, "method %s not allowed on %s; allowed: %s",
+			r.Method, r.URL.Path, strings.Join(allow, ", ")).body())
 		return
 	}
 	h.ServeHTTP(w, r)

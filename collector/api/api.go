@@ -12,7 +12,8 @@ type Error struct {
 	// Error is one line for humans.
 	Error string `json:"error"`
 	// Code is a stable machine-readable reason: bad_request, unauthorized,
-	// forbidden, not_found, too_large, conflict, invalid, internal.
+	// method_not_allowed, forbidden, not_found, too_large, conflict, invalid,
+	// internal, unavailable.
 	Code string `json:"code"`
 	// Field is the path of the offending field when the request body was
 	// invalid, e.g. "endpoints[0].checks[2].expect.status".
@@ -22,6 +23,7 @@ type Error struct {
 // Error codes.
 const (
 	CodeBadRequest   = "bad_request"
+	CodeMethod       = "method_not_allowed"
 	CodeUnauthorized = "unauthorized"
 	CodeForbidden    = "forbidden"
 	CodeNotFound     = "not_found"
