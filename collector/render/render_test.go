@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,8 +48,21 @@ func TestReportFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 4 || !strings.Contains(lines[1], "REGION") || !strings.Contains(lines[2], "99.583%") || !strings.Contains(lines[2], "tls/cert_expired x9") {
+	if len(lines) != 4 || !strings.Contains(lines[1], "REGION") || !strings.Contains(lines[2], "99.583%") || !strings.Contains(lines[2], "tls/cert_expired x9") ||
+		strings.Contains(lines[1], "TEAM") {
 		t.Errorf("table =\n%s", b.String())
+	}
+	// An operator's report across teams says whose each row is.
+	b.Reset()
+	shared := rep
+	shared.Rows = append(slices.Clone(rep.Rows), results.AvailabilityRow{Team: "shop", Endpoint: "web", Group: "eu-central", Results: 10, AvailabilityPct: 100})
+	if err := Report(&b, shared, Table); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(strings.TrimSpace(lines[1]), "TEAM") || !strings.HasPrefix(strings.TrimSpace(lines[2]), "payments") ||
+		!strings.HasPrefix(strings.TrimSpace(lines[4]), "shop") {
+		t.Errorf("table across teams =\n%s", b.String())
 	}
 	if err := Report(&b, rep, "xml"); err == nil {
 		t.Error("format xml accepted")
