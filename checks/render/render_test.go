@@ -133,6 +133,9 @@ HOP  ADDRESS     ASN      AS NAME        LOSS  SENT  LAST  AVG   BEST  WORST
 AS path: * AS64501 AS64503
 not reached: path/not_reached: no answer from 198.18.4.2
 `},
+		{"failed before the first probe", results.Result{Kind: "traceroute", Target: "nonexistent.invalid",
+			Error: &results.Error{Layer: results.LayerDNS, Code: results.CodeNXDomain, Message: "lookup nonexistent.invalid: no such host"}},
+			"traceroute to nonexistent.invalid: dns/nxdomain: lookup nonexistent.invalid: no such host\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

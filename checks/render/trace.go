@@ -22,6 +22,12 @@ func Trace(w io.Writer, rec results.Result) error {
 			return fmt.Errorf("traceroute details: %w", err)
 		}
 	}
+	if len(d.Hops) == 0 && rec.Error != nil {
+		// It failed before the first probe (a name that does not resolve,
+		// a denied address): no hop table to show.
+		_, err := fmt.Fprintf(w, "traceroute to %s: %s\n", rec.Target, rec.Error)
+		return err
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "traceroute to %s (%s), mode %s, flow %d\n", rec.Target, rec.Addr, d.Mode, d.FlowID)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
