@@ -766,6 +766,12 @@ func testReport(t *testing.T, open storeOpener) {
 	if r := rows["iad1"]; r.Results != 5 || r.Failures != 0 {
 		t.Errorf("iad1 over 5 minutes: %+v, want 5 results", r)
 	}
+	// The answer names the window its numbers are for, aligned to the
+	// minute for a window this short.
+	rep, err = team.Availability(ctx, client.ReportQuery{Since: base.Add(30 * time.Second).Format(time.RFC3339), Until: base.Add(270 * time.Second).Format(time.RFC3339)})
+	if err != nil || !rep.Since.Equal(base.Truncate(time.Minute)) || !rep.Until.Equal(base.Truncate(time.Minute).Add(5*time.Minute)) {
+		t.Errorf("window of a report over %v..%v: %v..%v (%v), want it aligned to the minute", base.Add(30*time.Second), base.Add(270*time.Second), rep.Since, rep.Until, err)
+	}
 	for _, q := range []string{"by=planet", "since=yesterday", "since=1h&until=2h"} {
 		if status, _, _ := raw(t, e, "GET", "/v1/reports/availability?"+q, testAdminToken, nil, nil); status != 400 {
 			t.Errorf("report ?%s: %d, want 400", q, status)

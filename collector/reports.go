@@ -8,6 +8,7 @@ import (
 
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/rollup"
 )
 
 // Report window bounds.
@@ -74,5 +75,8 @@ func (s *Server) handleAvailability(w http.ResponseWriter, r *http.Request, sc s
 	if rows == nil {
 		rows = []results.AvailabilityRow{}
 	}
-	writeJSON(w, http.StatusOK, api.Report{By: rq.By, Since: rq.Since, Until: rq.Until, Rows: rows})
+	// The answer names the window the numbers are for: the store aligns
+	// the one asked for to its resolution (rollup.Window).
+	since, until, _ := rollup.Window(rq.Since, rq.Until)
+	writeJSON(w, http.StatusOK, api.Report{By: rq.By, Since: since, Until: until, Rows: rows})
 }
