@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
@@ -53,53 +52,18 @@ func testCertExpiringIsUp(t *testing.T, s results.Store) {
 	}
 	ingest(t, s, second)
 
-	type want struct {
-		group                               string
-		results, failures, rounds, downtime int64
-		pct                                 float64
-		top                                 string
-		topCount                            int64
-	}
-	cases := []struct {
-		by   results.GroupBy
-		want []want
-	}{
-		{results.ByRegion, []want{
-			{"eu", 40, 0, 0, 0, 100, "", 0},
-			{"us", 20, 1, 1, 0, 95, "connect/timeout", 1},
+	cases := []reportCase{
+		{results.ByRegion, []reportWant{
+			{group: "eu", results: 40, pct: 100, p50: 40, p95: 40},
+			{group: "us", results: 20, failures: 1, rounds: 1, pct: 95, p50: 40, p95: 40, top: "connect/timeout", topCount: 1},
 		}},
-		{results.ByVantage, []want{
-			{"v1", 20, 0, 0, 0, 100, "", 0},
-			{"v2", 20, 0, 0, 0, 100, "", 0},
-			{"v3", 20, 1, 1, 0, 95, "connect/timeout", 1},
+		{results.ByVantage, []reportWant{
+			{group: "v1", results: 20, pct: 100, p50: 40, p95: 40},
+			{group: "v2", results: 20, pct: 100, p50: 40, p95: 40},
+			{group: "v3", results: 20, failures: 1, rounds: 1, pct: 95, p50: 40, p95: 40, top: "connect/timeout", topCount: 1},
 		}},
 	}
-	for _, w := range []struct {
-		name         string
-		since, until time.Time
-	}{
-		{"10m", t0, t0.Add(10 * time.Minute)},
-		{"2d", t0.Add(-30 * time.Hour), t0.Add(18 * time.Hour)},
-		{"30d", t0.Add(-29 * 24 * time.Hour), t0.Add(24 * time.Hour)},
-	} {
-		for _, tc := range cases {
-			rows, err := s.Availability(ctx, results.ReportQuery{Team: "pay", Endpoint: "api", By: tc.by, Since: w.since, Until: w.until})
-			if err != nil {
-				t.Fatalf("%s by %s: %v", w.name, tc.by, err)
-			}
-			if len(rows) != len(tc.want) {
-				t.Fatalf("%s by %s: %d rows, want %d: %+v", w.name, tc.by, len(rows), len(tc.want), rows)
-			}
-			for i, r := range rows {
-				wt := tc.want[i]
-				if r.Group != wt.group || r.Results != wt.results || r.Failures != wt.failures || r.FailedRounds != wt.rounds ||
-					r.DowntimeMinutes != wt.downtime || math.Abs(r.AvailabilityPct-wt.pct) > 1e-9 ||
-					r.TopError != wt.top || r.TopErrorCount != wt.topCount {
-					t.Errorf("%s by %s row %d:\n got %+v\nwant %+v", w.name, tc.by, i, r, wt)
-				}
-			}
-		}
-	}
+	checkReports(t, s, "pay", "api", cases)
 
 	// The rollups count the warnings as results, with their latency, and
 	// never as failures.
