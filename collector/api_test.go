@@ -29,6 +29,10 @@ var apiTests = []struct {
 	{"Ingest", testIngest},
 	{"IngestRefusesBadBatches", testIngestRefusesBadBatches},
 	{"IngestConcurrentDuplicates", testIngestConcurrentDuplicates},
+	{"IngestOnlyRegisteredChecks", testIngestOnlyRegisteredChecks},
+	{"IngestRefusesFutureRecords", testIngestRefusesFutureRecords},
+	{"IngestFollowsEndpointChanges", testIngestFollowsEndpointChanges},
+	{"IngestSeesOtherReplicas", testIngestSeesOtherReplicas},
 	{"VantageCannotWriteAsAnother", testVantageCannotWriteAsAnother},
 	{"Heartbeat", testHeartbeat},
 	{"EndpointsApply", testEndpointsApply},
@@ -162,6 +166,7 @@ func testIngest(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	ctx := context.Background()
 	v := e.vantage("hel1", "eu-central", "hetzner")
+	e.register("payments", "web")
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	good := record("0192f1c4-0000-7000-8000-000000000001", "payments", "web", "hel1", at, true, 12.5)
 	noRegion := record("0192f1c4-0000-7000-8000-000000000002", "payments", "web", "hel1", at.Add(time.Minute), false, 80)
@@ -282,6 +287,7 @@ func gzipped(t *testing.T, b []byte) []byte {
 func testIngestConcurrentDuplicates(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	v := e.vantage("v1", "eu", "p")
+	e.register("t", "web")
 	at := time.Now().UTC().Truncate(time.Minute)
 	var b results.Batch
 	for i := range 300 {
@@ -326,6 +332,7 @@ func testVantageCannotWriteAsAnother(t *testing.T, open storeOpener) {
 	ctx := context.Background()
 	a := e.vantage("a", "eu", "p")
 	e.vantage("b", "eu", "p")
+	e.register("t", "web")
 	at := time.Now().UTC()
 	ack, err := a.PostResults(ctx, results.Batch{Results: []results.Result{record("r1", "t", "web", "b", at, true, 1)}}, false)
 	if err != nil {
@@ -694,6 +701,7 @@ func testReport(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	ctx := context.Background()
 	team := e.team("payments")
+	e.register("payments", "web")
 	eu := e.vantage("hel1", "eu", "hetzner")
 	us := e.vantage("iad1", "us", "aws")
 	base := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
@@ -783,6 +791,7 @@ func testMetrics(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	ctx := context.Background()
 	v := e.vantage("hel1", "eu", "hetzner")
+	e.register("payments", "web")
 	at := time.Now().UTC()
 	batch := results.Batch{Results: []results.Result{
 		record("m1", "payments", "web", "hel1", at.Add(-time.Minute), true, 100),

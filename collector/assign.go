@@ -32,7 +32,7 @@ func (s *Server) Assignment(r *http.Request, v results.Vantage) (vantage.Assignm
 		HeartbeatEvery: s.opt.HeartbeatEvery,
 	}
 	for _, e := range eps {
-		if !slices.Contains(e.Regions, endpointspec.AllRegions) && !slices.Contains(e.Regions, v.Region) {
+		if !assignedTo(e.Regions, v.Region) {
 			continue
 		}
 		ids, err := endpointspec.CheckIDs(e)
@@ -54,6 +54,14 @@ func (s *Server) Assignment(r *http.Request, v results.Vantage) (vantage.Assignm
 	sum := sha256.Sum256(body)
 	a.ETag = `"` + hex.EncodeToString(sum[:16]) + `"`
 	return a, nil
+}
+
+// assignedTo says whether an endpoint with these regions is assigned to
+// the vantages of region: its regions name the region or "all". Ingest
+// asks the same question of every record, so that a vantage can post
+// results only for what it could have been assigned.
+func assignedTo(regions []string, region string) bool {
+	return slices.Contains(regions, endpointspec.AllRegions) || slices.Contains(regions, region)
 }
 
 func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, v results.Vantage) {

@@ -61,6 +61,7 @@ func (s *Server) handleDeleteEndpoint(w http.ResponseWriter, r *http.Request, sc
 		return
 	}
 	err := s.store.DeleteEndpoint(r.Context(), sc.team, name)
+	s.checks.invalidate()
 	switch {
 	case errors.Is(err, results.ErrNotFound):
 		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "team %s has no endpoint %q", sc.team, name))
@@ -186,6 +187,10 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints)
 	if req.DryRun {
 		return out, nil
 	}
+	// Ingest holds records against the registered checks: from the end of
+	// this call on, it sees the change (even a partial one, when a write
+	// fails).
+	defer s.checks.invalidate()
 	now := s.opt.Now().UTC()
 	for _, e := range puts {
 		e.UpdatedAt = now

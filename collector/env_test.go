@@ -111,6 +111,11 @@ func newEnvWith(t testing.TB, st results.Store, mutate ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A record that misses the registered checks waits for a reload at
+	// most reloadSpacing after the previous one; the tests that post such
+	// records would spend seconds waiting. TestRegisteredChecksReloads and
+	// TestIngestReadsRegisteredChecksRarely test the spacing itself.
+	srv.checks.spacing = 20 * time.Millisecond
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	e := &env{t: t, srv: srv, hs: hs, store: st}
@@ -145,6 +150,27 @@ func (e *env) vantage(id, region, provider string) *client.Client {
 		e.t.Fatalf("enrol vantage %s: %v", id, err)
 	}
 	return e.client(out.Token)
+}
+
+// register registers endpoints of team through the API, as the team
+// would, creating the team first when it does not exist. Each endpoint
+// has one probe check (id "<name>/probe", what record makes) and is
+// assigned to every region. Results are accepted only for registered
+// checks.
+func (e *env) register(team string, names ...string) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.admin.CreateTeam(ctx, team); err != nil && !client.IsStatus(err, 409) {
+		e.t.Fatalf("create team %s: %v", team, err)
+	}
+	req := api.ApplyEndpoints{}
+	for i, name := range names {
+		req.Endpoints = append(req.Endpoints, results.Endpoint{Name: name, Target: fmt.Sprintf("https://203.0.113.%d/", 10+i),
+			Checks: []json.RawMessage{json.RawMessage(`{"kind":"probe","interval":"30s"}`)}, Regions: []string{"all"}})
+	}
+	if _, err := e.admin.ApplyEndpoints(ctx, team, req); err != nil {
+		e.t.Fatalf("register %s's endpoints %v: %v", team, names, err)
+	}
 }
 
 // stored returns every raw result in the store.

@@ -89,9 +89,28 @@ func decodeBatch(body io.Reader, encoding string, buf *bytes.Buffer) (results.Ba
 const (
 	rejectInvalid      = "invalid"
 	rejectWrongVantage = "wrong_vantage"
+	rejectFuture       = "future"
+	// rejectUnregistered: the team, endpoint, check and kind name no
+	// registered check.
+	rejectUnregistered = "unregistered"
+	// rejectNotAssigned: the check's endpoint is not assigned to the
+	// vantage's region.
+	rejectNotAssigned = "not_assigned"
 )
 
+// maxClockSkew is how far ahead of the collector's clock a record may
+// start. Probers stamp records with their own clock, which NTP keeps
+// within milliseconds; minutes leave room for a clock that is being
+// corrected or a VM that was paused. A record further ahead is a broken
+// clock or a forgery, and would pin picket_probe_success (a late result
+// never overwrites a newer one) and write rollups that retention does not
+// drop for as long as it is ahead.
+const maxClockSkew = 5 * time.Minute
+
 func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results.Vantage) {
+	// A record that misses the registered checks is held against a load
+	// that began after this moment (see registeredChecks).
+	arrived := s.checks.now()
 	body := http.MaxBytesReader(w, r.Body, maxCompressedBytes)
 	batch, err := s.bodies.decode(body, r.Header.Get("Content-Encoding"))
 	switch {
@@ -105,7 +124,13 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "%v", err))
 		return
 	}
+	reg, err := s.checks.current(r.Context())
+	if err != nil {
+		s.registryUnavailable(w, r, v, err)
+		return
+	}
 	ack := results.BatchAck{Accepted: []string{}, Rejected: []results.Rejection{}}
+	now := s.opt.Now()
 	// Valid records are moved to the front of the batch, in place:
 	// copying them would double what a request holds.
 	valid := batch.Results[:0]
@@ -113,7 +138,18 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 	var inBatchDup []string
 	for i := range batch.Results {
 		rec := &batch.Results[i]
-		if reason, why := checkRecord(rec, v); reason != "" {
+		reason, why := checkRecord(rec, v, now)
+		if reason == "" {
+			reason, why = reg.check(rec, v.Region)
+			if reason != "" && !reg.readAfter(arrived) {
+				if reg, err = s.checks.reloaded(r.Context(), arrived); err != nil {
+					s.registryUnavailable(w, r, v, err)
+					return
+				}
+				reason, why = reg.check(rec, v.Region)
+			}
+		}
+		if reason != "" {
 			id := rec.ID
 			if len(id) > results.MaxNameBytes {
 				id = id[:results.MaxNameBytes]
@@ -155,10 +191,24 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 	writeJSON(w, http.StatusOK, ack)
 }
 
-// checkRecord validates one record of vantage v's batch and fills the
-// identity fields the prober may leave out. It returns a metric reason
-// and a message when the record is refused.
-func checkRecord(rec *results.Result, v results.Vantage) (reason, why string) {
+// registryUnavailable answers a batch whose records could not be held
+// against the registered checks. Nothing is acknowledged, so the prober
+// keeps the batch and sends it again: rejecting would make it drop
+// results that may well be valid.
+func (s *Server) registryUnavailable(w http.ResponseWriter, r *http.Request, v results.Vantage, err error) {
+	if r.Context().Err() != nil {
+		return // the prober went away; nobody reads an answer
+	}
+	s.log.Error("ingest: registered checks", "vantage", v.ID, "err", err)
+	s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store unavailable; retry the batch"))
+}
+
+// checkRecord validates one record of vantage v's batch, received when the
+// collector's clock read now, and fills the identity fields the prober may
+// leave out. It returns a metric reason and a message when the record is
+// refused. Whether the record names a registered check is asked of the
+// registered checks afterwards (checkSet.check).
+func checkRecord(rec *results.Result, v results.Vantage, now time.Time) (reason, why string) {
 	if err := rec.Validate(); err != nil {
 		return rejectInvalid, err.Error()
 	}
@@ -179,6 +229,10 @@ func checkRecord(rec *results.Result, v results.Vantage) (reason, why string) {
 	}
 	if rec.Provider != v.Provider {
 		return rejectWrongVantage, fmt.Sprintf("provider: %q is not vantage %s's provider %q", rec.Provider, v.ID, v.Provider)
+	}
+	if ahead := rec.StartedAt.Sub(now); ahead > maxClockSkew {
+		return rejectFuture, fmt.Sprintf("started_at: %s is %s ahead of the collector's clock; at most %s is allowed",
+			rec.StartedAt.UTC().Format(time.RFC3339Nano), ahead.Round(time.Second), maxClockSkew)
 	}
 	rec.StartedAt = rec.StartedAt.UTC()
 	return "", ""

@@ -78,6 +78,11 @@ func expect(t *testing.T, e *env, reqs []vantageRequest, token, what string, ok 
 			t.Errorf("%s: %s %s = %d %s, want 2xx", what, rq.method, rq.path, status, body)
 		case !ok && (status != http.StatusUnauthorized || ae.Code != api.CodeUnauthorized):
 			t.Errorf("%s: %s %s = %d %+v, want 401 unauthorized", what, rq.method, rq.path, status, ae)
+		case ok && rq.path == "/v1/results":
+			var ack results.BatchAck
+			if err := json.Unmarshal(body, &ack); err != nil || len(ack.Accepted) != 1 || len(ack.Rejected) != 0 {
+				t.Errorf("%s: %s %s answered %s, want the record accepted", what, rq.method, rq.path, body)
+			}
 		}
 	}
 }
@@ -90,6 +95,7 @@ func testRotateVantageToken(t *testing.T, open storeOpener) {
 		t.Fatal(err)
 	}
 	other := e.vantage("iad1", "us", "aws")
+	e.register("payments", "web")
 	before, err := e.store.Vantages(ctx)
 	if err != nil || len(before) != 2 || before[0].ID != "hel1" {
 		t.Fatalf("vantages: %+v %v", before, err)
@@ -223,6 +229,7 @@ func testRemoveVantage(t *testing.T, open storeOpener) {
 	e := newEnv(t, open)
 	ctx := context.Background()
 	team := e.team("payments")
+	e.register("payments", "web")
 	out, err := e.admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1", Region: "eu", Provider: "hetzner"})
 	if err != nil {
 		t.Fatal(err)

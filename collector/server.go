@@ -74,6 +74,7 @@ type Server struct {
 	metrics   *metrics
 	auth      *authCache
 	commits   *committer
+	checks    *registeredChecks
 	bodies    bodyBuffers
 	log       *slog.Logger
 }
@@ -131,6 +132,8 @@ func New(opt Options) (*Server, error) {
 		m.storeSeconds.WithLabelValues("ingest").Observe(d.Seconds())
 		m.commitRecords.Observe(float64(n))
 	})
+	s.checks = newRegisteredChecks(func(ctx context.Context) ([]results.Endpoint, error) { return opt.Store.Endpoints(ctx, "") },
+		func(d time.Duration) { m.storeSeconds.WithLabelValues("registered_checks").Observe(d.Seconds()) }, opt.Logger)
 	s.routes()
 	return s, nil
 }

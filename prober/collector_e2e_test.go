@@ -210,3 +210,112 @@ func TestAgainstTheRealCollector(t *testing.T) {
 		t.Fatalf("produced %d results: %d stored + %d still spooled", produced, len(rs), left)
 	}
 }
+
+// TestSpooledResultsForADeletedEndpoint: results a prober spooled for an
+// endpoint that was deleted before they could be delivered are rejected by
+// the collector, and the prober drops them instead of sending them again
+// and again; the rest of its batches is stored as before.
+func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	col := &realCollector{t: t, store: store, addr: "127.0.0.1:0"}
+	col.start()
+	t.Cleanup(col.shutdown)
+	url := "http://" + col.addr
+	admin, err := client.New(url, "admin-token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	teamc, _ := client.New(url, team.Token, nil)
+	tcp := []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)}
+	if _, err := teamc.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{
+		{Name: "api", Target: ln.Addr().String(), Regions: []string{"all"}, Checks: tcp},
+		{Name: "web", Target: ln.Addr().String(), Regions: []string{"all"}, Checks: tcp},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := prober.New(prober.Config{
+		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
+		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: t.TempDir(),
+		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
+		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		if stop != nil {
+			stop()
+			<-done
+		}
+	})
+	stored := func(endpoint string, since time.Time) int {
+		rs, err := store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Endpoint: endpoint, Since: since, Limit: 100000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	until(t, "results of both endpoints in the store", func() bool { return stored("api", time.Time{}) > 0 && stored("web", time.Time{}) > 0 })
+
+	// The collector goes away; meanwhile api is deleted (as on another
+	// replica) and the prober spools results of both endpoints.
+	col.shutdown()
+	outage := time.Now()
+	until(t, "a backlog in the spool", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") >= 6 })
+	if err := store.DeleteEndpoint(ctx, "payments", "api"); err != nil {
+		t.Fatal(err)
+	}
+	col.start()
+	until(t, "the backlog to drain", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") == 0 })
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	stop = nil
+
+	dropped := int(gauge(t, p.Gatherer(), "picket_prober_results_dropped_total"))
+	if dropped == 0 {
+		t.Error("no result dropped, want the spooled results of the deleted endpoint rejected and dropped")
+	}
+	if n := stored("api", outage); n != 0 {
+		t.Errorf("%d results of the deleted endpoint made during the outage stored, want none", n)
+	}
+	if stored("web", outage) == 0 {
+		t.Error("no result of web made during the outage stored: the rest of the batches was lost")
+	}
+	produced := int(gauge(t, p.Gatherer(), "picket_prober_checks_run_total"))
+	if all := stored("", time.Time{}); all+dropped != produced {
+		t.Errorf("produced %d results: %d stored + %d dropped", produced, all, dropped)
+	}
+}

@@ -35,6 +35,22 @@ func runBench(ctx context.Context, args []string, io stdio) int {
 	interval := fs.Duration("interval", time.Minute, "--generate: interval between runs of each check")
 	seed := fs.Uint64("seed", 1, "--generate: random seed (the data is reproducible)")
 	raw := fs.Bool("raw", false, "--generate: write every result through ingest instead of the rollups they make (slow; for small spans)")
+	fs.Usage = func() {
+		fmt.Fprint(io.err, usage+`
+
+Posts realistic result batches from N simulated vantages at --rate results/s
+in all for --duration, and reports what the collector acknowledged per second
+and its acknowledgement latency. With the admin token it enrols the vantages
+(bench-<time>-NNN, in regions named bench-*) and registers one endpoint per
+--checks for a team named "bench" (created when missing; a second run reuses
+them), because the collector accepts results only for registered checks.
+Their alerts have severity info (recorded, never notified). So run it
+against a test collector, not a production one.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}

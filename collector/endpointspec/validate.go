@@ -375,7 +375,29 @@ func TargetHost(target string) string {
 // for the second, and so on. Reordering checks of different kinds keeps
 // their ids; only the order among checks of one kind matters.
 func CheckIDs(e results.Endpoint) ([]string, error) {
-	ids := make([]string, len(e.Checks))
+	refs, err := Checks(e)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
+// CheckRef names one check of an endpoint.
+type CheckRef struct {
+	// ID is the check's stable id (see CheckIDs).
+	ID string
+	// Kind is the check's kind ("http", "dns", ...).
+	Kind string
+}
+
+// Checks returns the id and kind of each check of e, in order; the ids
+// are those of CheckIDs.
+func Checks(e results.Endpoint) ([]CheckRef, error) {
+	refs := make([]CheckRef, len(e.Checks))
 	seen := map[string]int{}
 	for i, c := range e.Checks {
 		var s struct {
@@ -385,10 +407,10 @@ func CheckIDs(e results.Endpoint) ([]string, error) {
 			return nil, fmt.Errorf("endpoint %s: checks[%d] has no kind", e.Name, i)
 		}
 		seen[s.Kind]++
-		ids[i] = e.Name + "/" + s.Kind
+		refs[i] = CheckRef{ID: e.Name + "/" + s.Kind, Kind: s.Kind}
 		if n := seen[s.Kind]; n > 1 {
-			ids[i] += "-" + strconv.Itoa(n)
+			refs[i].ID += "-" + strconv.Itoa(n)
 		}
 	}
-	return ids, nil
+	return refs, nil
 }

@@ -18,7 +18,7 @@ func batchOf(n int) []results.Result {
 	rs := make([]results.Result, n)
 	now := time.Now().UTC()
 	for i := range rs {
-		rs[i] = s.Record(rng, i%1000, "v-001", "eu-west", "aws", 64501, now)
+		rs[i] = s.Record(rng, i%1000, "v-001", "bench-eu-west", "aws", 64501, now)
 	}
 	return rs
 }

@@ -3,15 +3,19 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
@@ -37,7 +41,7 @@ func TestRecordsDecode(t *testing.T) {
 	s := Shape{Team: "bench", Checks: 10, FailRatio: 0.3}
 	var want []results.Result
 	for i := range 50 {
-		want = append(want, s.Record(rng, i%10, "v-001", "eu-west", "aws", 64501, time.Now().UTC()))
+		want = append(want, s.Record(rng, i%10, "v-001", "bench-eu-west", "aws", 64501, time.Now().UTC()))
 	}
 	b, err := collector.DecodeBatch(bytes.NewReader(appendBatch(nil, want)), "")
 	if err != nil {
@@ -58,37 +62,73 @@ func TestRecordsDecode(t *testing.T) {
 	}
 }
 
-// TestRun drives a real collector over SQLite briefly: everything sent is
-// acknowledged and stored, nothing is rejected or duplicated.
+// TestRun drives a real collector over SQLite briefly, several times: each
+// run offers exactly rate × duration results, all acknowledged and stored
+// once, and the sustained rate divides them by the run's elapsed time.
+// Later runs against the same collector find the bench team's endpoints
+// registered and register the ones they add.
 func TestRun(t *testing.T) {
 	st := openStore(t)
 	const admin = "pka_bench-test"
-	srv, err := collector.New(collector.Options{Store: st, Kinds: checks.NewRegistry(), AdminToken: admin,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: admin,
+		Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	rep, err := Run(context.Background(), Config{
-		Collector: hs.URL, AdminToken: admin, Vantages: 3, Rate: 600, Duration: 1500 * time.Millisecond,
-		BatchEvery: 250 * time.Millisecond, Gzip: true, Shape: Shape{Checks: 20, FailRatio: 0.1},
-	})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		vantages, checks int
+		rate             float64
+		duration, every  time.Duration
+		want             int64
+	}{
+		{3, 20, 600, 1500 * time.Millisecond, 250 * time.Millisecond, 900},
+		{2, 20, 50, time.Second, 250 * time.Millisecond, 50},
+		// Fewer results per interval than vantages, and a duration that
+		// is not a whole number of intervals.
+		{4, 30, 10, 1100 * time.Millisecond, 400 * time.Millisecond, 11},
 	}
-	if rep.Accepted == 0 || rep.Accepted != rep.Sent || rep.Rejected != 0 || rep.Duplicate != 0 || rep.Failed != 0 {
-		t.Errorf("report %+v: want every sent record accepted once", rep)
-	}
-	if rep.P99 < rep.P50 || rep.Max < rep.P99 || rep.P50 <= 0 {
-		t.Errorf("latency percentiles out of order: %+v", rep)
+	var total int64
+	for i, tc := range tests {
+		rep, err := Run(context.Background(), Config{
+			Collector: hs.URL, AdminToken: admin, Vantages: tc.vantages, Rate: tc.rate, Duration: tc.duration,
+			BatchEvery: tc.every, Gzip: i%2 == 0, Prefix: fmt.Sprintf("run%d", i), Shape: Shape{Checks: tc.checks, FailRatio: 0.1},
+		})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if rep.Sent != tc.want || rep.Accepted != tc.want || rep.Unsent != 0 || rep.Rejected != 0 || rep.Duplicate != 0 || rep.Failed != 0 {
+			t.Errorf("run %d: %d vantages at %v/s for %s: report %+v; want %d results sent and accepted, none rejected, duplicate or failed",
+				i, tc.vantages, tc.rate, tc.duration, rep, tc.want)
+		}
+		if rep.Elapsed < tc.duration || rep.Duration != tc.duration {
+			t.Errorf("run %d: elapsed %s, duration %s; want at least the duration %s", i, rep.Elapsed, rep.Duration, tc.duration)
+		}
+		if want := float64(rep.Accepted) / rep.Elapsed.Seconds(); rep.PerSecond != want {
+			t.Errorf("run %d: %v results/s sustained, want acknowledged/elapsed = %v", i, rep.PerSecond, want)
+		}
+		if rep.P99 < rep.P50 || rep.Max < rep.P99 || rep.P50 <= 0 {
+			t.Errorf("run %d: latency percentiles out of order: %+v", i, rep)
+		}
+		total += rep.Accepted
 	}
 	stored, err := st.Query(context.Background(), results.ResultQuery{Limit: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(len(stored)) != rep.Accepted {
-		t.Errorf("stored %d, acknowledged %d", len(stored), rep.Accepted)
+	if int64(len(stored)) != total {
+		t.Errorf("stored %d, acknowledged %d", len(stored), total)
+	}
+	eps, err := st.Endpoints(context.Background(), "bench")
+	if err != nil || len(eps) != 30 {
+		t.Fatalf("team bench has %d endpoints (%v), want 30", len(eps), err)
+	}
+	// No real prober is assigned them, and their alerts notify nobody.
+	for _, e := range eps {
+		if slices.ContainsFunc(e.Regions, func(r string) bool { return !strings.HasPrefix(r, "bench-") }) || string(e.Alert) != `{"severity":"info"}` {
+			t.Errorf("endpoint %s: regions %v, alert %s; want only bench-* regions and severity info", e.Name, e.Regions, e.Alert)
+		}
 	}
 }
 

@@ -23,8 +23,10 @@ type Shape struct {
 }
 
 // regions and providers spread vantages the way a real network would.
+// The regions are the bench's own, so that the endpoints Register makes
+// for them are assigned to no real prober of the collector.
 var (
-	regions   = []string{"eu-central", "eu-west", "us-east", "us-west", "ap-southeast"}
+	regions   = []string{"bench-eu-central", "bench-eu-west", "bench-us-east", "bench-us-west", "bench-ap-southeast"}
 	providers = []string{"hetzner", "aws", "gcp", "digitalocean"}
 	failures  = []results.Error{
 		{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"},
@@ -46,9 +48,13 @@ func VantageIdentity(prefix string, i int) (id, region, provider string, asn uin
 // concatenating the same names again.
 type checkNames struct{ endpoint, check, target, addr string }
 
+// namesOf names check c: endpoint bench-<c> with one http check, whose
+// target is an address in documentation space (203.0.113.0/24), where
+// nothing answers and which registration takes without a DNS lookup.
 func namesOf(c int) checkNames {
 	ep := "bench-" + strconv.Itoa(c)
-	return checkNames{endpoint: ep, check: ep + "/http", target: "https://" + ep + ".example.com/health", addr: "203.0.113." + strconv.Itoa(c%250+1)}
+	addr := "203.0.113." + strconv.Itoa(c%250+1)
+	return checkNames{endpoint: ep, check: ep + "/http", target: "https://" + addr + "/" + ep, addr: addr}
 }
 
 // latency draws a log-normal latency around 80 ms, as real probes spread.
