@@ -157,10 +157,12 @@ ALTER TABLE rollup_pending ALTER COLUMN deltas SET STORAGE EXTERNAL;
 	// for an endpoint's newest results (and the one check's among them),
 	// never for a check across endpoints: with only (check_id, started_at)
 	// and the BRIN on started_at, it scanned every result of the window.
-	// On a partitioned table the index is built on every partition, under
+	// Endpoint names are unique across teams (check ids are made of them),
+	// so the team is not in the key: one text column to compare, as
+	// before, rather than two. On a partitioned table the index is built on every partition, under
 	// a lock that holds ingest back meanwhile.
 	`
-CREATE INDEX results_endpoint ON results (team, endpoint, started_at);
+CREATE INDEX results_endpoint ON results (endpoint, started_at);
 DROP INDEX results_check;
 `,
 }

@@ -729,7 +729,7 @@ func (w *where) String() string {
 }
 
 // resultQuery is the statement and arguments of Query(q). An index on
-// (team, endpoint, started_at) serves what the dashboard asks: an
+// (endpoint, started_at) serves what the dashboard asks: an
 // endpoint's newest results, or one of its checks'.
 func resultQuery(q results.ResultQuery) (string, []any) {
 	var w where
