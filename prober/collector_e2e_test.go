@@ -101,45 +101,10 @@ func until(t *testing.T, what string, cond func() bool) {
 func TestAgainstTheRealCollector(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	col := &realCollector{t: t, store: store, addr: "127.0.0.1:0"}
-	col.start()
-	t.Cleanup(col.shutdown)
-	url := "http://" + col.addr
-
-	admin, err := client.New(url, "admin-token", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := admin.CreateTeam(ctx, "payments")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enrolled, err := admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	teamc, _ := client.New(url, team.Token, nil)
-	if _, err := teamc.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
-		Name: "api", Target: ln.Addr().String(), Regions: []string{"all"},
+	lab := newCollectorLab(t)
+	store, col, url, admin, enrolled := lab.store, lab.col, lab.url, lab.admin, lab.enrolled
+	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
+		Name: "api", Target: lab.target, Regions: []string{"all"},
 		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
 	}}}); err != nil {
 		t.Fatal(err)
@@ -218,46 +183,12 @@ func TestAgainstTheRealCollector(t *testing.T) {
 func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	col := &realCollector{t: t, store: store, addr: "127.0.0.1:0"}
-	col.start()
-	t.Cleanup(col.shutdown)
-	url := "http://" + col.addr
-	admin, err := client.New(url, "admin-token", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := admin.CreateTeam(ctx, "payments")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enrolled, err := admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	teamc, _ := client.New(url, team.Token, nil)
+	lab := newCollectorLab(t)
+	store, col, url, enrolled := lab.store, lab.col, lab.url, lab.enrolled
 	tcp := []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)}
-	if _, err := teamc.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{
-		{Name: "api", Target: ln.Addr().String(), Regions: []string{"all"}, Checks: tcp},
-		{Name: "web", Target: ln.Addr().String(), Regions: []string{"all"}, Checks: tcp},
+	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{
+		{Name: "api", Target: lab.target, Regions: []string{"all"}, Checks: tcp},
+		{Name: "web", Target: lab.target, Regions: []string{"all"}, Checks: tcp},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -318,4 +249,58 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	if all := stored("", time.Time{}); all+dropped != produced {
 		t.Errorf("produced %d results: %d stored + %d dropped", produced, all, dropped)
 	}
+}
+
+// collectorLab is a real collector on a SQLite store, with team payments,
+// vantage hel1-e2e enrolled, and a TCP target that accepts and closes.
+type collectorLab struct {
+	store       *sqlite.Store
+	col         *realCollector
+	url         string
+	admin, team *client.Client
+	enrolled    api.VantageEnrolled
+	target      string
+}
+
+func newCollectorLab(t *testing.T) *collectorLab {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "picket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	col := &realCollector{t: t, store: store, addr: "127.0.0.1:0"}
+	col.start()
+	t.Cleanup(col.shutdown)
+	lab := &collectorLab{store: store, col: col, url: "http://" + col.addr}
+	if lab.admin, err = client.New(lab.url, "admin-token", nil); err != nil {
+		t.Fatal(err)
+	}
+	team, err := lab.admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lab.team, err = client.New(lab.url, team.Token, nil); err != nil {
+		t.Fatal(err)
+	}
+	if lab.enrolled, err = lab.admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	lab.target = ln.Addr().String()
+	return lab
 }
