@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/picketnet/picket/internal/ctxtime"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/scheduler"
 	"github.com/picketnet/picket/vantage"
@@ -92,7 +93,7 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 			p.setErr("assignments", nil)
 		}
 		jitter := time.Duration(rand.Int64N(int64(p.cfg.PollEvery)/5 + 1))
-		if !waitUntil(ctx, time.Now().Add(p.cfg.PollEvery-p.cfg.PollEvery/10+jitter)) {
+		if !ctxtime.SleepUntil(ctx, time.Now().Add(p.cfg.PollEvery-p.cfg.PollEvery/10+jitter)) {
 			return
 		}
 	}

@@ -165,19 +165,3 @@ func (c *collectors) once(ctx context.Context, url, method string, body []byte, 
 	}
 	return answer{collector: url, status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
-
-// waitUntil sleeps until t or ctx ends; it reports whether ctx is alive.
-func waitUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/picketnet/picket/internal/ctxtime"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
 )
@@ -19,7 +20,7 @@ func (p *Prober) heartbeats(ctx context.Context) {
 		if err := p.heartbeat(ctx); err != nil && ctx.Err() == nil {
 			p.log.Debug("heartbeat", "err", err)
 		}
-		if !waitUntil(ctx, time.Now().Add(time.Duration(p.hbEvery.Load()))) {
+		if !ctxtime.SleepUntil(ctx, time.Now().Add(time.Duration(p.hbEvery.Load()))) {
 			return
 		}
 	}
@@ -82,7 +83,7 @@ func (p *Prober) discover(ctx context.Context) {
 			return
 		}
 		p.log.Warn("vantage discovery failed; will retry", "err", err, "retry_in", wait)
-		if !waitUntil(ctx, time.Now().Add(wait)) {
+		if !ctxtime.SleepUntil(ctx, time.Now().Add(wait)) {
 			return
 		}
 		wait = min(2*wait, 30*time.Minute)

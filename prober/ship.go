@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/picketnet/picket/internal/ctxtime"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
 )
@@ -51,7 +52,7 @@ func (p *Prober) ship(ctx context.Context, b *batcher) {
 			return
 		case <-p.spool.Ready():
 		}
-		if !waitUntil(ctx, time.Now().Add(p.cfg.BatchLinger)) {
+		if !ctxtime.SleepUntil(ctx, time.Now().Add(p.cfg.BatchLinger)) {
 			return
 		}
 		for ctx.Err() == nil {
@@ -60,7 +61,7 @@ func (p *Prober) ship(ctx context.Context, b *batcher) {
 				p.log.Warn("shipping results", "err", err)
 			}
 			if !wait.IsZero() {
-				if !waitUntil(ctx, wait) {
+				if !ctxtime.SleepUntil(ctx, wait) {
 					return
 				}
 				continue

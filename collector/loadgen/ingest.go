@@ -18,6 +18,7 @@ import (
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/endpointspec"
+	"github.com/picketnet/picket/internal/ctxtime"
 	"github.com/picketnet/picket/results"
 )
 
@@ -209,7 +210,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	wg.Wait()
 	// The last batches go out before the end of the duration; when they
 	// are acknowledged sooner, the rate was still offered until the end.
-	sleepUntil(ctx, start.Add(cfg.Duration))
+	ctxtime.SleepUntil(ctx, start.Add(cfg.Duration))
 	close(progressDone)
 	progress.Wait()
 	rep.Elapsed = time.Since(start)
@@ -275,22 +276,6 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// sleepUntil waits until t or ctx's end, and says whether it was t.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}
-
 type worker struct {
 	cfg   Config
 	names []checkNames
@@ -326,7 +311,7 @@ func (w *worker) run(ctx context.Context, start time.Time, offset time.Duration,
 	every, dur := w.cfg.BatchEvery, w.cfg.Duration
 	var sent int64
 	for at := offset; at < dur; at += every {
-		if !sleepUntil(ctx, start.Add(at)) {
+		if !ctxtime.SleepUntil(ctx, start.Add(at)) {
 			break
 		}
 		if behind := time.Since(start) - at; behind >= every {
