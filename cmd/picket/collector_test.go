@@ -92,7 +92,7 @@ func TestClientCommands(t *testing.T) {
 `)
 	// The collector's policy refusal comes back with the file's line.
 	code, _, errs = cli(t, teamEnv, "endpoints", "apply", "-f", file)
-	if code == 0 || !strings.HasPrefix(errs, "picket endpoints apply: "+file+":8: endpoints[1] (internal) target:") || !strings.Contains(errs, "denied") {
+	if code != exitUsage || !strings.HasPrefix(errs, "picket endpoints apply: "+file+":8: endpoints[1] (internal) target:") || !strings.Contains(errs, "denied") {
 		t.Errorf("apply with a private target: %d %q", code, errs)
 	}
 	write(`endpoints:

@@ -55,9 +55,13 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 		if err != nil {
 			var ae *client.Error
 			if errors.As(err, &ae) && ae.Body.Field != "" {
+				// The collector found a field of the file wrong (its target
+				// policy, another team's name): bad input, like a mistake
+				// the CLI finds itself.
 				if line := f.Line(ae.Body.Field); line > 0 {
 					err = fmt.Errorf("%s:%d: %s", *file, line, ae.Body.Error)
 				}
+				return fail(io, name, exitUsage, err)
 			}
 			return fail(io, name, exitFailed, err)
 		}
