@@ -124,3 +124,43 @@ func TestCertExpiringIsNotDown(t *testing.T) {
 		}
 	})
 }
+
+// A traceroute has no latency (results.Result.Latency): the endpoint page
+// shows none for a region that ran only traceroutes, not 0.0 ms.
+func TestNoLatencyIsNotZero(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const token = "pkt_paths-token-for-tests"
+	must(t, f.store.CreateTeam(ctx, results.Team{Name: "paths", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
+	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "paths", Name: "path-only", Target: "203.0.113.7",
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"traceroute","interval":"1m"}`)}, Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	var rs []results.Result
+	for i := 1; i <= 3; i++ {
+		r := results.Result{ID: fmt.Sprintf("trace-%d", i), Team: "paths", Endpoint: "path-only", Check: "path-only/traceroute", Kind: "traceroute",
+			Vantage: "eu-a", Region: "eu-central", Target: "203.0.113.7", StartedAt: fixtureNow.Add(-time.Duration(i) * time.Minute),
+			DurationMS: 900, OK: true}
+		must(t, r.Validate())
+		rs = append(rs, r)
+	}
+	out, err := f.store.Ingest(ctx, rs)
+	must(t, err)
+	if len(out.Accepted) != len(rs) {
+		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
+	}
+	r := f.get(t, "/endpoints/paths/path-only", token)
+	if r.code != http.StatusOK {
+		t.Fatalf("GET = %d", r.code)
+	}
+	rows := findAll(r.doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-region") == "eu-central" })
+	if len(rows) != 1 {
+		t.Fatalf("%d eu-central rows", len(rows))
+	}
+	var cells []string
+	for _, td := range findAll(rows[0], tagged("td")) {
+		cells = append(cells, text(td))
+	}
+	// Availability over three ranges, p50, p95, top error.
+	if len(cells) != 6 || cells[0] != "100%" || cells[3] != "—" || cells[4] != "—" {
+		t.Errorf("eu-central row %q, want 100%% and no p50 or p95", cells)
+	}
+}
