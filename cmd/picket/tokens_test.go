@@ -83,13 +83,7 @@ func TestTokenCommands(t *testing.T) {
 		t.Errorf("re-enrolled vantage: %v", err)
 	}
 
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		code int
-		err  string // the whole of stderr
-	}{
+	tests := []refusal{
 		{"unknown vantage", adminEnv, []string{"vantages", "token", "ghost"}, exitFailed, `picket vantages token: no vantage "ghost"` + "\n"},
 		{"remove unknown vantage", adminEnv, []string{"vantages", "remove", "ghost"}, exitFailed, `picket vantages remove: no vantage "ghost"` + "\n"},
 		{"unknown team", adminEnv, []string{"teams", "token", "ghost"}, exitFailed, `picket teams token: no team "ghost"` + "\n"},
@@ -101,12 +95,7 @@ func TestTokenCommands(t *testing.T) {
 		{"vantages remove without id", adminEnv, []string{"vantages", "remove"}, exitUsage, "picket vantages: usage: "},
 		{"teams token without name", adminEnv, []string{"teams", "token"}, exitUsage, "picket teams: usage: "},
 	}
-	for _, tc := range tests {
-		code, out, errs := cli(t, tc.env, tc.args...)
-		if code != tc.code || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, tc.err) {
-			t.Errorf("%s: picket %s = %d %q %q; want %d, nothing on stdout and the one line %q", tc.name, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.err)
-		}
-	}
+	checkRefusals(t, tests)
 	// None of the refused commands changed a token.
 	for _, tok := range []string{team2, van3} {
 		if err := works(tok); err != nil {
@@ -183,27 +172,37 @@ func TestTeamsRemove(t *testing.T) {
 		t.Errorf("teams list after removal: %d\n%s", code, out)
 	}
 
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		code int
-		err  string // the whole of stderr
-	}{
+	tests := []refusal{
 		{"removed again", adminEnv, []string{"teams", "remove", "payments"}, exitFailed, `picket teams remove: no team "payments"` + "\n"},
 		{"unknown team", adminEnv, []string{"teams", "remove", "ghost"}, exitFailed, `picket teams remove: no team "ghost"` + "\n"},
 		{"team token", envWith(tokens["ops"]), []string{"teams", "remove", "ops"}, exitFailed, "picket teams remove: this path needs the admin token\n"},
 		{"without name", adminEnv, []string{"teams", "remove"}, exitUsage, "picket teams: usage: "},
 		{"with two names", adminEnv, []string{"teams", "remove", "ops", "payments"}, exitUsage, "picket teams: usage: "},
 	}
+	checkRefusals(t, tests)
+	// The refused commands left ops alone.
+	if code, out, errs := cli(t, envWith(tokens["ops"]), "endpoints", "list"); code != exitOK || !strings.Contains(out, "status") {
+		t.Errorf("ops' endpoints after the refused commands: %d %q %q", code, out, errs)
+	}
+}
+
+// refusal is a command the CLI must refuse with one line on stderr.
+type refusal struct {
+	name string
+	env  map[string]string
+	args []string
+	code int
+	err  string // stderr starts with it
+}
+
+// checkRefusals runs each command and checks its exit code, that nothing
+// went to stdout and that stderr is one line starting with err.
+func checkRefusals(t *testing.T, tests []refusal) {
+	t.Helper()
 	for _, tc := range tests {
 		code, out, errs := cli(t, tc.env, tc.args...)
 		if code != tc.code || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, tc.err) {
 			t.Errorf("%s: picket %s = %d %q %q; want %d, nothing on stdout and the one line %q", tc.name, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.err)
 		}
-	}
-	// The refused commands left ops alone.
-	if code, out, errs := cli(t, envWith(tokens["ops"]), "endpoints", "list"); code != exitOK || !strings.Contains(out, "status") {
-		t.Errorf("ops' endpoints after the refused commands: %d %q %q", code, out, errs)
 	}
 }

@@ -36,15 +36,10 @@ func TestCertExpiringIsNotDown(t *testing.T) {
 				Vantage: v.id, Region: v.region, Target: "https://soon.example.com", StartedAt: fixtureNow.Add(-time.Duration(i) * time.Minute),
 				DurationMS: 45, Phases: results.Phases{DNSMS: 5, ConnectMS: 15, TLSMS: 25},
 				Error: &results.Error{Layer: results.LayerTLS, Code: results.CodeCertExpiring, Message: "certificate expires in 10.0 days; expected at least 14"}}
-			must(t, r.Validate())
 			rs = append(rs, r)
 		}
 	}
-	out, err := f.store.Ingest(ctx, rs)
-	must(t, err)
-	if len(out.Accepted) != len(rs) {
-		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
-	}
+	f.ingestAll(t, rs)
 
 	t.Run("heat map", func(t *testing.T) {
 		r := f.get(t, "/", token)
@@ -139,14 +134,9 @@ func TestNoLatencyIsNotZero(t *testing.T) {
 		r := results.Result{ID: fmt.Sprintf("trace-%d", i), Team: "paths", Endpoint: "path-only", Check: "path-only/traceroute", Kind: "traceroute",
 			Vantage: "eu-a", Region: "eu-central", Target: "203.0.113.7", StartedAt: fixtureNow.Add(-time.Duration(i) * time.Minute),
 			DurationMS: 900, OK: true}
-		must(t, r.Validate())
 		rs = append(rs, r)
 	}
-	out, err := f.store.Ingest(ctx, rs)
-	must(t, err)
-	if len(out.Accepted) != len(rs) {
-		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
-	}
+	f.ingestAll(t, rs)
 	r := f.get(t, "/endpoints/paths/path-only", token)
 	if r.code != http.StatusOK {
 		t.Fatalf("GET = %d", r.code)
@@ -162,5 +152,18 @@ func TestNoLatencyIsNotZero(t *testing.T) {
 	// Availability over three ranges, p50, p95, top error.
 	if len(cells) != 6 || cells[0] != "100%" || cells[3] != "—" || cells[4] != "—" {
 		t.Errorf("eu-central row %q, want 100%% and no p50 or p95", cells)
+	}
+}
+
+// ingestAll stores rs, every one of them new and valid.
+func (f *fixture) ingestAll(t *testing.T, rs []results.Result) {
+	t.Helper()
+	for i := range rs {
+		must(t, rs[i].Validate())
+	}
+	out, err := f.store.Ingest(context.Background(), rs)
+	must(t, err)
+	if len(out.Accepted) != len(rs) {
+		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
 	}
 }

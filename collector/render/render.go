@@ -57,19 +57,21 @@ func Report(w io.Writer, rep api.Report, format string) error {
 			return err
 		}
 		// An operator's report spans teams: then each row says whose it is.
-		team := func(results.AvailabilityRow) string { return "" }
-		if slices.ContainsFunc(rep.Rows, func(r results.AvailabilityRow) bool { return r.Team != rep.Rows[0].Team }) {
-			team = func(r results.AvailabilityRow) string { return r.Team + "\t" }
-		}
+		teams := slices.ContainsFunc(rep.Rows, func(r results.AvailabilityRow) bool { return r.Team != rep.Rows[0].Team })
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "%sENDPOINT\t%s\tAVAILABILITY\tRESULTS\tFAILED ROUNDS\tDOWNTIME MIN\tP50 MS\tP95 MS\tP99 MS\t TOP ERROR\t\n",
-			team(results.AvailabilityRow{Team: "TEAM"}), strings.ToUpper(string(rep.By)))
+		if teams {
+			fmt.Fprint(tw, "TEAM\t")
+		}
+		fmt.Fprintf(tw, "ENDPOINT\t%s\tAVAILABILITY\tRESULTS\tFAILED ROUNDS\tDOWNTIME MIN\tP50 MS\tP95 MS\tP99 MS\t TOP ERROR\t\n", strings.ToUpper(string(rep.By)))
 		for _, r := range rep.Rows {
 			top := r.TopError
 			if top != "" {
 				top += " x" + itoa(r.TopErrorCount)
 			}
-			fmt.Fprintf(tw, "%s%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", team(r), r.Endpoint, r.Group, strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
+			if teams {
+				fmt.Fprint(tw, r.Team+"\t")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", r.Endpoint, r.Group, strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
 				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS), ms(r.P95MS), ms(r.P99MS), top)
 		}
 		return tw.Flush()

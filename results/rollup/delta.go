@@ -3,6 +3,7 @@ package rollup
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -257,37 +258,38 @@ func (r *Report) AddPending(deltas []*Row, load Loader) error {
 	return nil
 }
 
-// Overlay applies pending deltas to stored rollups of level l for a read:
-// stored holds the rows the query found; the rows the deltas change
-// replace them, and keep reports whether a changed row matches the
-// query's filters beyond its key. The result is in key order.
-func Overlay(l Level, stored []*Row, deltas []*Row, load Loader, keep func(*Row) bool) ([]*Row, error) {
-	if len(deltas) == 0 {
-		return stored, nil
-	}
-	changed, err := ApplyDeltas(deltas, load)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[Key]*Row, len(stored))
-	for _, r := range stored {
-		byKey[r.Key] = r
-	}
-	for _, r := range changed {
-		if r.Level != l {
-			continue
+// Overlay applies pending deltas to stored rollups of level l for a read
+// and returns what the read answers: stored holds the rows the query
+// found; the rows the deltas change replace them, and keep reports
+// whether a changed row matches the query's filters beyond its key. The
+// result is in key order.
+func Overlay(l Level, stored []*Row, deltas []*Row, load Loader, keep func(*Row) bool) ([]results.Rollup, error) {
+	rows := stored
+	if len(deltas) > 0 {
+		changed, err := ApplyDeltas(deltas, load)
+		if err != nil {
+			return nil, err
 		}
-		if keep(r) {
+		byKey := make(map[Key]*Row, len(stored))
+		for _, r := range stored {
 			byKey[r.Key] = r
-		} else {
-			delete(byKey, r.Key)
 		}
+		for _, r := range changed {
+			if r.Level != l {
+				continue
+			}
+			if keep(r) {
+				byKey[r.Key] = r
+			} else {
+				delete(byKey, r.Key)
+			}
+		}
+		rows = slices.SortedFunc(maps.Values(byKey), func(a, b *Row) int { return CompareKeys(a.Key, b.Key) })
 	}
-	out := make([]*Row, 0, len(byKey))
-	for _, r := range byKey {
-		out = append(out, r)
+	out := make([]results.Rollup, len(rows))
+	for i, r := range rows {
+		out[i] = r.Rollup()
 	}
-	slices.SortFunc(out, func(a, b *Row) int { return CompareKeys(a.Key, b.Key) })
 	return out, nil
 }
 

@@ -443,11 +443,7 @@ func (s *Store) Rollups(ctx context.Context, q results.RollupQuery) ([]results.R
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query rollups: %w", err)
 	}
-	out := make([]results.Rollup, len(all))
-	for i, r := range all {
-		out[i] = r.Rollup()
-	}
-	return out, nil
+	return all, nil
 }
 
 // rollupWhere is the filter of q on the rows of a rollup table, for the

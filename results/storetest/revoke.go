@@ -106,17 +106,7 @@ func testRemoveVantage(t *testing.T, s results.Store) {
 		}
 	}
 	// v1: 10 minutes, minute 4 fails; v3: 10 minutes, all fine.
-	var rs []results.Result
-	for m := range 10 {
-		var fail *results.Error
-		if m == 4 {
-			fail = &results.Error{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"}
-		}
-		at := t0.Add(time.Duration(m) * time.Minute)
-		rs = append(rs, rec(fmt.Sprintf("v1-%02d", m), "pay", "api", "api/http", v1, at, 20, fail),
-			rec(fmt.Sprintf("v3-%02d", m), "pay", "api", "api/http", v3, at, 30, nil))
-	}
-	ingest(t, s, rs)
+	ingest(t, s, append(tenMinutes("v1", "pay", "api", v1, 20, 4), tenMinutes("v3", "pay", "api", v3, 30, -1)...))
 
 	if err := s.DeleteVantage(ctx, v1.id); err != nil {
 		t.Fatalf("delete vantage: %v", err)
@@ -203,17 +193,7 @@ func testRemoveTeam(t *testing.T, s results.Store) {
 			t.Fatal(err)
 		}
 	}
-	var rs []results.Result
-	for m := range 10 {
-		var fail *results.Error
-		if m == 4 {
-			fail = &results.Error{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"}
-		}
-		at := t0.Add(time.Duration(m) * time.Minute)
-		rs = append(rs, rec(fmt.Sprintf("pay-%02d", m), "pay", "api", "api/http", v1, at, 20, fail),
-			rec(fmt.Sprintf("shop-%02d", m), "shop", "shop-web", "shop-web/http", v1, at, 30, nil))
-	}
-	ingest(t, s, rs)
+	ingest(t, s, append(tenMinutes("pay", "pay", "api", v1, 20, 4), tenMinutes("shop", "shop", "shop-web", v1, 30, -1)...))
 	record(t, s, []results.AlertRecord{alertRec("reachability/pay/api/http", "pay", "firing", t0, t0.Add(time.Minute))})
 	if err := s.InsertNELReports(ctx, []results.NELReport{{ReceivedAt: t0.Add(time.Second), OccurredAt: t0, Team: "pay", Endpoint: "api",
 		URL: "https://api.example.com/", Phase: "connection", Type: "tcp.refused", SamplingFraction: 1}}); err != nil {
@@ -316,4 +296,20 @@ func testRemoveTeam(t *testing.T, s results.Store) {
 	if raw, err := s.Query(ctx, results.ResultQuery{Team: "shop"}); err != nil || len(raw) != 10 {
 		t.Errorf("raw results of shop: %d, %v; want 10", len(raw), err)
 	}
+}
+
+// tenMinutes is a run a minute for ten minutes from t0 of the http check
+// of team's endpoint at v, ids prefix-00 to prefix-09, each taking ms; the
+// run of minute failAt (none when it is outside 0..9) fails with
+// http/status.
+func tenMinutes(prefix, team, endpoint string, v vantage, ms float64, failAt int) []results.Result {
+	rs := make([]results.Result, 0, 10)
+	for m := range 10 {
+		var fail *results.Error
+		if m == failAt {
+			fail = &results.Error{Layer: results.LayerHTTP, Code: results.CodeStatus, Message: "status 503"}
+		}
+		rs = append(rs, rec(fmt.Sprintf("%s-%02d", prefix, m), team, endpoint, endpoint+"/http", v, t0.Add(time.Duration(m)*time.Minute), ms, fail))
+	}
+	return rs
 }
