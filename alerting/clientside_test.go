@@ -160,6 +160,9 @@ func TestServiceClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if err := st.CreateTeam(ctx, results.Team{Name: "payments", TokenHash: []byte("h-payments")}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutEndpoint(ctx, clientEndpoint("checkout-api", `{"severity":"page","quorum":2}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +325,9 @@ func TestClientErrorsSurviveTakeover(t *testing.T) {
 				ClientDetector: &NELDetector{Counts: sustainedRefusals{}}}), st
 	}
 	first, st := service()
+	if err := st.CreateTeam(ctx, results.Team{Name: "payments", TokenHash: []byte("h-payments")}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutEndpoint(ctx, clientEndpoint("checkout-api", `{"severity":"page"}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -45,6 +46,9 @@ func benchTick(b *testing.B, st labStore) {
 		b.Fatal(err)
 	}
 	for k, target := range endpoints {
+		if err := st.CreateTeam(ctx, results.Team{Name: k[0], TokenHash: []byte("h-" + k[0])}); err != nil && !errors.Is(err, results.ErrConflict) {
+			b.Fatal(err)
+		}
 		if err := st.PutEndpoint(ctx, results.Endpoint{Team: k[0], Name: k[1], Target: target,
 			Checks: []json.RawMessage{json.RawMessage(`{"kind":"http"}`)}, Regions: []string{"all"}}); err != nil {
 			b.Fatal(err)

@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 type labStore interface {
 	Store
 	Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error)
+	CreateTeam(ctx context.Context, t results.Team) error
 	PutEndpoint(ctx context.Context, e results.Endpoint) error
 	CreateVantage(ctx context.Context, v results.Vantage) error
 	RecordHeartbeat(ctx context.Context, hb results.Heartbeat) error
@@ -157,6 +159,10 @@ func (l *svcLab) register(st labStore) {
 		if err := st.CreateVantage(ctx, v); err != nil {
 			l.t.Fatal(err)
 		}
+	}
+	// The database may be one opened before: the team may be there.
+	if err := st.CreateTeam(ctx, results.Team{Name: "payments", TokenHash: []byte("h-payments")}); err != nil && !errors.Is(err, results.ErrConflict) {
+		l.t.Fatal(err)
 	}
 	for _, name := range l.endpoints {
 		ep := results.Endpoint{Team: "payments", Name: name, Target: target(name),

@@ -34,6 +34,9 @@ func TestClientErrorsWired(t *testing.T) {
 	defer rt.Listener.Close()
 	ep := results.Endpoint{Team: "payments", Name: "checkout-api", Target: "https://checkout.example.com/",
 		Checks: []json.RawMessage{json.RawMessage(`{"kind":"http","interval":"30s"}`)}, Regions: []string{"all"}, UpdatedAt: time.Now()}
+	if err := rt.Store.CreateTeam(ctx, results.Team{Name: ep.Team, TokenHash: []byte("h-" + ep.Team)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Store.PutEndpoint(ctx, ep); err != nil {
 		t.Fatal(err)
 	}

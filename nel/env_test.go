@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -34,8 +35,12 @@ func openStore(t testing.TB) *sqlite.Store {
 	return s
 }
 
+// register adds endpoint name of team, and the team when it is new.
 func register(t testing.TB, s *sqlite.Store, team, name, target string) {
 	t.Helper()
+	if err := s.CreateTeam(context.Background(), results.Team{Name: team, TokenHash: []byte("h-" + team)}); err != nil && !errors.Is(err, results.ErrConflict) {
+		t.Fatal(err)
+	}
 	if err := s.PutEndpoint(context.Background(), results.Endpoint{Team: team, Name: name, Target: target, Regions: []string{"all"}}); err != nil {
 		t.Fatal(err)
 	}

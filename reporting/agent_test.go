@@ -168,6 +168,9 @@ func openStore(t *testing.T, origins []string) *sqlite.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	if err := s.CreateTeam(context.Background(), results.Team{Name: "apps", TokenHash: []byte("h-apps")}); err != nil {
+		t.Fatal(err)
+	}
 	for i, o := range origins {
 		if err := s.PutEndpoint(context.Background(), results.Endpoint{Team: "apps", Name: fmt.Sprintf("ep%d", i), Target: o + "/health", Regions: []string{"all"}}); err != nil {
 			t.Fatal(err)

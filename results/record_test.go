@@ -229,3 +229,28 @@ func TestLatency(t *testing.T) {
 		}
 	}
 }
+
+func TestOptionalMSJSON(t *testing.T) {
+	tests := []struct {
+		in   OptionalMS
+		json string
+	}{
+		{OptionalMS{}, `null`},
+		{OptionalMS{MS: 81.25, Valid: true}, `81.25`},
+		{OptionalMS{MS: 0, Valid: true}, `0`},
+	}
+	for _, tc := range tests {
+		b, err := json.Marshal(tc.in)
+		if err != nil || string(b) != tc.json {
+			t.Errorf("Marshal(%+v) = %s, %v; want %s", tc.in, b, err, tc.json)
+		}
+		var back OptionalMS
+		if err := json.Unmarshal(b, &back); err != nil || back != tc.in {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", b, back, err, tc.in)
+		}
+	}
+	var m OptionalMS
+	if err := json.Unmarshal([]byte(`"fast"`), &m); err == nil {
+		t.Errorf("Unmarshal(\"fast\") = %+v, want an error", m)
+	}
+}

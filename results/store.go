@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -167,13 +168,45 @@ type AvailabilityRow struct {
 	// FailedRounds counts the minutes in which at least one result failed.
 	FailedRounds int64 `json:"failed_rounds"`
 	// DowntimeMinutes counts the minutes in which most results failed.
-	DowntimeMinutes int64   `json:"downtime_minutes"`
-	P50MS           float64 `json:"p50_ms"`
-	P95MS           float64 `json:"p95_ms"`
-	P99MS           float64 `json:"p99_ms"`
+	DowntimeMinutes int64 `json:"downtime_minutes"`
+	// P50MS, P95MS and P99MS are latency percentiles over the results
+	// that have a latency (Result.Latency), none (JSON null) when no
+	// result has: a traceroute-only endpoint has no latency, not 0 ms.
+	P50MS OptionalMS `json:"p50_ms"`
+	P95MS OptionalMS `json:"p95_ms"`
+	P99MS OptionalMS `json:"p99_ms"`
 	// TopError is the most frequent "layer/code" among failures, "" if none.
 	TopError      string `json:"top_error,omitempty"`
 	TopErrorCount int64  `json:"top_error_count,omitempty"`
+}
+
+// OptionalMS is a latency in milliseconds that may be absent (Valid false),
+// in JSON a number or null. It is a value, unlike a *float64, so that
+// rows holding it compare with ==.
+type OptionalMS struct {
+	MS    float64
+	Valid bool
+}
+
+// MarshalJSON writes the latency, or null when there is none.
+func (m OptionalMS) MarshalJSON() ([]byte, error) {
+	if !m.Valid {
+		return []byte("null"), nil
+	}
+	return json.Marshal(m.MS)
+}
+
+// UnmarshalJSON reads a number, or null for none.
+func (m *OptionalMS) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*m = OptionalMS{}
+		return nil
+	}
+	if err := json.Unmarshal(b, &m.MS); err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	m.Valid = true
+	return nil
 }
 
 // Retention says how long each resolution is kept (DESIGN.md §3).
@@ -224,7 +257,8 @@ type RegistryStore interface {
 	// PutEndpoint creates or replaces the endpoint (team, name).
 	// Endpoint names are unique across teams, because check ids are made
 	// of them ("web/http"): ErrConflict when another team has one named
-	// e.Name.
+	// e.Name; ErrNotFound when there is no team e.Team (it may have been
+	// removed since the request was authenticated).
 	PutEndpoint(ctx context.Context, e Endpoint) error
 	DeleteEndpoint(ctx context.Context, team, name string) error // ErrNotFound
 	// Endpoints lists a team's endpoints, or every endpoint for team "".

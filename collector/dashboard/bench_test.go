@@ -39,6 +39,9 @@ func BenchmarkOverview(b *testing.B) {
 		}
 	}
 	must(b, st.CreateTeam(ctx, results.Team{Name: "team-0", TokenHash: vantage.HashToken(paymentsToken), CreatedAt: now}))
+	for i := 1; i < 10; i++ {
+		must(b, st.CreateTeam(ctx, results.Team{Name: fmt.Sprintf("team-%d", i), TokenHash: []byte(fmt.Sprint("h-team-", i)), CreatedAt: now}))
+	}
 	var batch []results.Result
 	flush := func() {
 		if _, err := st.Ingest(ctx, batch); err != nil {

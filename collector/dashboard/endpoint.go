@@ -60,8 +60,8 @@ type regionPanel struct {
 	Region  string
 	URL     string
 	Avail   []availCell // one per timeRanges entry
-	P50     float64
-	P95     float64
+	P50     results.OptionalMS
+	P95     results.OptionalMS
 	TopErr  string
 	Latency chart
 	Phases  chart

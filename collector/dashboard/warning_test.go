@@ -153,6 +153,28 @@ func TestNoLatencyIsNotZero(t *testing.T) {
 	if len(cells) != 6 || cells[0] != "100%" || cells[3] != "—" || cells[4] != "—" {
 		t.Errorf("eu-central row %q, want 100%% and no p50 or p95", cells)
 	}
+	// The report page says the same, and its CSV leaves the cells empty.
+	rep := f.get(t, "/report?by=region&since=24h&endpoint=path-only", token)
+	if rep.code != http.StatusOK {
+		t.Fatalf("report: %d", rep.code)
+	}
+	repRows := findAll(rep.doc, tagged("tr", "data-group", "eu-central"))
+	if len(repRows) != 1 {
+		t.Fatalf("%d eu-central report rows", len(repRows))
+	}
+	cells = cells[:0]
+	for _, td := range findAll(repRows[0], tagged("td")) {
+		cells = append(cells, text(td))
+	}
+	// team, endpoint, region, availability, results, failures, failed
+	// rounds, downtime, p50, p95, p99, top error.
+	if len(cells) != 12 || cells[3] != "100%" || cells[8] != "—" || cells[9] != "—" || cells[10] != "—" {
+		t.Errorf("eu-central report row %q, want 100%% and no p50, p95 or p99", cells)
+	}
+	csvResp := f.get(t, "/report.csv?by=region&since=24h&endpoint=path-only", token)
+	if want := "paths,path-only,eu-central,3,0,100.0000,0,0,,,,,0"; !strings.Contains(csvResp.body, want+"\n") {
+		t.Errorf("report CSV %q, want the row %q", csvResp.body, want)
+	}
 }
 
 // ingestAll stores rs, every one of them new and valid.
@@ -165,5 +187,41 @@ func (f *fixture) ingestAll(t *testing.T, rs []results.Result) {
 	must(t, err)
 	if len(out.Accepted) != len(rs) {
 		t.Fatalf("ingested %d of %d", len(out.Accepted), len(rs))
+	}
+}
+
+// A vantage whose traceroutes never resolved an AS has no usual path, so
+// its path row shows no "usual" round trip either, though earlier runs
+// had round trips.
+func TestNoUsualRTTWithoutUsualPath(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const token = "pkt_private-token-for-tests"
+	must(t, f.store.CreateTeam(ctx, results.Team{Name: "private", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
+	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "private", Name: "no-asn", Target: "203.0.113.9",
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"traceroute","interval":"1m"}`)}, Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	var rs []results.Result
+	for i, rtt := range []float64{25, 21, 22, 23} { // newest first
+		det, err := json.Marshal(results.TracerouteDetails{Mode: "udp", Reached: true, RTTMS: rtt,
+			Hops: []results.Hop{{TTL: 1, Sent: 3, Addr: "192.0.2.1", RTTMS: []float64{rtt}}}})
+		must(t, err)
+		rs = append(rs, results.Result{ID: fmt.Sprintf("no-asn-%d", i), Team: "private", Endpoint: "no-asn", Check: "no-asn/traceroute", Kind: "traceroute",
+			Vantage: "eu-a", Region: "eu-central", Target: "203.0.113.9", StartedAt: fixtureNow.Add(-time.Duration(i+1) * 10 * time.Minute),
+			DurationMS: 900, OK: true, Details: det})
+	}
+	f.ingestAll(t, rs)
+	r := f.get(t, "/endpoints/private/no-asn", token)
+	if r.code != http.StatusOK {
+		t.Fatalf("GET = %d", r.code)
+	}
+	rows := findAll(r.doc, tagged("tr", "data-vantage", "eu-a"))
+	if len(rows) != 1 {
+		t.Fatalf("%d eu-a path rows", len(rows))
+	}
+	if got := text(findAll(rows[0], tagged("td", "class", "num"))[0]); got != "25.0 ms" {
+		t.Errorf("eu-a RTT %q, want 25.0 ms and no usual round trip", got)
+	}
+	if got := text(rows[0]); !strings.Contains(got, "no history") {
+		t.Errorf("eu-a path row %q, want no usual path", got)
 	}
 }

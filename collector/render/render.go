@@ -32,7 +32,13 @@ func CheckFormat(f string) error {
 	return fmt.Errorf("--format %q: use table, json or csv", f)
 }
 
-func ms(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+// ms formats a latency in milliseconds, or none when there is no latency.
+func ms(v results.OptionalMS, none string) string {
+	if !v.Valid {
+		return none
+	}
+	return strconv.FormatFloat(v.MS, 'f', 1, 64)
+}
 
 // Report writes an availability report in format.
 func Report(w io.Writer, rep api.Report, format string) error {
@@ -46,7 +52,7 @@ func Report(w io.Writer, rep api.Report, format string) error {
 		_ = cw.Write([]string{"team", "endpoint", string(rep.By), "results", "failures", "availability_pct", "failed_rounds", "downtime_minutes", "p50_ms", "p95_ms", "p99_ms", "top_error", "top_error_count"})
 		for _, r := range rep.Rows {
 			_ = cw.Write([]string{r.Team, r.Endpoint, r.Group, itoa(r.Results), itoa(r.Failures), strconv.FormatFloat(r.AvailabilityPct, 'f', 4, 64),
-				itoa(r.FailedRounds), itoa(r.DowntimeMinutes), ms(r.P50MS), ms(r.P95MS), ms(r.P99MS), r.TopError, itoa(r.TopErrorCount)})
+				itoa(r.FailedRounds), itoa(r.DowntimeMinutes), ms(r.P50MS, ""), ms(r.P95MS, ""), ms(r.P99MS, ""), r.TopError, itoa(r.TopErrorCount)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -72,7 +78,7 @@ func Report(w io.Writer, rep api.Report, format string) error {
 				fmt.Fprint(tw, r.Team+"\t")
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", r.Endpoint, r.Group, strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
-				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS), ms(r.P95MS), ms(r.P99MS), top)
+				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS, "-"), ms(r.P95MS, "-"), ms(r.P99MS, "-"), top)
 		}
 		return tw.Flush()
 	}

@@ -18,8 +18,8 @@ var rep = api.Report{
 	Since: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC),
 	Until: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC),
 	Rows: []results.AvailabilityRow{
-		{Team: "payments", Endpoint: "checkout-api", Group: "eu-central", Results: 2880, Failures: 12, AvailabilityPct: 99.58333, FailedRounds: 7, DowntimeMinutes: 3, P50MS: 81.2, P95MS: 190.04, P99MS: 402.5, TopError: "tls/cert_expired", TopErrorCount: 9},
-		{Team: "payments", Endpoint: "checkout-api", Group: "us-east", Results: 2880, AvailabilityPct: 100, P50MS: 20, P95MS: 31, P99MS: 40},
+		{Team: "payments", Endpoint: "checkout-api", Group: "eu-central", Results: 2880, Failures: 12, AvailabilityPct: 99.58333, FailedRounds: 7, DowntimeMinutes: 3, P50MS: results.OptionalMS{MS: 81.2, Valid: true}, P95MS: results.OptionalMS{MS: 190.04, Valid: true}, P99MS: results.OptionalMS{MS: 402.5, Valid: true}, TopError: "tls/cert_expired", TopErrorCount: 9},
+		{Team: "payments", Endpoint: "checkout-api", Group: "us-east", Results: 2880, AvailabilityPct: 100, P50MS: results.OptionalMS{MS: 20, Valid: true}, P95MS: results.OptionalMS{MS: 31, Valid: true}, P99MS: results.OptionalMS{MS: 40, Valid: true}},
 	},
 }
 
@@ -78,5 +78,45 @@ func TestApplied(t *testing.T) {
 	want := "(dry run) + create a\n(dry run) ~ update b (checks)\n(dry run) - delete c\n(dry run) 1 created, 1 updated, 1 deleted, 1 unchanged\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// A traceroute-only endpoint has no latency: the report says so instead
+// of claiming 0 ms.
+func TestReportWithoutLatency(t *testing.T) {
+	noLatency := api.Report{By: results.ByRegion, Since: rep.Since, Until: rep.Until, Rows: []results.AvailabilityRow{
+		{Team: "net", Endpoint: "path-only", Group: "eu-central", Results: 60, AvailabilityPct: 100},
+	}}
+	tests := []struct {
+		format string
+		want   string // the row's line, spaces squeezed
+	}{
+		{CSV, "net,path-only,eu-central,60,0,100.0000,0,0,,,,,0"},
+		{Table, "path-only eu-central 100.000% 60 0 0 - - -"},
+	}
+	for _, tc := range tests {
+		var b bytes.Buffer
+		if err := Report(&b, noLatency, tc.format); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		if got := strings.Join(strings.Fields(lines[len(lines)-1]), " "); got != tc.want {
+			t.Errorf("%s row %q, want %q", tc.format, got, tc.want)
+		}
+	}
+	var b bytes.Buffer
+	if err := Report(&b, noLatency, JSON); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &raw); err != nil || len(raw.Rows) != 1 {
+		t.Fatalf("json %s: %v", b.String(), err)
+	}
+	for _, k := range []string{"p50_ms", "p95_ms", "p99_ms"} {
+		if v, ok := raw.Rows[0][k]; !ok || v != nil {
+			t.Errorf("json %s = %v (present %v), want null", k, v, ok)
+		}
 	}
 }

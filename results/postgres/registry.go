@@ -238,10 +238,20 @@ func (s *Store) PutEndpoint(ctx context.Context, e results.Endpoint) error {
 	}
 	// The lock on the name makes the check and the insert one step for
 	// every replica: two teams registering one name at once wait for
-	// each other, and the second sees the first's row.
+	// each other, and the second sees the first's row. The share lock on
+	// the team's row does the same against DeleteTeam, which deletes that
+	// row first: a request that passed authentication just before its
+	// team was removed finds no team, rather than leaving an endpoint
+	// behind it.
 	var n int64
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, hashKey("endpoint", e.Name)); err != nil {
+			return err
+		}
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM teams WHERE name = $1 FOR KEY SHARE`, e.Team).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("no team %q: %w", e.Team, results.ErrNotFound)
+		} else if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)

@@ -293,9 +293,9 @@ func (r *Report) Rows() []results.AvailabilityRow {
 			Team: k.team, Endpoint: k.endpoint, Group: k.group,
 			Results: g.count, Failures: g.failures,
 			FailedRounds: g.failedMinutes,
-			P50MS:        round3(g.hist.Quantile(0.50)),
-			P95MS:        round3(g.hist.Quantile(0.95)),
-			P99MS:        round3(g.hist.Quantile(0.99)),
+		}
+		if g.hist.Count() > 0 {
+			row.P50MS, row.P95MS, row.P99MS = quantile(g.hist, 0.50), quantile(g.hist, 0.95), quantile(g.hist, 0.99)
 		}
 		if g.count > 0 {
 			row.AvailabilityPct = 100 * float64(g.count-g.failures) / float64(g.count)
@@ -316,7 +316,10 @@ func (r *Report) Rows() []results.AvailabilityRow {
 	return out
 }
 
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+// quantile is h's q-quantile to the microsecond.
+func quantile(h results.Histogram, q float64) results.OptionalMS {
+	return results.OptionalMS{MS: math.Round(h.Quantile(q)*1000) / 1000, Valid: true}
+}
 
 // Merge adds o into r. o must hold other checks than r (no series in
 // common), as when a report is folded in parallel parts split by check.

@@ -274,21 +274,31 @@ func (s *Store) PutEndpoint(ctx context.Context, e results.Endpoint) error {
 		return fmt.Errorf("sqlite: endpoint %s/%s regions: %w", e.Team, e.Name, err)
 	}
 	// One statement, and SQLite has one writer: no other team can take
-	// the name between the check and the insert.
+	// the name, and DeleteTeam cannot remove the team, between the checks
+	// and the insert.
 	res, err := s.exec(ctx, `INSERT INTO endpoints (team, name, target, checks, regions, alert, updated_at)
 		SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM endpoints WHERE name = ? AND team <> ?)
+		AND EXISTS (SELECT 1 FROM teams WHERE name = ?)
 		ON CONFLICT (team, name) DO UPDATE SET target = excluded.target, checks = excluded.checks,
 		regions = excluded.regions, alert = excluded.alert, updated_at = excluded.updated_at`,
-		e.Team, e.Name, e.Target, string(checks), string(regions), string(e.Alert), nanos(e.UpdatedAt), e.Name, e.Team)
+		e.Team, e.Name, e.Target, string(checks), string(regions), string(e.Alert), nanos(e.UpdatedAt), e.Name, e.Team, e.Team)
 	if err != nil {
 		return fmt.Errorf("sqlite: put endpoint %s/%s: %w", e.Team, e.Name, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("sqlite: put endpoint %s/%s: %w", e.Team, e.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: put endpoint %s/%s: another team has an endpoint of that name: %w", e.Team, e.Name, results.ErrConflict)
+	} else if n > 0 {
+		return nil
 	}
-	return nil
+	// Which check refused it: a team removed since is the rarer case.
+	var teams int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM teams WHERE name = ?`, e.Team).Scan(&teams); err != nil {
+		return fmt.Errorf("sqlite: put endpoint %s/%s: %w", e.Team, e.Name, err)
+	}
+	if teams == 0 {
+		return fmt.Errorf("sqlite: put endpoint %s/%s: no team %q: %w", e.Team, e.Name, e.Team, results.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: put endpoint %s/%s: another team has an endpoint of that name: %w", e.Team, e.Name, results.ErrConflict)
 }
 
 // DeleteEndpoint implements results.RegistryStore.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,6 +243,12 @@ func testRemoveTeam(t *testing.T, s results.Store) {
 	if _, err := s.TeamByTokenHash(ctx, []byte("h-shop")); err != nil {
 		t.Errorf("the other team's token: %v", err)
 	}
+	// A request authenticated before the removal registers nothing after
+	// it.
+	if err := s.PutEndpoint(ctx, results.Endpoint{Team: "pay", Name: "late", Target: "https://late.example.com/",
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"http"}`)}, Regions: []string{"all"}}); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("an endpoint of the removed team: %v, want ErrNotFound", err)
+	}
 
 	refused := []struct {
 		name string
@@ -312,4 +320,45 @@ func tenMinutes(prefix, team, endpoint string, v vantage, ms float64, failAt int
 		rs = append(rs, rec(fmt.Sprintf("%s-%02d", prefix, m), team, endpoint, endpoint+"/http", v, t0.Add(time.Duration(m)*time.Minute), ms, fail))
 	}
 	return rs
+}
+
+// testRemoveTeamRace: endpoints registered while the team is being
+// removed are either removed with it or refused, never left behind.
+func testRemoveTeamRace(t *testing.T, s results.Store) {
+	ctx := context.Background()
+	createTeams(t, s, "racer")
+	const maxPuts = 500 // per writer: without the rule, puts never stop succeeding
+	var (
+		wg      sync.WaitGroup
+		put     atomic.Int64
+		started = make(chan struct{})
+		once    sync.Once
+	)
+	for w := range 2 {
+		wg.Go(func() {
+			defer once.Do(func() { close(started) })
+			for i := range maxPuts {
+				err := s.PutEndpoint(ctx, results.Endpoint{Team: "racer", Name: fmt.Sprintf("race-%d-%d", w, i), Target: "https://race.example.com/",
+					Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp"}`)}, Regions: []string{"all"}})
+				if errors.Is(err, results.ErrNotFound) {
+					return
+				}
+				if err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+				if put.Add(1) == 10 {
+					once.Do(func() { close(started) })
+				}
+			}
+		})
+	}
+	<-started // some endpoints are in, and the writers go on
+	if _, err := s.DeleteTeam(ctx, "racer"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if eps, err := s.Endpoints(ctx, "racer"); err != nil || len(eps) != 0 {
+		t.Errorf("%d endpoints of the removed team left (%v), of %d registered", len(eps), err, put.Load())
+	}
 }

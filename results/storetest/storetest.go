@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) results.Store) {
 		{"RotateTokens", testRotateTokens},
 		{"RemoveVantage", testRemoveVantage},
 		{"RemoveTeam", testRemoveTeam},
+		{"RemoveTeamRace", testRemoveTeamRace},
 		{"Endpoints", testEndpoints},
 	}
 	for _, tc := range tests {
@@ -290,7 +291,10 @@ func testConcurrentVantages(t *testing.T, s results.Store) {
 			Failures: 4 * failedRounds, FailedRounds: failedRounds,
 			DowntimeMinutes: int64(math.Round(float64(failedRounds) / 5)), TopError: "http/status", TopErrorCount: 4 * failedRounds}
 		want.AvailabilityPct = 100 * float64(200-want.Failures) / 200
-		r.P50MS, r.P95MS, r.P99MS = 0, 0, 0
+		if !r.P50MS.Valid || !r.P95MS.Valid || !r.P99MS.Valid {
+			t.Errorf("vantage %s: no latency percentiles: %+v", vs[i].id, r)
+		}
+		r.P50MS, r.P95MS, r.P99MS = results.OptionalMS{}, results.OptionalMS{}, results.OptionalMS{}
 		if r != want {
 			t.Errorf("vantage %s:\n got %+v\nwant %+v", vs[i].id, r, want)
 		}
@@ -581,7 +585,7 @@ func testPercentiles(t *testing.T, s results.Store) {
 		for _, p := range []struct {
 			q   float64
 			got float64
-		}{{0.5, row.P50MS}, {0.95, row.P95MS}, {0.99, row.P99MS}} {
+		}{{0.5, ms(row.P50MS)}, {0.95, ms(row.P95MS)}, {0.99, ms(row.P99MS)}} {
 			if rel := math.Abs(p.got-ex(p.q)) / ex(p.q); rel > 0.02 {
 				t.Errorf("%s p%v = %.2f, exact %.2f (%.1f%% off)", row.Group, p.q*100, p.got, ex(p.q), rel*100)
 			}
@@ -761,6 +765,7 @@ func testVantages(t *testing.T, s results.Store) {
 
 func testEndpoints(t *testing.T, s results.Store) {
 	ctx := context.Background()
+	createTeams(t, s, "pay", "shop", "team0", "team1", "team2", "team3")
 	e := results.Endpoint{
 		Team: "pay", Name: "checkout-api", Target: "https://api.example.com/health",
 		Checks:  []json.RawMessage{json.RawMessage(`{"kind":"http","interval":"30s"}`), json.RawMessage(`{"kind":"icmp"}`)},
@@ -803,6 +808,14 @@ func testEndpoints(t *testing.T, s results.Store) {
 	}
 	if err := s.DeleteEndpoint(ctx, "shop", "checkout-api"); !errors.Is(err, results.ErrNotFound) {
 		t.Errorf("delete another team's endpoint: %v, want ErrNotFound", err)
+	}
+	// An endpoint belongs to a team that exists.
+	if err := s.PutEndpoint(ctx, results.Endpoint{Team: "ghost", Name: "boo", Target: "https://boo.example.com/",
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp"}`)}, Regions: []string{"all"}}); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("an endpoint of no team: %v, want ErrNotFound", err)
+	}
+	if ghost, err := s.Endpoints(ctx, "ghost"); err != nil || len(ghost) != 0 {
+		t.Errorf("endpoints of no team: %+v %v", ghost, err)
 	}
 	// Check ids are made of endpoint names, so a name belongs to one team.
 	taken := results.Endpoint{Team: "shop", Name: "checkout-api", Target: "https://shop.example.com/",
@@ -896,11 +909,11 @@ func testLongWindow(t *testing.T, s results.Store) {
 		}
 		r1, r2 := rows[0], rows[1]
 		if r1.Group != "v1" || r1.Results != 20 || r1.Failures != 2 || r1.FailedRounds != 2 || r1.DowntimeMinutes != 2 ||
-			r1.TopError != "connect/timeout" || r1.TopErrorCount != 2 || math.Abs(r1.P50MS-100) > 1 {
+			r1.TopError != "connect/timeout" || r1.TopErrorCount != 2 || math.Abs(ms(r1.P50MS)-100) > 1 {
 			t.Errorf("since %v: v1 %+v", since, r1)
 		}
 		if r2.Group != "v2" || r2.Results != 20 || r2.Failures != 0 || r2.FailedRounds != 0 || r2.DowntimeMinutes != 0 ||
-			math.Abs(r2.P99MS-200) > 2 {
+			math.Abs(ms(r2.P99MS)-200) > 2 {
 			t.Errorf("since %v: v2 %+v", since, r2)
 		}
 	}
@@ -962,10 +975,29 @@ func checkReports(t *testing.T, s results.Store, team, endpoint string, cases []
 					math.Abs(r.AvailabilityPct-wt.pct) > 1e-9 || r.TopError != wt.top || r.TopErrorCount != wt.topCount {
 					t.Errorf("%s by %s row %d:\n got %+v\nwant %+v", w.name, tc.by, i, r, wt)
 				}
-				if wt.p50 != 0 && (math.Abs(r.P50MS-wt.p50)/wt.p50 > 0.01 || math.Abs(r.P95MS-wt.p95)/wt.p95 > 0.01) {
-					t.Errorf("%s by %s %s: p50 %.2f p95 %.2f, want %.0f %.0f", w.name, tc.by, wt.group, r.P50MS, r.P95MS, wt.p50, wt.p95)
+				if wt.p50 != 0 && (math.Abs(ms(r.P50MS)-wt.p50)/wt.p50 > 0.01 || math.Abs(ms(r.P95MS)-wt.p95)/wt.p95 > 0.01) {
+					t.Errorf("%s by %s %s: p50 %.2f p95 %.2f, want %.0f %.0f", w.name, tc.by, wt.group, ms(r.P50MS), ms(r.P95MS), wt.p50, wt.p95)
 				}
 			}
+		}
+	}
+}
+
+// ms is a report's latency percentile, +Inf when it has none, so that
+// every comparison with a wanted latency fails.
+func ms(m results.OptionalMS) float64 {
+	if !m.Valid {
+		return math.Inf(1)
+	}
+	return m.MS
+}
+
+// createTeams creates teams named names, each with its own token hash.
+func createTeams(t *testing.T, s results.Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := s.CreateTeam(context.Background(), results.Team{Name: n, TokenHash: []byte("h-" + n)}); err != nil {
+			t.Fatalf("create team %s: %v", n, err)
 		}
 	}
 }
