@@ -22,12 +22,8 @@ import (
 // the runs as warnings, not outages.
 func TestCertExpiringIsNotDown(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	const token = "pkt_certs-token-for-tests"
-	must(t, f.store.CreateTeam(ctx, results.Team{Name: "certs", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
-	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "certs", Name: "cert-soon", Target: "https://soon.example.com",
-		Checks:  []json.RawMessage{json.RawMessage(`{"kind":"tls","interval":"30s","expect":{"min_days_left":14}}`)},
-		Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	f.teamEndpoint(t, "certs", token, "cert-soon", "https://soon.example.com", `{"kind":"tls","interval":"30s","expect":{"min_days_left":14}}`)
 	type vt struct{ id, region string }
 	var rs []results.Result
 	for i := 1; i <= 3; i++ {
@@ -124,11 +120,8 @@ func TestCertExpiringIsNotDown(t *testing.T) {
 // shows none for a region that ran only traceroutes, not 0.0 ms.
 func TestNoLatencyIsNotZero(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	const token = "pkt_paths-token-for-tests"
-	must(t, f.store.CreateTeam(ctx, results.Team{Name: "paths", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
-	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "paths", Name: "path-only", Target: "203.0.113.7",
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"traceroute","interval":"1m"}`)}, Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	f.teamEndpoint(t, "paths", token, "path-only", "203.0.113.7", `{"kind":"traceroute","interval":"1m"}`)
 	var rs []results.Result
 	for i := 1; i <= 3; i++ {
 		r := results.Result{ID: fmt.Sprintf("trace-%d", i), Team: "paths", Endpoint: "path-only", Check: "path-only/traceroute", Kind: "traceroute",
@@ -137,35 +130,13 @@ func TestNoLatencyIsNotZero(t *testing.T) {
 		rs = append(rs, r)
 	}
 	f.ingestAll(t, rs)
-	r := f.get(t, "/endpoints/paths/path-only", token)
-	if r.code != http.StatusOK {
-		t.Fatalf("GET = %d", r.code)
-	}
-	rows := findAll(r.doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-region") == "eu-central" })
-	if len(rows) != 1 {
-		t.Fatalf("%d eu-central rows", len(rows))
-	}
-	var cells []string
-	for _, td := range findAll(rows[0], tagged("td")) {
-		cells = append(cells, text(td))
-	}
+	cells := f.rowCells(t, "/endpoints/paths/path-only", token, "data-region", "eu-central")
 	// Availability over three ranges, p50, p95, top error.
 	if len(cells) != 6 || cells[0] != "100%" || cells[3] != "—" || cells[4] != "—" {
 		t.Errorf("eu-central row %q, want 100%% and no p50 or p95", cells)
 	}
 	// The report page says the same, and its CSV leaves the cells empty.
-	rep := f.get(t, "/report?by=region&since=24h&endpoint=path-only", token)
-	if rep.code != http.StatusOK {
-		t.Fatalf("report: %d", rep.code)
-	}
-	repRows := findAll(rep.doc, tagged("tr", "data-group", "eu-central"))
-	if len(repRows) != 1 {
-		t.Fatalf("%d eu-central report rows", len(repRows))
-	}
-	cells = cells[:0]
-	for _, td := range findAll(repRows[0], tagged("td")) {
-		cells = append(cells, text(td))
-	}
+	cells = f.rowCells(t, "/report?by=region&since=24h&endpoint=path-only", token, "data-group", "eu-central")
 	// team, endpoint, region, availability, results, failures, failed
 	// rounds, downtime, p50, p95, p99, top error.
 	if len(cells) != 12 || cells[3] != "100%" || cells[8] != "—" || cells[9] != "—" || cells[10] != "—" {
@@ -175,6 +146,35 @@ func TestNoLatencyIsNotZero(t *testing.T) {
 	if want := "paths,path-only,eu-central,3,0,100.0000,0,0,,,,,0"; !strings.Contains(csvResp.body, want+"\n") {
 		t.Errorf("report CSV %q, want the row %q", csvResp.body, want)
 	}
+}
+
+// teamEndpoint creates team, whose token is token, with one endpoint
+// name probing target with check, in every region.
+func (f *fixture) teamEndpoint(t *testing.T, team, token, name, target, check string) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, f.store.CreateTeam(ctx, results.Team{Name: team, TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
+	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: team, Name: name, Target: target,
+		Checks: []json.RawMessage{json.RawMessage(check)}, Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+}
+
+// rowCells gets page path and returns the text of the cells of its one
+// table row whose attribute key is value.
+func (f *fixture) rowCells(t *testing.T, path, token, key, value string) []string {
+	t.Helper()
+	r := f.get(t, path, token)
+	if r.code != http.StatusOK {
+		t.Fatalf("GET %s = %d", path, r.code)
+	}
+	rows := findAll(r.doc, tagged("tr", key, value))
+	if len(rows) != 1 {
+		t.Fatalf("GET %s: %d rows with %s=%s, want 1", path, len(rows), key, value)
+	}
+	var cells []string
+	for _, td := range findAll(rows[0], tagged("td")) {
+		cells = append(cells, text(td))
+	}
+	return cells
 }
 
 // ingestAll stores rs, every one of them new and valid.
@@ -195,11 +195,8 @@ func (f *fixture) ingestAll(t *testing.T, rs []results.Result) {
 // had round trips.
 func TestNoUsualRTTWithoutUsualPath(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
 	const token = "pkt_private-token-for-tests"
-	must(t, f.store.CreateTeam(ctx, results.Team{Name: "private", TokenHash: vantage.HashToken(token), CreatedAt: fixtureNow.Add(-time.Hour)}))
-	must(t, f.store.PutEndpoint(ctx, results.Endpoint{Team: "private", Name: "no-asn", Target: "203.0.113.9",
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"traceroute","interval":"1m"}`)}, Regions: []string{"all"}, UpdatedAt: fixtureNow}))
+	f.teamEndpoint(t, "private", token, "no-asn", "203.0.113.9", `{"kind":"traceroute","interval":"1m"}`)
 	var rs []results.Result
 	for i, rtt := range []float64{25, 21, 22, 23} { // newest first
 		det, err := json.Marshal(results.TracerouteDetails{Mode: "udp", Reached: true, RTTMS: rtt,
