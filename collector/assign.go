@@ -27,6 +27,8 @@ func (s *Server) Assignment(r *http.Request, v results.Vantage) (vantage.Assignm
 	}
 	a := vantage.Assignment{
 		Vantage:        v.ID,
+		Region:         v.Region,
+		Provider:       v.Provider,
 		Checks:         []vantage.AssignedCheck{},
 		Policy:         s.opt.Policy,
 		HeartbeatEvery: s.opt.HeartbeatEvery,

@@ -75,8 +75,9 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 				return
 			}
 			p.setErr("assignments", err)
-			p.log.Warn("fetch assignment", "err", err)
+			p.assignTrouble.fail(1, err)
 		case changed:
+			p.assignTrouble.ok()
 			if err := p.apply(a); err != nil {
 				// Keep the old ETag, so that the next poll fetches the
 				// assignment again and retries, instead of being told it
@@ -90,6 +91,7 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 				p.log.Warn("cache assignment", "err", err)
 			}
 		default:
+			p.assignTrouble.ok()
 			p.setErr("assignments", nil)
 		}
 		jitter := time.Duration(rand.Int64N(int64(p.cfg.PollEvery)/5 + 1))
@@ -141,6 +143,7 @@ func (p *Prober) fetchAssignment(ctx context.Context, etag string) (vantage.Assi
 // left out, and the rest still run. It fails only when the scheduler
 // cannot take the jobs.
 func (p *Prober) apply(a vantage.Assignment) error {
+	p.adoptEnrolment(a)
 	pol := a.Policy
 	p.policy.Store(&pol)
 	if a.HeartbeatEvery > 0 {
@@ -182,4 +185,38 @@ func (p *Prober) apply(a vantage.Assignment) error {
 	p.log.Info("assignment applied", "etag", a.ETag, "checks", len(jobs), "added", ch.Added, "changed", ch.Changed,
 		"removed", ch.Removed, "kept", ch.Kept, "unusable", bad)
 	return nil
+}
+
+// adoptEnrolment makes results carry the region and provider the
+// operator enrolled this vantage with. The collector refuses results that
+// carry others, and assigns checks by the enrolled region, so a typo in
+// prober.yaml would otherwise have every result refused and dropped. The
+// mismatch is logged once and reported in heartbeats until prober.yaml
+// is corrected.
+func (p *Prober) adoptEnrolment(a vantage.Assignment) {
+	if a.Region == "" && a.Provider == "" {
+		return // a collector that does not say
+	}
+	p.identMu.Lock()
+	defer p.identMu.Unlock()
+	cur := p.ident.Load()
+	id := *cur
+	if a.Region != "" {
+		id.Region = a.Region
+	}
+	if a.Provider != "" {
+		id.Provider = a.Provider
+	}
+	conf := p.cfg.Identity
+	if id.Region == conf.Region && id.Provider == conf.Provider {
+		p.setErr("identity", nil)
+	} else {
+		err := fmt.Errorf("prober.yaml says vantage %s is region %q, provider %q, but it is enrolled as region %q, provider %q; results carry the enrolment until prober.yaml is corrected (or the vantage enrolled again)",
+			conf.ID, conf.Region, conf.Provider, id.Region, id.Provider)
+		p.setErr("identity", err)
+		if id.Region != cur.Region || id.Provider != cur.Provider {
+			p.log.Error("vantage identity differs from its enrolment", "err", err)
+		}
+	}
+	p.ident.Store(&id)
 }

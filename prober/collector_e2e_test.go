@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,12 +113,13 @@ func TestAgainstTheRealCollector(t *testing.T) {
 	}
 
 	dir := t.TempDir()
+	logs := &logBuffer{}
 	p, err := prober.New(prober.Config{
 		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
 		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: dir,
 		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
 		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	}, prober.WithVersion("e2e"))
+	}, prober.WithVersion("e2e"), prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +155,16 @@ func TestAgainstTheRealCollector(t *testing.T) {
 	col.start()
 	until(t, "the backlog to drain", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") == 0 })
 	stopProber()
+	// The outage, retried many times, is one line when it starts and one
+	// when it ends.
+	for msg, want := range map[string]int{
+		`msg="results not delivered; kept in the spool"`:           1,
+		`msg="results not delivered; kept in the spool: resolved"`: 1,
+	} {
+		if lines := logs.lines(msg); len(lines) != want {
+			t.Errorf("%d lines with %s, want %d:\n%s", len(lines), msg, want, strings.Join(lines, "\n"))
+		}
+	}
 
 	produced := int(gauge(t, p.Gatherer(), "picket_prober_checks_run_total"))
 	sp, err := spool.Open(spool.Options{Dir: dir})
@@ -192,12 +205,13 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
+	logs := &logBuffer{}
 	p, err := prober.New(prober.Config{
 		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
 		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: t.TempDir(),
 		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
 		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	})
+	}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +253,11 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	if dropped == 0 {
 		t.Error("no result dropped, want the spooled results of the deleted endpoint rejected and dropped")
 	}
+	// One line for the burst, naming a reason, not one per result.
+	if lines := logs.lines(`msg="collector rejected results; dropped"`); len(lines) != 1 ||
+		!strings.Contains(lines[0], `has no registered endpoint \"api\"`) {
+		t.Errorf("log lines about the rejected results:\n%s\nwant one naming the reason", strings.Join(lines, "\n"))
+	}
 	if n := stored("api", outage); n != 0 {
 		t.Errorf("%d results of the deleted endpoint made during the outage stored, want none", n)
 	}
@@ -248,6 +267,144 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	produced := int(gauge(t, p.Gatherer(), "picket_prober_checks_run_total"))
 	if all := stored("", time.Time{}); all+dropped != produced {
 		t.Errorf("produced %d results: %d stored + %d dropped", produced, all, dropped)
+	}
+}
+
+// TestEnrolmentWinsOverProberYAML: a prober whose prober.yaml names
+// another region and provider than the operator enrolled it with (a typo)
+// still has every result stored, under the enrolment, instead of having
+// each one refused and dropped; its heartbeats say what is wrong.
+func TestEnrolmentWinsOverProberYAML(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab := newCollectorLab(t)
+	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
+		Name: "api", Target: lab.target, Regions: []string{"eu-central"},
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := prober.New(prober.Config{
+		// Enrolled as eu-central, hetzner.
+		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-centrl", Provider: "Hetzner", ASN: 24940},
+		Collectors: []string{lab.url}, Token: lab.enrolled.Token, SpoolDir: t.TempDir(),
+		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
+		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		if stop != nil {
+			stop()
+			<-done
+		}
+	})
+	g := p.Gatherer()
+	until(t, "three results delivered or dropped", func() bool {
+		return gauge(t, g, "picket_prober_checks_run_total") >= 3 && gauge(t, g, "picket_prober_spool_records") == 0
+	})
+	if dropped := gauge(t, g, "picket_prober_results_dropped_total"); dropped != 0 {
+		t.Fatalf("%v results dropped, want none", dropped)
+	}
+	until(t, "a heartbeat naming the mismatch", func() bool {
+		vs, err := lab.admin.Vantages(ctx)
+		return err == nil && len(vs) == 1 && strings.Contains(vs[0].LastError, `"eu-centrl"`)
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	stop = nil
+
+	if dropped := gauge(t, g, "picket_prober_results_dropped_total"); dropped != 0 {
+		t.Errorf("%v results dropped, want none", dropped)
+	}
+	rs, err := lab.store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if produced := int(gauge(t, g, "picket_prober_checks_run_total")); len(rs) != produced {
+		t.Errorf("produced %d results, %d stored", produced, len(rs))
+	}
+	for _, r := range rs {
+		if r.Region != "eu-central" || r.Provider != "hetzner" {
+			t.Fatalf("stored result of region %q, provider %q; want the enrolment's eu-central, hetzner", r.Region, r.Provider)
+		}
+	}
+}
+
+// TestReplacedTokenIsReadAgain: the operator replaces a vantage's token
+// (picket vantages token) and writes the new one to the prober's token
+// file; the prober, refused, reads the file again and carries on with
+// the new token, without a restart and without losing a result.
+func TestReplacedTokenIsReadAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab := newCollectorLab(t)
+	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
+		Name: "api", Target: lab.target, Regions: []string{"all"},
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(lab.enrolled.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, err := prober.New(prober.Config{
+		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
+		Collectors: []string{lab.url}, Token: lab.enrolled.Token, TokenFile: tokenFile, SpoolDir: dir,
+		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
+		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		if stop != nil {
+			stop()
+			<-done
+		}
+	})
+	g := p.Gatherer()
+	stored := func(since time.Time) int {
+		rs, err := lab.store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Since: since, Limit: 100000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	until(t, "results in the store", func() bool { return stored(time.Time{}) >= 2 })
+
+	rotated, err := lab.admin.RotateVantageToken(ctx, "hel1-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the old token refused", func() bool { return gauge(t, g, "picket_prober_ship_failures_total") > 0 })
+	if err := os.WriteFile(tokenFile, []byte(rotated.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	written := time.Now()
+	until(t, "results made after the new token was written stored", func() bool { return stored(written) >= 2 })
+	until(t, "the backlog to drain", func() bool { return gauge(t, g, "picket_prober_spool_records") == 0 })
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	stop = nil
+	if d := gauge(t, g, "picket_prober_results_dropped_total"); d != 0 {
+		t.Errorf("%v results dropped", d)
+	}
+	if produced := int(gauge(t, g, "picket_prober_checks_run_total")); stored(time.Time{}) != produced {
+		t.Errorf("produced %d results, stored %d", produced, stored(time.Time{}))
 	}
 }
 

@@ -21,6 +21,10 @@ type Config struct {
 	Collectors []string
 	// Token is the vantage's bearer token.
 	Token string
+	// TokenFile, when set, is where Token came from: it is read again
+	// when a collector refuses the token, so that a replaced token is
+	// picked up without a restart.
+	TokenFile string
 	// SpoolDir holds the spool of unacknowledged results and the cached
 	// assignment. Only one prober may use a directory at a time.
 	SpoolDir      string
@@ -163,6 +167,7 @@ func LoadConfig(path string) (Config, error) {
 		Identity:       fc.Vantage,
 		Collectors:     fc.Collectors,
 		Token:          strings.TrimSpace(string(tok)),
+		TokenFile:      fc.TokenFile,
 		SpoolDir:       fc.Spool.Dir,
 		SpoolMaxBytes:  int64(fc.Spool.MaxBytes),
 		SpoolSyncEvery: fc.Spool.SyncEvery.Std(),

@@ -28,6 +28,8 @@ func (p *Prober) heartbeats(ctx context.Context) {
 
 func (p *Prober) heartbeat(ctx context.Context) error {
 	st := p.spoolStats()
+	p.noteSpoolDrops(st.Dropped)
+	p.checkClock()
 	ident := p.ident.Load()
 	hb := results.Heartbeat{
 		Vantage: ident.ID, At: time.Now().UTC(), Every: time.Duration(p.hbEvery.Load()), Version: p.version,
@@ -95,9 +97,75 @@ func (p *Prober) discoverASN(ctx context.Context, d vantage.Discovery, addr neti
 	if err != nil {
 		return err
 	}
+	p.identMu.Lock()
 	id := *p.ident.Load()
 	id.ASN = asn
 	p.ident.Store(&id)
+	p.identMu.Unlock()
 	p.log.Info("public address and ASN discovered", "addr", addr, "asn", asn)
 	return nil
+}
+
+// noteSpoolDrops reports, in the heartbeat's last error, results the
+// spool dropped since the previous heartbeat to honour max_bytes or to
+// make room on a full disk, so that `picket vantages list` shows a
+// vantage losing results, not only its spool depth.
+func (p *Prober) noteSpoolDrops(dropped int64) {
+	p.errMu.Lock()
+	n := dropped - p.seenDropped
+	p.seenDropped = dropped
+	p.errMu.Unlock()
+	if n <= 0 {
+		p.setErr("spool_full", nil)
+		return
+	}
+	p.setErr("spool_full", fmt.Errorf("spool full (max_bytes %d, or the disk): dropped the %d oldest undelivered results since the last heartbeat, %d since start",
+		p.cfg.SpoolMaxBytes, n, dropped))
+}
+
+// maxClockOffset is how far this prober's clock may be from the
+// collectors' before it says so: well above what the Date header's
+// one-second resolution and a slow round trip explain, well below the
+// five minutes ahead past which collectors refuse results.
+const maxClockOffset = 30 * time.Second
+
+// checkClock compares this host's clock with the collectors'. Results are
+// stamped with this host's clock: behind, they are filed in the past;
+// more than five minutes ahead, collectors refuse them. An offset is
+// logged once when it appears and once when it is gone, and reported in
+// heartbeats meanwhile.
+func (p *Prober) checkClock() {
+	off, ok := p.coll.clockOffset()
+	if !ok {
+		return
+	}
+	p.errMu.Lock()
+	was := p.clockOff
+	p.clockOff = off > maxClockOffset || off < -maxClockOffset
+	now := p.clockOff
+	p.errMu.Unlock()
+	if !now {
+		p.setErr("clock", nil)
+		if was {
+			p.log.Info("clock agrees with the collectors again", "offset", off.Round(time.Second).String())
+		}
+		return
+	}
+	dir := "ahead of"
+	if off < 0 {
+		dir = "behind"
+	}
+	err := fmt.Errorf("this host's clock is %s %s the collectors'; results carry wrong times (more than 5m ahead, collectors refuse them): fix NTP on this host",
+		abs(off).Round(time.Second), dir)
+	p.setErr("clock", err)
+	if !was {
+		p.log.Error("clock offset", "err", err)
+	}
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }

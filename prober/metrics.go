@@ -66,7 +66,7 @@ func newMetrics(reg *prometheus.Registry, own bool, p *Prober) *metrics {
 		spoolGauge("spool_bytes", "Bytes of the spool on disk.", func() float64 { return float64(p.spoolStats().Bytes) }),
 		spoolGauge("spool_records", "Results in the spool not yet acknowledged.", func() float64 { return float64(p.spoolStats().Records) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_dropped_total",
-			Help: "Results dropped unacknowledged because the spool reached max_bytes."},
+			Help: "Results dropped unacknowledged, oldest first, because the spool reached max_bytes or its disk was full."},
 			func() float64 { return float64(p.spoolStats().Dropped) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "spool_corrupt_files_total",
 			Help: "Damaged spool files found at start."},
@@ -76,6 +76,8 @@ func newMetrics(reg *prometheus.Registry, own bool, p *Prober) *metrics {
 			Help: "Results made unreadable by damaged spool files found at start (an estimate)."},
 			func() float64 { return float64(p.spoolStats().Lost) }),
 		spoolGauge("checks_running", "Check runs in progress.", func() float64 { return float64(p.sched.Running()) }),
+		spoolGauge("clock_offset_seconds", "How far this host's clock is ahead of the last collector that answered (negative: behind), from its Date header, to about a second.",
+			func() float64 { off, _ := p.coll.clockOffset(); return off.Seconds() }),
 	)
 	if own {
 		// A shared registry (the quickstart's) has its owner's.

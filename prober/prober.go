@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,7 @@ type Prober struct {
 	reg     *prometheus.Registry
 	m       *metrics
 
+	identMu sync.Mutex // serialises changes to ident
 	ident   atomic.Pointer[vantage.Identity]
 	public  atomic.Pointer[netip.Addr]
 	policy  atomic.Pointer[targetpolicy.Policy]
@@ -71,8 +73,13 @@ type Prober struct {
 	spoolMu sync.Mutex
 	spool   *spool.Spool
 
-	errMu   sync.Mutex
-	lastErr map[string]string // component -> error
+	errMu       sync.Mutex
+	lastErr     map[string]string // component -> error
+	seenDropped int64             // spool drops already reported in a heartbeat
+	clockOff    bool              // the clock offset is being reported
+
+	// One log line per problem, not one per result, batch or retry.
+	appendTrouble, rejections, shipTrouble, assignTrouble *recurring
 
 	metricsAddr atomic.Pointer[string]
 	ran         atomic.Bool
@@ -91,6 +98,10 @@ func New(cfg Config, opts ...Option) (*Prober, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.appendTrouble = &recurring{log: p.log, msg: "results not spooled; dropped", period: time.Minute}
+	p.rejections = &recurring{log: p.log, msg: "collector rejected results; dropped", period: time.Minute}
+	p.shipTrouble = &recurring{log: p.log, msg: "results not delivered; kept in the spool", period: time.Minute}
+	p.assignTrouble = &recurring{log: p.log, msg: "assignment not fetched; keeping the current one", period: time.Minute}
 	asns := &netpath.Resolver{DNS: &netpath.Cymru{Server: cfg.ASNServer}}
 	if cfg.ASNDB != "" {
 		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
@@ -140,7 +151,7 @@ func New(cfg Config, opts ...Option) (*Prober, error) {
 	}
 	p.sched = sched
 	p.m = newMetrics(p.reg, own, p)
-	p.coll = newCollectors(p.cfg, p.hc, "picket-prober/"+p.version, func(collector, path, outcome string) {
+	p.coll = newCollectors(p.cfg, p.hc, "picket-prober/"+p.version, p.log, func(collector, path, outcome string) {
 		p.m.requests.WithLabelValues(collector, path, outcome).Inc()
 	})
 	return p, nil
@@ -180,15 +191,32 @@ func (p *Prober) setErr(component string, err error) {
 	p.lastErr[component] = err.Error()
 }
 
+// lastError lists the components' current errors, the most urgent
+// first, cut to what a heartbeat may carry: a longer one would have the
+// heartbeat refused and the vantage shown missing.
 func (p *Prober) lastError() string {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
-	for _, c := range []string{"ship", "assignments", "spool", "heartbeat"} {
+	var parts []string
+	for _, c := range []string{"ship", "assignments", "spool", "spool_full", "spool_read", "clock", "identity", "heartbeat"} {
 		if e, ok := p.lastErr[c]; ok {
-			return c + ": " + e
+			parts = append(parts, c+": "+e)
 		}
 	}
-	return ""
+	return truncate(strings.Join(parts, "; "), results.MaxMessageBytes)
+}
+
+// truncate cuts s to at most n bytes, at a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
 
 // Run runs the prober until ctx ends, then shuts down gracefully: it
@@ -347,11 +375,13 @@ func (p *Prober) record(ac vantage.AssignedCheck, kind string, res results.Resul
 		return
 	}
 	if err := p.spool.Append(spool.Record{ID: res.ID, Data: data}); err != nil {
-		p.log.Error("spool result", "check", ac.ID, "err", err)
+		p.appendTrouble.fail(1, err, "check", ac.ID)
 		p.setErr("spool", err)
 		p.m.dropped.WithLabelValues("spool_error").Inc()
 		return
 	}
+	p.appendTrouble.ok()
+	p.setErr("spool", nil)
 	// Counted once spooled, so that checks_run_total never counts a
 	// result the prober could lose.
 	p.m.checksRun.WithLabelValues(res.Kind).Inc()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -472,9 +473,41 @@ func TestRefusals(t *testing.T) {
 		if d := metric(t, r.p.Gatherer(), "picket_prober_results_dropped_total"); d != 0 {
 			t.Fatalf("%v results dropped on an authentication failure", d)
 		}
+		// An operator alerting on requests whose outcome is not "ok", or on
+		// ship failures of a collector, must see the refusals under the
+		// collector's URL as configured.
+		base := strings.TrimRight(col.URL(), "/")
+		for path, outcome := range map[string]string{"/v1/results": "ok", "/v1/assignments": "ok", "/v1/heartbeat": "ok"} {
+			if n := metricWith(t, r, "picket_prober_collector_requests_total", map[string]string{"path": path, "outcome": outcome}); n != 0 {
+				t.Errorf("%v refused requests to %s counted as %q", n, path, outcome)
+			}
+		}
+		if n := metricWith(t, r, "picket_prober_collector_requests_total", map[string]string{"collector": base, "path": "/v1/results", "outcome": "status_401"}); n == 0 {
+			t.Error("no request to /v1/results counted as status_401")
+		}
+		if n := metricWith(t, r, "picket_prober_ship_failures_total", map[string]string{"collector": base, "reason": "status_401"}); n == 0 {
+			t.Errorf("no ship failure counted for collector %s", base)
+		}
 		accounted(t, int(metric(t, r.p.Gatherer(), "picket_prober_checks_run_total")), dir, col)
 		if !strings.Contains(r.p.lastError(), "401") {
 			t.Fatalf("last error %q does not report the refusal", r.p.lastError())
 		}
 	})
+}
+
+// A heartbeat whose last_error is longer than the collector takes is
+// refused, and the vantage then shows as missing: however many problems
+// the prober has, and however long their messages, it must fit.
+func TestLastErrorFitsAHeartbeat(t *testing.T) {
+	p, err := New(Config{Identity: testIdentity, Collectors: []string{"http://127.0.0.1:1"}, Token: "t", SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.setErr("ship", fmt.Errorf("no collector available: %s", strings.Repeat("POST https://collector.example/v1/results: Service Unavailable ", 6)))
+	p.setErr("clock", fmt.Errorf("this host's clock is ahead: %s", strings.Repeat("é", 300)))
+	p.setErr("identity", fmt.Errorf("prober.yaml says ..."))
+	got := p.lastError()
+	if len(got) > results.MaxMessageBytes || !utf8.ValidString(got) || !strings.HasPrefix(got, "ship: no collector available") {
+		t.Fatalf("last error of %d bytes (valid UTF-8: %v): %q", len(got), utf8.ValidString(got), got)
+	}
 }

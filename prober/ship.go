@@ -57,8 +57,11 @@ func (p *Prober) ship(ctx context.Context, b *batcher) {
 		}
 		for ctx.Err() == nil {
 			n, wait, err := p.step(ctx, b)
-			if err != nil && ctx.Err() == nil {
-				p.log.Warn("shipping results", "err", err)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				p.shipTrouble.fail(1, err, "spooled", p.spool.Stats().Records)
+			case err == nil && n > 0:
+				p.shipTrouble.ok()
 			}
 			if !wait.IsZero() {
 				if !ctxtime.SleepUntil(ctx, wait) {
@@ -100,9 +103,10 @@ func (p *Prober) shipOnce(ctx context.Context, size int) (int, time.Time, error)
 		for _, r := range recs {
 			p.spool.Release(r.ID)
 		}
-		p.setErr("spool", err)
+		p.setErr("spool_read", err)
 		return 0, time.Now().Add(p.cfg.BackoffMin), err
 	}
+	p.setErr("spool_read", nil)
 	if len(recs) == 0 {
 		return 0, time.Time{}, nil
 	}
@@ -154,13 +158,22 @@ func (p *Prober) shipOnce(ctx context.Context, size int) (int, time.Time, error)
 		}
 	}
 	p.m.shipped.Add(float64(len(done)))
+	rejected, example := 0, results.Rejection{}
 	for _, r := range ack.Rejected {
 		if sent[r.ID] {
 			done = append(done, r.ID)
 			delete(sent, r.ID)
 			p.m.dropped.WithLabelValues("rejected").Inc()
-			p.log.Error("collector rejected a result; dropped", "id", r.ID, "reason", r.Reason, "collector", a.collector)
+			if rejected == 0 {
+				example = r
+			}
+			rejected++
 		}
+	}
+	if rejected > 0 {
+		p.rejections.fail(rejected, errors.New(example.Reason), "example_id", example.ID, "collector", a.collector)
+	} else {
+		p.rejections.ok()
 	}
 	if err := p.spool.Ack(done...); err != nil {
 		p.log.Error("record acknowledgements", "err", err)
@@ -209,9 +222,9 @@ func (p *Prober) refused(a answer, recs []spool.Record, ids []string) (time.Time
 		}
 		return time.Time{}, err
 	default:
+		// Logged by ship, once per problem.
 		p.spool.Release(ids...)
-		p.log.Error("collector refused results; will try again later", "err", err, "retry_in", p.cfg.BackoffMax)
-		return time.Now().Add(p.cfg.BackoffMax), err
+		return time.Now().Add(p.cfg.BackoffMax), fmt.Errorf("%w; retrying in %s", err, p.cfg.BackoffMax)
 	}
 }
 

@@ -27,8 +27,13 @@ type Location struct {
 // vantage must run, and the target policy it must enforce at connect time.
 // The collector sends it with an ETag; an unchanged assignment answers 304.
 type Assignment struct {
-	Vantage string          `json:"vantage"`
-	Checks  []AssignedCheck `json:"checks"`
+	Vantage string `json:"vantage"`
+	// Region and Provider are the vantage's as the operator enrolled it.
+	// The collector refuses results that carry others, so they win over
+	// prober.yaml's (empty from collectors that predate them).
+	Region   string          `json:"region,omitempty"`
+	Provider string          `json:"provider,omitempty"`
+	Checks   []AssignedCheck `json:"checks"`
 	// Policy is the collector's targets policy; probers refuse to connect
 	// to a denied address even when DNS changed after registration.
 	Policy targetpolicy.Policy `json:"policy"`

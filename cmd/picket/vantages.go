@@ -63,7 +63,7 @@ func runVantages(ctx context.Context, args []string, io stdio) int {
 		if err != nil {
 			return fail(io, "vantages token", exitFailed, err)
 		}
-		fmt.Fprintf(io.err, "vantage %s has a new token and its old one no longer works; the new one is shown only now; put it in the prober's token_file and restart the prober:\n", out.Vantage)
+		fmt.Fprintf(io.err, "vantage %s has a new token and its old one no longer works; the new one is shown only now; put it in the prober's token_file (a refused prober reads the file again):\n", out.Vantage)
 		fmt.Fprintln(io.out, out.Token)
 		return exitOK
 	case args[0] == "remove" && len(pos) == 1:

@@ -148,7 +148,7 @@ func Endpoints(w io.Writer, eps []results.Endpoint, withTeam bool) error {
 // Vantages writes a table of vantages.
 func Vantages(w io.Writer, vs []api.VantageStatus, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tREGION\tPROVIDER\tASN\tSTATE\tLAST HEARTBEAT\tVERSION\tSPOOL\tRUNNING")
+	fmt.Fprintln(tw, "ID\tREGION\tPROVIDER\tASN\tSTATE\tLAST HEARTBEAT\tVERSION\tSPOOL\tRUNNING\tLAST ERROR")
 	for _, v := range vs {
 		last := "never"
 		if !v.LastHeartbeat.IsZero() {
@@ -158,9 +158,22 @@ func Vantages(w io.Writer, vs []api.VantageStatus, now time.Time) error {
 		if v.ASN != 0 {
 			asn = "AS" + strconv.FormatUint(uint64(v.ASN), 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", v.ID, v.Region, v.Provider, asn, v.State, last, dash(v.Version), v.SpoolDepth, v.Running)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", v.ID, v.Region, v.Provider, asn, v.State, last, dash(v.Version), v.SpoolDepth, v.Running,
+			dash(oneLine(v.LastError, maxErrorWidth)))
 	}
 	return tw.Flush()
+}
+
+// maxErrorWidth bounds the LAST ERROR column; the API has it whole.
+const maxErrorWidth = 160
+
+// oneLine makes s fit one table cell of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // Teams writes a table of teams.

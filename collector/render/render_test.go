@@ -120,3 +120,34 @@ func TestReportWithoutLatency(t *testing.T) {
 		}
 	}
 }
+
+// The operator sees in `picket vantages list` why a vantage is in
+// trouble (a full spool, a refused token), not only that its spool grows.
+func TestVantagesShowLastError(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	vs := []api.VantageStatus{
+		{State: "live", Vantage: results.Vantage{ID: "hel1", Region: "eu-central", Provider: "hetzner", ASN: 24940,
+			LastHeartbeat: now.Add(-3 * time.Second), Version: "1.2.0", SpoolDepth: 4711, Running: 3,
+			LastError: "spool_full: spool full (max_bytes 536870912, or the disk):\ndropped the 12 oldest " + strings.Repeat("x", 300)}},
+		{State: "never", Vantage: results.Vantage{ID: "sgp1", Region: "ap-southeast", Provider: "vultr"}},
+	}
+	var b bytes.Buffer
+	if err := Vantages(&b, vs, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want a header and one per vantage:\n%s", len(lines), b.String())
+	}
+	for _, want := range []string{"LAST ERROR", "AS24940", "3s ago", "1.2.0", "4711", "spool_full: spool full (max_bytes 536870912, or the disk): dropped the 12 oldest xxx"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(lines[1], strings.Repeat("x", 200)) || !strings.HasSuffix(lines[1], "…") {
+		t.Errorf("a long error is not cut short: %s", lines[1])
+	}
+	if f := strings.Fields(lines[2]); f[len(f)-1] != "-" {
+		t.Errorf("a vantage without an error shows %q, want -", f[len(f)-1])
+	}
+}

@@ -15,7 +15,8 @@
 // acknowledged record (u64 record offset, u32 CRC-32C of those 8 bytes).
 // A segment whose records are all acknowledged is deleted with its sidecar.
 // Every Open starts a new segment, so a file left by a crash is never
-// appended to again.
+// appended to again; only when the disk is full does Open carry on with
+// the newest segment, and only if it ends with a whole record.
 //
 // # Durability
 //
@@ -43,4 +44,10 @@
 // Options.MaxBytes bounds the spool's size on disk. When an append would
 // exceed it, whole segments are dropped, oldest first, and their
 // unacknowledged records are counted in Stats.Dropped.
+//
+// A full disk (ENOSPC) is met the same way: the append first reuses the
+// space of the active segment if every record in it is acknowledged (it
+// is emptied in place, acknowledgements first), then drops the oldest
+// segments; only when neither frees anything does it fail, and the new
+// record is the one lost.
 package spool

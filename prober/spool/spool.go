@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -66,8 +67,8 @@ type Record struct {
 type Stats struct {
 	Records int64 // not yet acknowledged (pending and in flight)
 	Bytes   int64 // on disk, segments and acknowledgement files
-	// Dropped counts records discarded unacknowledged to honour MaxBytes,
-	// since Open.
+	// Dropped counts records discarded unacknowledged to honour MaxBytes
+	// or to make room on a full disk, since Open.
 	Dropped int64
 	// Lost counts records made unreadable by corruption, found at Open.
 	Lost int64
@@ -126,7 +127,10 @@ type Spool struct {
 	closed bool
 	ready  chan struct{}
 	stop   chan struct{}
-	synced sync.WaitGroup
+	// reclaimLogged is when reclaim last logged emptying the active
+	// segment.
+	reclaimLogged time.Time
+	synced        sync.WaitGroup
 }
 
 // Open opens or creates the spool in opts.Dir and loads what a previous
@@ -157,8 +161,14 @@ func Open(opts Options) (*Spool, error) {
 		return nil, err
 	}
 	if err := s.rotate(); err != nil {
-		s.closeFiles()
-		return nil, err
+		// On a full disk, carry on appending to the newest segment
+		// rather than refuse to start: Append frees space as it can. Not
+		// after damage: new records must not land amid old bytes.
+		if !errors.Is(err, syscall.ENOSPC) || !s.cleanTail() {
+			s.closeFiles()
+			return nil, err
+		}
+		log.Warn("spool: disk full at start; appending to the newest segment", "err", err)
 	}
 	if s.live > 0 {
 		s.signal()
@@ -217,6 +227,17 @@ func (s *Spool) load() error {
 		s.bytes += seg.size + seg.ackSize
 	}
 	return nil
+}
+
+// cleanTail reports whether the newest segment ends with its last whole
+// record, so that appending to it is safe.
+func (s *Spool) cleanTail() bool {
+	seg := s.active()
+	if seg == nil {
+		return false
+	}
+	fi, err := seg.f.Stat()
+	return err == nil && fi.Size() == seg.size
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%020d", seq) }
@@ -422,18 +443,31 @@ func (s *Spool) Append(recs ...Record) error {
 		return ErrClosed
 	}
 	if s.active().size+int64(len(buf)) > s.opts.SegmentBytes {
-		if err := s.rotate(); err != nil {
-			return err
+		for {
+			err := s.rotate()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, syscall.ENOSPC) || !s.reclaim() {
+				return err
+			}
 		}
 	}
 	s.makeRoom(int64(len(buf)))
 	seg := s.active()
-	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+	for {
+		_, err := seg.f.WriteAt(buf, seg.size)
+		if err == nil {
+			break
+		}
 		// Leave the file as the records before this batch: a partial
 		// write would read as a torn record, and the next batch must not
 		// follow it.
 		_ = seg.f.Truncate(seg.size)
-		return fmt.Errorf("spool: append: %w", err)
+		if !errors.Is(err, syscall.ENOSPC) || !s.reclaim() {
+			return fmt.Errorf("spool: append: %w", err)
+		}
+		seg = s.active()
 	}
 	off := seg.size
 	for i, r := range recs {
@@ -458,21 +492,70 @@ func (s *Spool) Append(recs ...Record) error {
 // The active segment is kept: it can be no larger than SegmentBytes.
 func (s *Spool) makeRoom(n int64) {
 	for s.bytes+n > s.opts.MaxBytes && len(s.segs) > 1 {
-		old := s.segs[0]
-		s.segs = s.segs[1:]
-		old.gone = true
-		dropped := 0
-		for _, e := range old.recs {
-			if e.state == pending {
-				dropped++
-			}
-		}
-		s.stats.Dropped += int64(dropped)
-		s.live -= int64(dropped)
-		s.bytes -= old.size + old.ackSize
-		s.log.Warn("spool: full; dropped the oldest results", "file", old.path, "records", dropped, "max_bytes", s.opts.MaxBytes)
-		s.removeSegment(old)
+		dropped, path := s.dropOldest()
+		s.log.Warn("spool: full; dropped the oldest results", "file", path, "records", dropped, "max_bytes", s.opts.MaxBytes)
 	}
+}
+
+// dropOldest deletes the oldest segment, which is not the active one, and
+// counts its pending records as dropped. Callers hold mu.
+func (s *Spool) dropOldest() (dropped int, path string) {
+	old := s.segs[0]
+	s.segs = s.segs[1:]
+	old.gone = true
+	for _, e := range old.recs {
+		if e.state == pending {
+			dropped++
+		}
+	}
+	s.stats.Dropped += int64(dropped)
+	s.live -= int64(dropped)
+	s.bytes -= old.size + old.ackSize
+	s.removeSegment(old)
+	return dropped, old.path
+}
+
+// reclaim frees disk space after the filesystem said it had none, so that
+// a full disk costs the oldest results, as MaxBytes does, rather than
+// every new one. The active segment, once every record in it is
+// acknowledged, is emptied in place: otherwise it would keep its space
+// until it grew to SegmentBytes, which on a full disk it never does, and
+// the spool would refuse every result until a restart. Failing that, the
+// oldest segment is dropped. It reports whether anything was freed.
+// Callers hold mu.
+func (s *Spool) reclaim() bool {
+	if seg := s.active(); seg != nil && len(seg.recs) > 0 && seg.done == len(seg.recs) {
+		// The acknowledgements go first: were the segment emptied first
+		// and the prober to crash, new records written at the offsets of
+		// acknowledged ones would read as acknowledged after a restart.
+		if seg.ack != nil {
+			if err := seg.ack.Truncate(0); err != nil {
+				s.log.Error("spool: empty acknowledgements", "file", seg.path, "err", err)
+				return false
+			}
+			_ = seg.ack.Sync()
+		}
+		if err := seg.f.Truncate(int64(len(magic))); err != nil {
+			s.log.Error("spool: empty acknowledged segment", "file", seg.path, "err", err)
+			return false
+		}
+		s.bytes -= seg.size + seg.ackSize - int64(len(magic))
+		seg.size, seg.ackSize = int64(len(magic)), 0
+		seg.recs, seg.done, seg.cursor = nil, 0, 0
+		// On a disk that stays full this happens every few records:
+		// say so once a minute.
+		if now := time.Now(); now.Sub(s.reclaimLogged) >= time.Minute {
+			s.reclaimLogged = now
+			s.log.Warn("spool: disk full; reusing the space of delivered results", "file", seg.path)
+		}
+		return true
+	}
+	if len(s.segs) > 1 {
+		dropped, path := s.dropOldest()
+		s.log.Warn("spool: disk full; dropped the oldest results", "file", path, "records", dropped)
+		return true
+	}
+	return false
 }
 
 func (s *Spool) signal() {
@@ -617,6 +700,11 @@ func (s *Spool) Ack(ids ...string) error {
 			seg.ack = f
 		}
 		if _, err := seg.ack.Write(b); err != nil {
+			// On a full disk the active segment, once wholly
+			// acknowledged, needs no acknowledgements: it is emptied.
+			if errors.Is(err, syscall.ENOSPC) && seg == s.active() && seg.done == len(seg.recs) && s.reclaim() {
+				continue
+			}
 			errs = append(errs, fmt.Errorf("spool: record acknowledgement: %w", err))
 			continue
 		}

@@ -1,0 +1,85 @@
+package prober_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/collector"
+	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/prober"
+	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/vantage"
+)
+
+// TestClockOffsetIsReported: a prober whose clock is far from the
+// collector's says so once in its log, in its metrics and in its
+// heartbeats (so in `picket vantages list`). The skew is made on the
+// collector's side of the wire: the real collector, whose Date header
+// reads ten minutes earlier than this host's clock, as if this host's
+// clock ran ten minutes ahead.
+func TestClockOffsetIsReported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab := newCollectorLab(t)
+	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
+		Name: "api", Target: lab.target, Regions: []string{"all"},
+		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := collector.New(collector.Options{
+		Store: lab.store, Kinds: all.New(), AdminToken: "admin-token", HeartbeatEvery: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const skew = 10 * time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(-skew).UTC().Format(http.TimeFormat))
+		srv.ServeHTTP(w, r)
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	logs := &logBuffer{}
+	p, err := prober.New(prober.Config{
+		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
+		Collectors: []string{"http://" + ln.Addr().String()}, Token: lab.enrolled.Token, SpoolDir: t.TempDir(),
+		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
+		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+	}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	until(t, "a heartbeat reporting the clock", func() bool {
+		vs, err := lab.admin.Vantages(ctx)
+		return err == nil && len(vs) == 1 && strings.Contains(vs[0].LastError, "clock is 10m0s ahead of the collectors'")
+	})
+	if off := gauge(t, p.Gatherer(), "picket_prober_clock_offset_seconds"); off < skew.Seconds()-2 || off > skew.Seconds()+2 {
+		t.Errorf("picket_prober_clock_offset_seconds %v, want about %v", off, skew.Seconds())
+	}
+	until(t, "a few more heartbeats", func() bool { return gauge(t, p.Gatherer(), "picket_prober_heartbeats_total") >= 4 })
+	if lines := logs.lines(`msg="clock offset"`); len(lines) != 1 {
+		t.Errorf("%d log lines about the clock, want 1:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
