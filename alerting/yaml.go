@@ -71,9 +71,46 @@ type NotifierConfig struct {
 	Severities     []Severity `yaml:"severities"`
 }
 
+// NotifierError is a mistake in one entry of collector.yaml's notifiers
+// list, naming the entry and the field, so that the caller can add the
+// field's line.
+type NotifierError struct {
+	// Index is the entry's position in the list.
+	Index int
+	// Name is the entry's name, when it has one.
+	Name string
+	// Field is the key inside the entry ("url", "to[1]"); empty for the
+	// entry as a whole.
+	Field  string
+	Reason string
+	Err    error
+}
+
+func (e *NotifierError) Error() string {
+	where := fmt.Sprintf("notifiers[%d]", e.Index)
+	if e.Name != "" {
+		where += " (" + e.Name + ")"
+	}
+	if e.Field != "" {
+		where += "." + e.Field
+	}
+	return where + ": " + e.Reason
+}
+
+func (e *NotifierError) Unwrap() error { return e.Err }
+
+// Path is the field's path in the file: "notifiers[2].url".
+func (e *NotifierError) Path() string {
+	p := fmt.Sprintf("notifiers[%d]", e.Index)
+	if e.Field != "" {
+		p += "." + e.Field
+	}
+	return p
+}
+
 // BuildRoutes turns the notifiers list into routes, reading secrets. An
-// error names the notifier and the field. Notifiers without severities get
-// page and notify (info is recorded only).
+// error is a *NotifierError naming the notifier and the field. Notifiers
+// without severities get page and notify (info is recorded only).
 func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -81,12 +118,14 @@ func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, er
 	var routes []Route
 	seen := map[string]bool{}
 	for i, c := range cfgs {
-		where := fmt.Sprintf("notifiers[%d]", i)
-		if c.Name != "" {
-			where += " (" + c.Name + ")"
-		}
 		fail := func(field, format string, args ...any) error {
-			return fmt.Errorf("%s.%s: %s", where, field, fmt.Sprintf(format, args...))
+			e := &NotifierError{Index: i, Name: c.Name, Field: field, Reason: fmt.Sprintf(format, args...)}
+			for _, a := range args {
+				if err, ok := a.(error); ok {
+					e.Err = err
+				}
+			}
+			return e
 		}
 		if c.Name == "" {
 			return nil, fail("name", "missing")
@@ -95,9 +134,9 @@ func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, er
 			return nil, fail("name", "%q is used twice", c.Name)
 		}
 		seen[c.Name] = true
-		for _, s := range c.Severities {
+		for j, s := range c.Severities {
 			if s != SeverityPage && s != SeverityNotify && s != SeverityInfo {
-				return nil, fail("severities", "%q is not one of page, notify, info", s)
+				return nil, fail(fmt.Sprintf("severities[%d]", j), "%q is not one of page, notify, info", s)
 			}
 		}
 		sev := c.Severities
@@ -107,12 +146,13 @@ func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, er
 		var sender notify.Sender
 		switch c.Kind {
 		case "webhook", "slack", "alertmanager":
+			field := firstSet([]string{"url", "url_file", "url_env"}, c.URL, c.URLFile, c.URLEnv)
 			u, err := secretOrInline(c.URL, c.URLFile, c.URLEnv, getenv)
 			if err != nil {
-				return nil, fail("url", "%v", err)
+				return nil, fail(field, "%v", err)
 			}
 			if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return nil, fail("url", "not an http(s) URL")
+				return nil, fail(field, "not an http(s) URL")
 			}
 			switch c.Kind {
 			case "webhook":
@@ -128,7 +168,7 @@ func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, er
 		case "pagerduty":
 			key, err := config.Secret{File: c.RoutingKeyFile, Env: c.RoutingKeyEnv}.Read(getenv)
 			if err != nil {
-				return nil, fail("routing_key_file", "%v", err)
+				return nil, fail(firstSet([]string{"routing_key_file", "routing_key_env"}, c.RoutingKeyFile, c.RoutingKeyEnv), "%v", err)
 			}
 			sender = notify.PagerDuty{URL: c.URL, RoutingKey: key}
 		case "email":
@@ -150,17 +190,30 @@ func BuildRoutes(cfgs []NotifierConfig, getenv func(string) string) ([]Route, er
 			if c.Username != "" {
 				pw, err := config.Secret{File: c.PasswordFile, Env: c.PasswordEnv}.Read(getenv)
 				if err != nil {
-					return nil, fail("password_file", "%v", err)
+					return nil, fail(firstSet([]string{"password_file", "password_env"}, c.PasswordFile, c.PasswordEnv), "%v", err)
 				}
 				e.Password = pw
 			}
 			sender = e
+		case "":
+			return nil, fail("kind", "missing; one of webhook, slack, pagerduty, email, alertmanager")
 		default:
 			return nil, fail("kind", "%q is not one of webhook, slack, pagerduty, email, alertmanager", c.Kind)
 		}
 		routes = append(routes, Route{Name: c.Name, Sender: sender, Severities: sev})
 	}
 	return routes, nil
+}
+
+// firstSet returns the name of the first non-empty value, so that an error
+// about a secret names the key the operator wrote; names[0] when none is.
+func firstSet(names []string, values ...string) string {
+	for i, v := range values {
+		if v != "" {
+			return names[i]
+		}
+	}
+	return names[0]
 }
 
 // secretOrInline reads a value given inline, in a file, or in an

@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,24 @@ func TestBuildRoutes(t *testing.T) {
 	}
 	if _, err := BuildRoutes([]NotifierConfig{{Name: "a", Kind: "webhook", URL: "https://x"}, {Name: "a", Kind: "webhook", URL: "https://y"}}, getenv); err == nil {
 		t.Error("duplicate names accepted")
+	}
+
+	// The error carries the entry and field, for collector.yaml's line.
+	paths := []struct {
+		cfgs []NotifierConfig
+		path string
+	}{
+		{[]NotifierConfig{{Name: "a", Kind: "webhook", URL: "https://x"}, {Name: "b", Kind: "email", SMTP: "s:25", From: "a@b", To: []string{"c@d", "nope"}}}, "notifiers[1].to[1]"},
+		{[]NotifierConfig{{Name: "a", Kind: "pagerduty", RoutingKeyEnv: "UNSET"}}, "notifiers[0].routing_key_env"},
+		{[]NotifierConfig{{Name: "a", Kind: "slack", URLFile: filepath.Join(dir, "missing")}}, "notifiers[0].url_file"},
+		{[]NotifierConfig{{Kind: "webhook"}}, "notifiers[0].name"},
+	}
+	for _, tt := range paths {
+		_, err := BuildRoutes(tt.cfgs, getenv)
+		var ne *NotifierError
+		if !errors.As(err, &ne) || ne.Path() != tt.path {
+			t.Errorf("%+v: error %v, want a *NotifierError at %s", tt.cfgs, err, tt.path)
+		}
 	}
 }
 

@@ -133,3 +133,59 @@ func TestAlertsAPI(t *testing.T) {
 		t.Fatalf("silence not removed: %+v", ss)
 	}
 }
+
+// The admin token naming a team that does not exist gets 404 with a JSON
+// error naming it, on every path that takes ?team=: not an empty list, and
+// never something written for no team.
+func TestUnknownTeam(t *testing.T) {
+	e := newEnv(t, openSQLite)
+	e.srv.MountAlerts(alerting.NewService(e.store, alerting.Config{}, nil, alerting.Options{}))
+	e.register("payments", "web")
+	apply := []byte(`{"endpoints":[{"name":"ghost","target":"https://203.0.113.10/","checks":[{"kind":"probe"}]}]}`)
+	silence := []byte(`{"for":"1h","reason":"deploy"}`)
+	tests := []struct {
+		method, path string
+		body         []byte
+	}{
+		{"GET", "/v1/endpoints?team=nosuch", nil},
+		{"POST", "/v1/endpoints?team=nosuch", apply},
+		{"GET", "/v1/endpoints/web?team=nosuch", nil},
+		{"DELETE", "/v1/endpoints/web?team=nosuch", nil},
+		{"GET", "/v1/reports/availability?team=nosuch", nil},
+		{"GET", "/v1/alerts?team=nosuch", nil},
+		{"GET", "/v1/silences?team=nosuch", nil},
+		{"POST", "/v1/silences?team=nosuch", silence},
+		{"DELETE", "/v1/silences/01a2018a-89e6-7ea3-9c13-6e365ba0da9f?team=nosuch", nil},
+		{"GET", "/v1/vantages?team=nosuch", nil},
+	}
+	for _, tt := range tests {
+		status, body, _ := raw(t, e, tt.method, tt.path, testAdminToken, tt.body, nil)
+		if status != 404 || body.Code != "not_found" || body.Error != `no team "nosuch" (picket teams list shows the teams)` {
+			t.Errorf("%s %s: %d %+v, want 404 not_found naming the team", tt.method, tt.path, status, body)
+		}
+	}
+	// Nothing was written, and the existing team is still answered.
+	all, err := e.store.Endpoints(context.Background(), "")
+	if err != nil || len(all) != 1 || all[0].Name != "web" {
+		t.Errorf("endpoints after the refusals: %+v %v, want only payments' web", all, err)
+	}
+	if ss, err := e.store.Silences(context.Background(), "", time.Now()); err != nil || len(ss) != 0 {
+		t.Errorf("silences after the refusals: %+v %v, want none", ss, err)
+	}
+	if status, _, _ := raw(t, e, "GET", "/v1/endpoints?team=payments", testAdminToken, nil, nil); status != 200 {
+		t.Errorf("an existing team: %d, want 200", status)
+	}
+	// A team token naming another team is still 403, whether it exists or not.
+	if status, _, _ := raw(t, e, "GET", "/v1/endpoints?team=nosuch", teamToken(t, e, "search"), nil, nil); status != 403 {
+		t.Errorf("a team token naming another team: %d, want 403", status)
+	}
+}
+
+func teamToken(t *testing.T, e *env, name string) string {
+	t.Helper()
+	out, err := e.admin.CreateTeam(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Token
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/results"
@@ -511,6 +512,15 @@ func testEndpointValidation(t *testing.T, open storeOpener) {
 			"endpoints[1].checks[0].colour", "unknown field"},
 		{"bad interval", endpoint("x", "https://203.0.113.10/", nil, json.RawMessage(`{"kind":"probe","interval":"soon"}`)),
 			"endpoints[1].checks[0].interval", "bad duration"},
+		// An explicit zero is refused; only a missing field means the default.
+		{"zero interval", endpoint("x", "https://203.0.113.10/", nil, json.RawMessage(`{"kind":"probe","interval":"0s"}`)),
+			"endpoints[1].checks[0].interval", "endpoints[1] (x) checks[0].interval: must be positive, got 0s"},
+		{"zero timeout", endpoint("x", "https://203.0.113.10/", nil, probeCheckJSON(""), json.RawMessage(`{"kind":"probe","timeout":"0s"}`)),
+			"endpoints[1].checks[1].timeout", "endpoints[1] (x) checks[1].timeout: must be positive, got 0s"},
+		{"negative interval", endpoint("x", "https://203.0.113.10/", nil, json.RawMessage(`{"kind":"probe","interval":"-30s"}`)),
+			"endpoints[1].checks[0].interval", "must be positive, got -30s"},
+		{"null interval", endpoint("x", "https://203.0.113.10/", nil, json.RawMessage(`{"kind":"probe","interval":null}`)),
+			"endpoints[1].checks[0].interval", "empty"},
 		{"no checks", endpoint("x", "https://203.0.113.10/", nil), "endpoints[1].checks", "at least one check"},
 		{"bad name", endpoint("Bad Name", "https://203.0.113.10/", nil, probeCheckJSON("")), "endpoints[1].name", "lower-case"},
 		{"duplicate name", endpoint("ok", "https://203.0.113.10/", nil, probeCheckJSON("")), "endpoints[1].name", "duplicate of endpoints[0]"},
@@ -841,4 +851,29 @@ func ms(m results.OptionalMS) float64 {
 		return math.Inf(1)
 	}
 	return m.MS
+}
+
+// A spec stored before explicit zeros were refused (interval "0s", which
+// then meant the default) is still assigned, and runs at the default:
+// only what a team applies is checked for zeros.
+func TestStoredZeroIntervalStillAssigned(t *testing.T) {
+	e := newEnv(t, openSQLite)
+	ctx := context.Background()
+	e.team("payments")
+	old := results.Endpoint{Team: "payments", Name: "old", Target: "https://203.0.113.10/", Regions: []string{"all"},
+		Checks: []json.RawMessage{json.RawMessage(`{"interval":"0s","kind":"probe","timeout":"0s"}`)}, UpdatedAt: time.Now().UTC()}
+	if err := e.store.PutEndpoint(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := e.vantage("hel1", "eu", "hetzner").Assignment(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Checks) != 1 || a.Checks[0].ID != "old/probe" {
+		t.Fatalf("assignment %+v, want the stored check", a.Checks)
+	}
+	p, err := checks.NewRegistry(probeKind{}).Parse(a.Checks[0].Target, a.Checks[0].Spec)
+	if err != nil || p.Spec.Interval.Std() != checks.DefaultInterval {
+		t.Errorf("the stored spec parses as %+v, %v; want the default interval", p.Spec, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -205,6 +206,19 @@ func (s *Server) teamAuth(h teamHandler) http.Handler {
 		var sc scope
 		switch {
 		case p.Admin:
+			if asked != "" {
+				// Without this, a misspelt team reads as a team with
+				// nothing, and a write creates things for no team.
+				found, err := s.teamExists(r.Context(), asked)
+				if err != nil {
+					s.internal(w, r, err)
+					return
+				}
+				if !found {
+					s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no team %q (picket teams list shows the teams)", asked))
+					return
+				}
+			}
 			sc = scope{team: asked, admin: true}
 		case p.Team != "":
 			if asked != "" && asked != p.Team {
@@ -218,6 +232,17 @@ func (s *Server) teamAuth(h teamHandler) http.Handler {
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), sc)
 	})
+}
+
+// teamExists says whether the store has team name. Only the admin token
+// names a team with ?team=, so the list of teams, which is short, is read
+// rather than adding a lookup to every store.
+func (s *Server) teamExists(ctx context.Context, name string) (bool, error) {
+	teams, err := s.store.Teams(ctx)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(teams, func(t results.Team) bool { return t.Name == name }), nil
 }
 
 func (s *Server) adminAuth(h http.HandlerFunc) http.Handler {

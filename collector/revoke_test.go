@@ -404,25 +404,24 @@ func testRemoveTeam(t *testing.T, open storeOpener) {
 	if got := checkIDs(after); !slices.Equal(got, []string{"ops/status/probe"}) {
 		t.Errorf("assignment after removal: %v, want [ops/status/probe]", got)
 	}
-	for _, tc := range []struct {
-		team      string
-		endpoints []string
-		silences  int
-	}{
-		{"payments", nil, 0},
-		{"ops", []string{"status"}, 1},
-	} {
-		eps, err := e.admin.Endpoints(ctx, tc.team)
-		var names []string
-		for _, ep := range eps {
-			names = append(names, ep.Name)
-		}
-		if err != nil || !slices.Equal(names, tc.endpoints) {
-			t.Errorf("%s's endpoints after removal: %v %v, want %v", tc.team, names, err, tc.endpoints)
-		}
-		if ss, err := e.admin.Silences(ctx, tc.team); err != nil || len(ss) != tc.silences {
-			t.Errorf("%s's silences after removal: %+v %v, want %d", tc.team, ss, err, tc.silences)
-		}
+	// Every team's endpoints and silences are the remaining team's; the
+	// removed team is no team to name with ?team= any more.
+	eps, err := e.admin.Endpoints(ctx, "")
+	var names []string
+	for _, ep := range eps {
+		names = append(names, ep.Team+"/"+ep.Name)
+	}
+	if err != nil || !slices.Equal(names, []string{"ops/status"}) {
+		t.Errorf("every team's endpoints after removal: %v %v, want [ops/status]", names, err)
+	}
+	if ss, err := e.admin.Silences(ctx, ""); err != nil || len(ss) != 1 || ss[0].Team != "ops" {
+		t.Errorf("every team's silences after removal: %+v %v, want ops' one", ss, err)
+	}
+	if _, err := e.admin.Endpoints(ctx, "payments"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Errorf("the removed team's endpoints: %v, want 404", err)
+	}
+	if _, err := e.admin.Silences(ctx, "payments"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Errorf("the removed team's silences: %v, want 404", err)
 	}
 	if _, err := ops.Endpoints(ctx, ""); err != nil {
 		t.Errorf("the other team's token after the removal: %v", err)
@@ -671,10 +670,21 @@ func TestRemoveTeamResolvesItsAlerts(t *testing.T) {
 	if got := delivered(); len(got) != 0 {
 		t.Errorf("notifications a round later: %q, want none", got)
 	}
+	// The removed team's alert history stays, in every team's alerts (the
+	// team itself is no longer one to name with ?team=).
+	all, err := e.admin.Alerts(ctx, "", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for team, want := range map[string]alerting.State{"payments": alerting.StateResolved, "ops": alerting.StateFiring} {
-		as, err := e.admin.Alerts(ctx, team, "1h")
-		if err != nil || len(as) != 1 || as[0].State != want || as[0].Endpoint != eps[team] {
-			t.Errorf("%s's alerts after the removal: %+v %v; want its one outage, %s", team, as, err, want)
+		var as []alerting.Alert
+		for _, a := range all {
+			if a.Team == team {
+				as = append(as, a)
+			}
+		}
+		if len(as) != 1 || as[0].State != want || as[0].Endpoint != eps[team] {
+			t.Errorf("%s's alerts after the removal: %+v; want its one outage, %s", team, as, want)
 		}
 	}
 }

@@ -66,6 +66,13 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 	if log == nil {
 		log = slog.Default()
 	}
+	// The sections other packages read are checked before anything is
+	// created, so that a mistake in them leaves no admin token or store
+	// behind.
+	sec, err := readSections(cfg)
+	if err != nil {
+		return nil, err
+	}
 	token, created, err := EnsureAdminToken(cfg.AdminTokenFile)
 	if err != nil {
 		return nil, err
@@ -92,7 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 		st.Close()
 		return nil, err
 	}
-	alerts, err := mountServices(cfg, st, srv, token, log)
+	alerts, err := mountServices(cfg, sec, st, srv, token, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -108,36 +115,52 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 	return &Runtime{Config: cfg, Server: srv, Store: st, Listener: ln, AdminTokenCreated: created, Alerts: alerts}, nil
 }
 
+// sections are the parts of collector.yaml that other packages decode.
+type sections struct {
+	alerting alerting.YAMLConfig
+	routes   []alerting.Route
+	asns     *netpath.Resolver
+}
+
+// readSections decodes and checks the alerting and notifiers sections and
+// loads asn_db. Errors name the file, the line and the setting.
+func readSections(cfg *config.Config) (sections, error) {
+	var sec sections
+	if err := cfg.DecodeAlerting(&sec.alerting); err != nil {
+		return sec, err
+	}
+	var notifiers []alerting.NotifierConfig
+	if err := cfg.DecodeNotifiers(&notifiers); err != nil {
+		return sec, err
+	}
+	routes, err := alerting.BuildRoutes(notifiers, os.Getenv)
+	if ne := (*alerting.NotifierError)(nil); errors.As(err, &ne) {
+		return sec, cfg.ErrorAt(ne.Path(), ne.Error(), ne)
+	} else if err != nil {
+		return sec, fmt.Errorf("%s: %w", cfg.File(), err)
+	}
+	sec.routes = routes
+	if cfg.ASNDB != "" {
+		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
+		if err != nil {
+			return sec, cfg.Errorf("asn_db", "%w", err)
+		}
+		sec.asns = &netpath.Resolver{Table: table}
+	}
+	return sec, nil
+}
+
 // mountServices composes what the collector serves beside its own API:
 // the alerting service (evaluated by whichever replica holds its lock)
 // with /v1/alerts and /v1/silences, the public NEL endpoint, and the
 // dashboard at /.
-func mountServices(cfg *config.Config, st results.Store, srv *Server, adminToken string, log *slog.Logger) (*alerting.Service, error) {
-	var ycfg alerting.YAMLConfig
-	if err := cfg.DecodeAlerting(&ycfg); err != nil {
-		return nil, err
-	}
-	var notifiers []alerting.NotifierConfig
-	if err := cfg.DecodeNotifiers(&notifiers); err != nil {
-		return nil, err
-	}
-	routes, err := alerting.BuildRoutes(notifiers, os.Getenv)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File(), err)
-	}
+func mountServices(cfg *config.Config, sec sections, st results.Store, srv *Server, adminToken string, log *slog.Logger) (*alerting.Service, error) {
+	ycfg, routes, asns := sec.alerting, sec.routes, sec.asns
 	alerts := alerting.NewService(st, ycfg.Config(), routes, alerting.Options{Logger: log, Registry: srv.Metrics(),
 		ClientDetector: &alerting.NELDetector{Counts: st}})
 	alerts.DashboardURL = ycfg.DashboardURL
 	srv.MountAlerts(alerts)
 
-	var asns *netpath.Resolver
-	if cfg.ASNDB != "" {
-		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: asn_db: %w", cfg.File(), err)
-		}
-		asns = &netpath.Resolver{Table: table}
-	}
 	nelOpts := nel.Options{Store: st, Endpoints: st, Metrics: srv.Metrics(), Logger: log,
 		MaxBodyBytes: int64(cfg.NEL.MaxBodyBytes), MaxReports: cfg.NEL.MaxReports,
 		RatePerSecond: cfg.NEL.RatePerSecond, Burst: cfg.NEL.Burst, MaxNetworks: cfg.NEL.MaxNetworks,
@@ -147,7 +170,9 @@ func mountServices(cfg *config.Config, st results.Store, srv *Server, adminToken
 	}
 	nelHandler, err := nel.NewHandler(nelOpts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File(), err)
+		// The settings were checked one by one (config.Parse); what is
+		// left is how they combine, which is the nel section's.
+		return nil, cfg.ErrorAt("nel", err.Error(), err)
 	}
 	srv.Handle("/v1/reports/nel", nelHandler)
 

@@ -148,3 +148,59 @@ func TestApplyLocalAllowsCAFile(t *testing.T) {
 		t.Fatalf("ApplyLocal with ca_file: %v", err)
 	}
 }
+
+// A mistake in a notifier or in asn_db stops the start with the file, the
+// line and the setting, before the admin token or the store is created.
+func TestRuntimeSectionErrors(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "pd.key")
+	if err := os.WriteFile(keyFile, []byte("R0UT1NG\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown notifier kind", "notifiers:\n  - name: oncall\n    kind: pager\n",
+			`collector.yaml:3: notifiers[0] (oncall).kind: "pager" is not one of webhook, slack, pagerduty, email, alertmanager`},
+		{"notifier without kind", "notifiers:\n  - {name: oncall, routing_key_file: " + keyFile + "}\n",
+			"collector.yaml:2: notifiers[0] (oncall).kind: missing; one of webhook, slack, pagerduty, email, alertmanager"},
+		{"pagerduty key file missing", "notifiers:\n  - name: ok\n    kind: webhook\n    url: https://hooks.example.com/x\n  - name: oncall\n    kind: pagerduty\n    routing_key_file: " + filepath.Join(dir, "nope") + "\n",
+			"collector.yaml:7: notifiers[1] (oncall).routing_key_file: read secret: open " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"pagerduty key env empty", "notifiers:\n  - name: oncall\n    kind: pagerduty\n    routing_key_env: PICKET_TEST_UNSET_PD_KEY\n",
+			"collector.yaml:4: notifiers[0] (oncall).routing_key_env: environment variable PICKET_TEST_UNSET_PD_KEY is empty"},
+		{"inline slack url", "notifiers:\n  - name: chat\n    kind: slack\n    url: https://hooks.slack.com/services/T/B/X\n",
+			"collector.yaml:4: notifiers[0] (chat).url: a Slack webhook URL is a secret: use url_file or url_env"},
+		{"webhook url not http", "notifiers:\n  - {name: hook, kind: webhook, url: \"ftp://x\"}\n",
+			"collector.yaml:2: notifiers[0] (hook).url: not an http(s) URL"},
+		{"notifier without name", "listen: 127.0.0.1:0\nnotifiers:\n  - kind: webhook\n    url: https://x.example\n",
+			"collector.yaml:3: notifiers[0].name: missing"},
+		{"bad severity", "notifiers:\n  - name: hook\n    kind: webhook\n    url: https://x.example\n    severities: [page, loud]\n",
+			`collector.yaml:5: notifiers[0] (hook).severities[1]: "loud" is not one of page, notify, info`},
+		{"bad email recipient", "notifiers:\n  - name: mail\n    kind: email\n    smtp: smtp.example.com:587\n    from: picket@example.com\n    to:\n      - sre@example.com\n      - not an address\n",
+			"collector.yaml:8: notifiers[0] (mail).to[1]: mail: no angle-addr"},
+		{"asn_db missing", "asn_db: " + filepath.Join(dir, "nope.tsv") + "\n",
+			"collector.yaml:1: asn_db: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			base := "store: sqlite:" + filepath.Join(data, "p.db") + "\nadmin_token_file: " + filepath.Join(data, "admin.token") + "\n"
+			// The setting under test comes first, so that its line does
+			// not depend on the temporary paths.
+			cfg, err := config.Parse("collector.yaml", []byte(tt.yaml+base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Start: %v\nwant %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created before the error: %v", err)
+			}
+		})
+	}
+}

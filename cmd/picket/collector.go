@@ -11,6 +11,7 @@ import (
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/config"
+	iconfig "github.com/picketnet/picket/internal/config"
 )
 
 func runCollector(ctx context.Context, args []string, io stdio) int {
@@ -39,7 +40,7 @@ func runCollector(ctx context.Context, args []string, io stdio) int {
 	log := newLogger(io, *debug)
 	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
 	if err != nil {
-		return fail(io, "collector", exitFailed, err)
+		return fail(io, "collector", startExit(err), err)
 	}
 	if rt.AdminTokenCreated {
 		log.Info("created the admin token", "file", cfg.AdminTokenFile)
@@ -49,6 +50,16 @@ func runCollector(ctx context.Context, args []string, io stdio) int {
 		return fail(io, "collector", exitFailed, err)
 	}
 	return exitOK
+}
+
+// startExit is the exit code of a failed collector.Start: bad input (2)
+// when the configuration is wrong (a notifier, asn_db), 1 otherwise (the
+// store unreachable, the port taken).
+func startExit(err error) int {
+	if ce := (*iconfig.Error)(nil); errors.As(err, &ce) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 func newLogger(io stdio, debug bool) *slog.Logger {

@@ -164,8 +164,15 @@ func TestTeamsRemove(t *testing.T) {
 		if code, out, errs := cli(t, envWith(tokens[tc.team]), "endpoints", "list"); code != exitFailed || out != "" || errs != "picket endpoints list: unknown token\n" {
 			t.Errorf("endpoints list with %s's token after removal: %d %q %q; want one line saying the token is unknown", tc.team, code, out, errs)
 		}
-		if code, out, _ := cli(t, adminEnv, "endpoints", "list", "--team", tc.team); code != exitOK || strings.Contains(out, "203.0.113.") {
-			t.Errorf("%s's endpoints after removal: %d\n%s", tc.team, code, out)
+		// The team is gone, so --team names nothing; and its endpoints
+		// are not among every team's.
+		if code, out, errs := cli(t, adminEnv, "endpoints", "list", "--team", tc.team); code != exitFailed || out != "" ||
+			errs != `picket endpoints list: no team "`+tc.team+`" (picket teams list shows the teams)`+"\n" {
+			t.Errorf("endpoints list --team %s after removal: %d %q %q; want exit 1 and one line naming the team", tc.team, code, out, errs)
+		}
+		gone := map[string]string{"payments": "203.0.113.1", "search": "203.0.113.2"}[tc.team] // their targets' prefix
+		if code, out, _ := cli(t, adminEnv, "endpoints", "list"); code != exitOK || strings.Contains(out, gone) {
+			t.Errorf("every team's endpoints after removing %s: %d\n%s", tc.team, code, out)
 		}
 	}
 	if code, out, _ := cli(t, adminEnv, "teams", "list"); code != exitOK || !strings.Contains(out, "ops") || strings.Contains(out, "payments") || strings.Contains(out, "search") {

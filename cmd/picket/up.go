@@ -44,7 +44,7 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 	log := newLogger(io, *debug)
 	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
 	if err != nil {
-		return fail(io, "up", exitFailed, err)
+		return fail(io, "up", startExit(err), err)
 	}
 	fmt.Fprintf(io.out, "picket collector on %s (store %s)\n", rt.URL(), cfg.Store)
 	fmt.Fprintf(io.out, "dashboard: %s/ — sign in with the admin token in %s\n", rt.URL(), cfg.AdminTokenFile)

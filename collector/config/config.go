@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,9 +56,11 @@ type Config struct {
 	Endpoints yaml.Node `yaml:"endpoints"`
 
 	// file is the path the config was read from, and data its content,
-	// for errors and for decoding the sections above strictly.
+	// for errors and for decoding the sections above strictly; root is
+	// data's node tree, for the lines of errors found after decoding.
 	file string
 	data []byte
+	root *yaml.Node
 }
 
 // Retention is how long each resolution of data is kept.
@@ -167,6 +171,10 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	c.file, c.data = name, data
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) > 0 {
+		c.root = root.Content[0]
+	}
 	if err := c.finish(); err != nil {
 		return nil, err
 	}
@@ -210,38 +218,116 @@ func (c *Config) finish() error {
 	if c.Metrics.ProbeSeriesTTL == 0 {
 		c.Metrics.ProbeSeriesTTL = iconfig.Duration(DefaultProbeSeriesTTL)
 	}
-	bad := func(format string, args ...any) error {
-		return &iconfig.Error{File: c.file, Msg: fmt.Sprintf(format, args...)}
-	}
 	if _, err := ParseStore(c.Store); err != nil {
-		return bad("store: %v", err)
+		return c.Errorf("store", "%w", err)
 	}
 	r := c.Retention
+	for _, p := range []struct {
+		key string
+		d   iconfig.Duration
+	}{{"raw", r.Raw}, {"minute", r.Minute}, {"hour", r.Hour}} {
+		if p.d < 0 {
+			return c.Errorf("retention."+p.key, "%s is negative: periods must be positive", p.d)
+		}
+	}
 	switch {
-	case r.Raw < 0 || r.Minute < 0 || r.Hour < 0:
-		return bad("retention: periods must be positive")
 	case r.Minute < r.Raw:
-		return bad("retention: minute (%s) is shorter than raw (%s)", r.Minute, r.Raw)
+		return c.Errorf("retention.minute", "%s is shorter than raw (%s)", r.Minute, r.Raw)
 	case r.Hour < r.Minute:
-		return bad("retention: hour (%s) is shorter than minute (%s)", r.Hour, r.Minute)
+		return c.Errorf("retention.hour", "%s is shorter than minute (%s)", r.Hour, r.Minute)
 	}
 	if c.HeartbeatEvery.Std() < time.Second {
-		return bad("heartbeat_every: %s is shorter than 1s", c.HeartbeatEvery)
+		return c.Errorf("heartbeat_every", "%s is shorter than 1s", c.HeartbeatEvery)
 	}
 	if c.Metrics.MaxProbeSeries < 0 {
-		return bad("metrics.max_probe_series: must be positive")
+		return c.Errorf("metrics.max_probe_series", "must be positive")
 	}
 	switch n := c.NEL; {
 	case n.MaxBodyBytes < 0 || n.MaxBodyBytes > 16<<20:
-		return bad("nel.max_body_bytes: %d is outside 0..16MiB", n.MaxBodyBytes)
+		return c.Errorf("nel.max_body_bytes", "%d is outside 0..16MiB", n.MaxBodyBytes)
 	case n.MaxReports < 0 || n.MaxReports > 10000:
-		return bad("nel.max_reports: %d is outside 0..10000", n.MaxReports)
-	case n.RatePerSecond < 0 || n.Burst < 0:
-		return bad("nel: rate_per_second and burst must be positive")
+		return c.Errorf("nel.max_reports", "%d is outside 0..10000", n.MaxReports)
+	case n.RatePerSecond < 0:
+		return c.Errorf("nel.rate_per_second", "%v is negative", n.RatePerSecond)
+	case n.Burst < 0:
+		return c.Errorf("nel.burst", "%v is negative", n.Burst)
 	case n.MaxNetworks < 0 || n.MaxNetworks > 10_000_000:
-		return bad("nel.max_networks: %d is outside 0..10000000", n.MaxNetworks)
+		return c.Errorf("nel.max_networks", "%d is outside 0..10000000", n.MaxNetworks)
 	}
 	return nil
+}
+
+// Errorf returns an error about the setting at path ("store",
+// "retention.minute", "notifiers[1].url"): "FILE:LINE: PATH: MESSAGE",
+// with the line of the setting, or of its nearest enclosing one that the
+// file has. A %w argument is the error's cause.
+func (c *Config) Errorf(path, format string, args ...any) error {
+	cause := fmt.Errorf(format, args...)
+	return c.ErrorAt(path, path+": "+cause.Error(), errors.Unwrap(cause))
+}
+
+// ErrorAt returns msg as an error at the line of the setting at path (see
+// Errorf), for messages that already name the setting; cause may be nil.
+func (c *Config) ErrorAt(path, msg string, cause error) error {
+	return &iconfig.Error{File: c.file, Line: c.Line(path), Msg: msg, Err: cause}
+}
+
+// Line returns the line of the setting at path ("store",
+// "retention.minute", "notifiers[1].url"): of its key in a mapping, of the
+// entry in a list. When the file does not have the setting, it is the line
+// of the nearest enclosing one that it has; 0 when it has none.
+func (c *Config) Line(path string) int {
+	n := c.root
+	line := 0
+	for _, step := range splitPath(path) {
+		if n == nil {
+			break
+		}
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch {
+		case step.key != "" && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == step.key {
+					line, next = n.Content[i].Line, n.Content[i+1]
+				}
+			}
+		case step.key == "" && n.Kind == yaml.SequenceNode && step.index < len(n.Content):
+			next = n.Content[step.index]
+			line = next.Line
+		}
+		n = next
+	}
+	return line
+}
+
+// pathStep is one step of a setting's path: a key, or an index in a list.
+type pathStep struct {
+	key   string
+	index int
+}
+
+// splitPath splits "notifiers[1].to[0]" into notifiers, 1, to, 0.
+func splitPath(path string) []pathStep {
+	var steps []pathStep
+	for _, part := range strings.Split(path, ".") {
+		key, rest, _ := strings.Cut(part, "[")
+		if key != "" {
+			steps = append(steps, pathStep{key: key})
+		}
+		for rest != "" {
+			num, after, ok := strings.Cut(rest, "]")
+			i, err := strconv.Atoi(num)
+			if !ok || err != nil || i < 0 {
+				return steps
+			}
+			steps = append(steps, pathStep{index: i})
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return steps
 }
 
 // ResultsRetention returns the retention periods for the store.

@@ -100,21 +100,30 @@ func TestDefaults(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"listen: x\nlisten_addr: y\n", `c.yaml:2: unknown key "listen_addr"`},
-		{"store: mysql://x\n", "c.yaml: store:"},
+		// The errors found after decoding name the line too.
+		{"listen: x\nstore: mysql://x\n", `c.yaml:2: store: "mysql://x" is neither sqlite:PATH nor postgres://USER@HOST/DB`},
+		{"store: \"sqlite:\"\n", `c.yaml:1: store: "sqlite:" has no path; write sqlite:./picket-data/picket.db`},
 		{"targets:\n  allow: [not-a-cidr]\n", "c.yaml:2: targets.allow"},
 		{"targets:\n  deny: [192.0.2.0/33]\n", "c.yaml:2: targets.deny"},
-		{"retention: {raw: 90d, minute: 14d}\n", "minute (336h0m0s) is shorter than raw"},
+		{"retention:\n  raw: 90d\n  minute: 14d\n", "c.yaml:3: retention.minute: 336h0m0s is shorter than raw (2160h0m0s)"},
+		{"retention: {raw: 1d, minute: 2d, hour: 1d}\n", "c.yaml:1: retention.hour: 24h0m0s is shorter than minute (48h0m0s)"},
+		{"retention:\n  raw: -5s\n", "c.yaml:2: retention.raw: -5s is negative: periods must be positive"},
+		// raw is longer than the default minute period, which the file
+		// does not have: the line is the section's.
+		{"listen: x\nretention:\n  raw: 100d\n", "c.yaml:2: retention.minute: 2160h0m0s is shorter than raw (2400h0m0s)"},
 		{"retention: {raw: soon}\n", "c.yaml:1: bad duration"},
-		{"heartbeat_every: 10ms\n", "heartbeat_every"},
-		{"metrics: {max_probe_series: -1}\n", "max_probe_series"},
+		{"listen: x\nheartbeat_every: 10ms\n", "c.yaml:2: heartbeat_every: 10ms is shorter than 1s"},
+		{"metrics:\n  public: true\n  max_probe_series: -1\n", "c.yaml:3: metrics.max_probe_series: must be positive"},
 		{"nel:\n  trusted_proxies: [10.0.0.0/8, proxy.internal]\n", `c.yaml:2: nel.trusted_proxies: "proxy.internal" is not an address`},
-		{"nel: {max_body_bytes: 1GiB}\n", "nel.max_body_bytes"},
-		{"nel: {max_reports: -1}\n", "nel.max_reports"},
-		{"nel: {burst: -5}\n", "nel: rate_per_second and burst"},
+		{"nel:\n  max_body_bytes: 1GiB\n", "c.yaml:2: nel.max_body_bytes: 1073741824 is outside 0..16MiB"},
+		{"nel: {max_reports: -1}\n", "c.yaml:1: nel.max_reports: -1 is outside 0..10000"},
+		{"nel:\n  rate_per_second: 1\n  burst: -5\n", "c.yaml:3: nel.burst: -5 is negative"},
+		{"nel:\n  rate_per_second: -1\n", "c.yaml:2: nel.rate_per_second: -1 is negative"},
+		{"nel:\n  max_networks: -1\n", "c.yaml:2: nel.max_networks: -1 is outside 0..10000000"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("c.yaml", []byte(tc.in))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
 		}
 	}
@@ -124,5 +133,33 @@ func TestErrors(t *testing.T) {
 	}
 	if c, err := Load(path); err != nil || c.File() != path {
 		t.Errorf("Load: %v", err)
+	}
+}
+
+func TestLine(t *testing.T) {
+	c, err := Parse("collector.yaml", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"store":                     2,
+		"retention.minute":          5,
+		"targets.allow[1]":          8,
+		"nel.burst":                 13,
+		"notifiers[0]":              19,
+		"notifiers[0].url":          19,
+		"notifiers[3].url":          18, // no such entry: the list's line
+		"alerting.latency.window":   15, // no such key: the section's line
+		"nel.trusted_proxies[9]":    14,
+		"missing":                   0,
+		"targets.allow[x]":          8,
+		"notifiers[0].to[0].nested": 19,
+	} {
+		if got := c.Line(path); got != want {
+			t.Errorf("Line(%q) = %d, want %d", path, got, want)
+		}
+	}
+	if got := Default().Line("store"); got != 0 {
+		t.Errorf("Default().Line(store) = %d, want 0", got)
 	}
 }

@@ -107,9 +107,31 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "endpoints:\n  - name: [a\n", "endpoints.yaml:"},
 		{"not a mapping", "- a\n- b\n", "endpoints.yaml:1: expected a mapping"},
 		{"empty", "", "empty file"},
-		{"duplicate key", "endpoints:\n  - name: a\n    checks:\n      - {kind: probe, kind: probe}\n", "endpoints.yaml:4:"},
+		{"duplicate key", "endpoints:\n  - name: a\n    checks:\n      - {kind: probe, kind: probe}\n", `endpoints.yaml:4: endpoints[0] (a) checks[0].kind: mapping key "kind" already defined at line 4`},
 		{"two documents", "endpoints: []\n---\nendpoints: []\n", "more than one YAML document"},
 		{"infinite number", "endpoints:\n  - name: a\n    checks:\n      - {kind: probe, x: .inf}\n", "endpoints.yaml:4: endpoints[0] (a) checks[0].x: .inf is not a finite number"},
+		// Syntax errors name the line of the mistake, which yaml.v3 does
+		// not always do (its line is in the comment).
+		{"dedented check field", // yaml.v3: line 3
+			"endpoints:\n  - name: a\n    checks:\n      - kind: probe\n        interval: 30s\n       timeout: 5s\n",
+			"endpoints.yaml:6: did not find expected '-' indicator"},
+		{"unclosed quote in the first endpoint", // yaml.v3: line 2 (right)
+			"endpoints:\n  - name: \"a\n    target: x\n",
+			"endpoints.yaml:2: found unexpected end of stream"},
+		{"unclosed flow sequence of checks", // yaml.v3: line 3
+			"endpoints:\n  - name: a\n    target: x\n    checks: [{kind: probe}, {kind: probe}\n    regions: [all]\n",
+			"endpoints.yaml:4: did not find expected ',' or ']'"},
+		{"text after a quoted target", // yaml.v3: line 1
+			"endpoints:\n  - name: a\n    target: \"x\" y\n",
+			"endpoints.yaml:3: did not find expected key"},
+		// A duplicate key would otherwise be dropped silently: a node tree
+		// keeps both, and the last one won.
+		{"duplicate endpoint key", "endpoints:\n  - name: a\n    target: x\n    name: b\n",
+			`endpoints.yaml:4: endpoints[0] (a) name: mapping key "name" already defined at line 2`},
+		{"duplicate checks", "endpoints:\n  - name: a\n    checks: []\n    checks: []\n",
+			`endpoints.yaml:4: endpoints[0] (a) checks: mapping key "checks" already defined at line 3`},
+		{"duplicate endpoints list", "endpoints: []\nendpoints: []\n",
+			`endpoints.yaml:2: mapping key "endpoints" already defined at line 1`},
 	}
 	for _, tc := range tests {
 		_, err := Parse("endpoints.yaml", []byte(tc.in))
@@ -143,6 +165,37 @@ func TestValidateLocates(t *testing.T) {
 	located := f.Locate(&Error{Index: 1, Name: "db", Field: "checks[0].kind", Reason: "bad"})
 	if located.Error() != "endpoints.yaml:16: endpoints[1] (db) checks[0].kind: bad" {
 		t.Errorf("Locate = %v", located)
+	}
+}
+
+// TestZeroDurationsInAFile: "interval: 0s" in a file is refused with its
+// line, endpoint, check and field; leaving interval out is the default.
+func TestZeroDurationsInAFile(t *testing.T) {
+	v := &Validator{Kinds: checks.NewRegistry(statusKind{})}
+	tests := []struct{ name, in, want string }{
+		{"zero interval", "endpoints:\n  - name: a\n    target: x\n    checks:\n      - {kind: probe}\n  - name: b\n    target: x\n    checks:\n      - kind: probe\n        interval: 0s\n",
+			"e.yaml:10: endpoints[1] (b) checks[0].interval: must be positive, got 0s; leave interval out for the default"},
+		{"zero timeout", "endpoints:\n  - name: a\n    target: x\n    checks:\n      - {kind: probe, interval: 30s, timeout: 0s}\n",
+			"e.yaml:5: endpoints[0] (a) checks[0].timeout: must be positive, got 0s; leave timeout out for the default"},
+		{"empty interval", "endpoints:\n  - name: a\n    target: x\n    checks:\n      - kind: probe\n        interval:\n",
+			"e.yaml:6: endpoints[0] (a) checks[0].interval: empty; write a duration such as 30s, or leave interval out for the default"},
+		{"omitted", "endpoints:\n  - name: a\n    target: x\n    checks:\n      - {kind: probe}\n", ""},
+	}
+	for _, tt := range tests {
+		f, err := Parse("e.yaml", []byte(tt.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		err = f.Validate(context.Background(), v)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s:\n got %v\nwant %s", tt.name, err, tt.want)
+		}
 	}
 }
 
@@ -184,6 +237,15 @@ func TestValidateRules(t *testing.T) {
 		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{probe}, Regions: []string{"eu", "eu"}}, "regions[1]: \"eu\" is listed twice"},
 		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{probe}, Alert: json.RawMessage(`{"sevrity":"page"}`)}, "alert.sevrity: unknown field"},
 		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{json.RawMessage(`{"kind":"probe","interval":"1h","timeout":"2h"}`)}}, "checks[0].timeout"},
+		// Zero would silently mean the default: refused when applied.
+		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{json.RawMessage(`{"kind":"probe","interval":"0s"}`)}},
+			"checks[0].interval: must be positive, got 0s; leave interval out for the default"},
+		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{probe, json.RawMessage(`{"kind":"probe","interval":"30s","timeout":"0s"}`)}},
+			"checks[1].timeout: must be positive, got 0s"},
+		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{json.RawMessage(`{"kind":"probe","interval":"-1m"}`)}},
+			"checks[0].interval: must be positive, got -1m0s"},
+		{results.Endpoint{Name: "a", Target: "x", Checks: []json.RawMessage{json.RawMessage(`{"kind":"probe","timeout":null}`)}},
+			"checks[0].timeout: empty; write a duration such as 30s"},
 	}
 	for _, tc := range tests {
 		err := v.Validate(context.Background(), &tc.ep)

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/picketnet/picket/internal/config"
 	"github.com/picketnet/picket/results"
 )
 
@@ -96,7 +97,7 @@ func parse(name string, data []byte, embedded bool) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Index: -1, Reason: "empty file: expected a top-level endpoints: list"}
 		}
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -105,6 +106,9 @@ func parse(name string, data []byte, embedded bool) (*File, error) {
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, f.errAt(root, -1, "", "expected a mapping with an endpoints: list")
+	}
+	if k := duplicateKey(root); k != nil {
+		return nil, f.errAt(k.dup, -1, "", k.reason())
 	}
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -154,12 +158,18 @@ func (f *File) endpoint(i int, n *yaml.Node) (results.Endpoint, error) {
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		if n.Content[j].Value == "name" {
 			e.Name = n.Content[j+1].Value
+			break
 		}
 	}
 	fail := func(at *yaml.Node, field, reason string) error {
 		err := f.errAt(at, i, field, reason)
 		err.Name = e.Name
 		return err
+	}
+	// Decoding into nodes keeps every duplicate, and the last one would
+	// win silently.
+	if k := duplicateKey(n); k != nil {
+		return e, fail(k.dup, k.dup.Value, k.reason())
 	}
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
@@ -214,6 +224,26 @@ func (f *File) endpoint(i int, n *yaml.Node) (results.Endpoint, error) {
 	return e, nil
 }
 
+// dupKey is a key given twice in one mapping.
+type dupKey struct{ first, dup *yaml.Node }
+
+func (d *dupKey) reason() string {
+	return fmt.Sprintf("mapping key %q already defined at line %d", d.dup.Value, d.first.Line)
+}
+
+// duplicateKey returns the first key of mapping n given twice, or nil.
+func duplicateKey(n *yaml.Node) *dupKey {
+	seen := make(map[string]*yaml.Node, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if first, ok := seen[k.Value]; ok {
+			return &dupKey{first: first, dup: k}
+		}
+		seen[k.Value] = k
+	}
+	return nil
+}
+
 // toJSON converts a YAML mapping to a JSON object, recording the line of
 // every field below path.
 func (f *File) toJSON(n *yaml.Node, path string, index int, name string) (json.RawMessage, error) {
@@ -254,14 +284,16 @@ func (f *File) convert(n *yaml.Node, path string, depth int, budget *int) (any, 
 		return f.convert(n.Alias, path, depth+1, budget)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
+		keys := make(map[string]*yaml.Node, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
 				return nil, &Error{File: f.Name, Line: k.Line, Field: relative(path), Reason: "keys must be plain strings"}
 			}
-			if _, dup := m[k.Value]; dup {
-				return nil, &Error{File: f.Name, Line: k.Line, Field: relative(path + "." + k.Value), Reason: "duplicate key"}
+			if first, dup := keys[k.Value]; dup {
+				return nil, &Error{File: f.Name, Line: k.Line, Field: relative(path + "." + k.Value), Reason: (&dupKey{first: first, dup: k}).reason()}
 			}
+			keys[k.Value] = k
 			f.lines[path+"."+k.Value] = k.Line
 			val, err := f.convert(v, path+"."+k.Value, depth+1, budget)
 			if err != nil {
@@ -330,16 +362,12 @@ func scalar(n *yaml.Node) (any, error) {
 	return n.Value, nil
 }
 
-// yamlError converts a yaml.v3 syntax error into an *Error with its line.
-func yamlError(name string, err error) error {
-	msg := err.Error()
-	var line int
-	if _, scanErr := fmt.Sscanf(msg, "yaml: line %d:", &line); scanErr == nil {
-		if i := indexByte(msg[len("yaml: "):], ':'); i >= 0 {
-			msg = msg[len("yaml: ")+i+1:]
-		}
-	}
-	return &Error{File: name, Line: line, Index: -1, Reason: trimSpace(msg)}
+// yamlError converts a yaml.v3 syntax error into an *Error naming the
+// line of the mistake, which is not always the line yaml.v3 names (see
+// config.SyntaxError).
+func yamlError(name string, data []byte, err error) error {
+	se := config.SyntaxError(name, data, err)
+	return &Error{File: name, Line: se.Line, Index: -1, Reason: trimSpace(se.Msg)}
 }
 
 func trimSpace(s string) string { return string(bytes.TrimSpace([]byte(s))) }

@@ -318,6 +318,9 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 		return bad(fmt.Sprintf("regions[%d]", dup), "%q is listed twice", e.Regions[dup])
 	}
 	for i, c := range e.Checks {
+		if err := positiveDurations(c); err != nil {
+			return fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
+		}
 		p, err := v.Kinds.Parse(e.Target, c)
 		if err != nil {
 			return fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
@@ -334,6 +337,35 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 		}
 		if err := validate(e.Alert); err != nil {
 			return fieldError(e.Name, "alert", err)
+		}
+	}
+	return nil
+}
+
+// positiveDurations refuses a check that sets interval or timeout to zero,
+// a negative duration or null. checks.Registry.Parse reads zero as "the
+// default", so that specs stored before this rule keep loading; but a user
+// who writes "interval: 0s" means something, and it is not 60 seconds.
+// Leaving the field out still means the default.
+func positiveDurations(raw json.RawMessage) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil // Registry.Parse reports it, with its field
+	}
+	for _, name := range []string{"interval", "timeout"} {
+		v, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if string(bytes.TrimSpace(v)) == "null" {
+			return checks.Errorf(name, "empty; write a duration such as 30s, or leave %s out for the default", name)
+		}
+		var d checks.Duration
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil // Registry.Parse reports it
+		}
+		if d <= 0 {
+			return checks.Errorf(name, "must be positive, got %s; leave %s out for the default", d, name)
 		}
 	}
 	return nil

@@ -22,7 +22,11 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	// Err is the cause, when Msg was made from another error.
+	Err error
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	switch {
@@ -78,7 +82,7 @@ func Decode(name string, data []byte, v any) error {
 		}
 		return ce
 	}
-	return lineError(name, strings.TrimPrefix(err.Error(), "yaml: "))
+	return SyntaxError(name, data, err)
 }
 
 func lineError(name, msg string) error {
