@@ -793,3 +793,59 @@ func TestReachabilityLongIntervals(t *testing.T) {
 		})
 	}
 }
+
+// After an outage of every collector all heartbeats are old: the first
+// evaluations after the restart must not call every vantage missing
+// while the probers, backing off, come back. A vantage that does not come
+// back is missing once the evaluator has waited for it, and one already
+// missing stays so across a takeover.
+func TestCollectorOutageIsNotMissingVantages(t *testing.T) {
+	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	down := start.Add(-10 * time.Minute) // the collectors' outage began
+	vantage := func(id string, last time.Time) results.Vantage {
+		return results.Vantage{ID: id, Region: "eu-central", Provider: "hetzner", LastHeartbeat: last, HeartbeatEvery: 10 * time.Second}
+	}
+	tests := []struct {
+		name     string
+		restored []Alert
+		// heard is when the vantage's first heartbeat after the restart
+		// arrives, relative to start; 0: never.
+		heard time.Duration
+		// firesAt is when vantage_missing/v1 starts firing, evaluating
+		// every 5 s for 90 s; -1: never.
+		firesAt time.Duration
+	}{
+		{name: "back within its backoff", heard: 40 * time.Second, firesAt: -1},
+		{name: "never back", firesAt: 65 * time.Second},
+		{name: "missing before the outage", restored: []Alert{{Key: alertKey(TypeVantageMissing, "v1"), Type: TypeVantageMissing, State: StateFiring, Vantages: []string{"v1"}}},
+			heard: 0, firesAt: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(Config{})
+			e.Restore(tc.restored)
+			var fired time.Duration = -1
+			for at := time.Duration(0); at <= 90*time.Second; at += 5 * time.Second {
+				last := down
+				if tc.heard > 0 && at >= tc.heard {
+					last = start.Add(at.Truncate(10 * time.Second)) // every 10 s from then on
+				}
+				for _, tr := range e.Evaluate(start.Add(at), Snapshot{Vantages: []results.Vantage{vantage("v1", last)}}) {
+					switch {
+					case tr.Alert.Type != TypeVantageMissing:
+					case tr.To == StateFiring && tr.From != StateFiring && fired < 0:
+						fired = at
+					case tr.To == StateResolved:
+						t.Errorf("at %s: vantage_missing resolved", at)
+					}
+				}
+			}
+			if fired != tc.firesAt {
+				t.Errorf("vantage_missing fired at %s, want %s (-1ns: never)", fired, tc.firesAt)
+			}
+			if len(tc.restored) > 0 && len(e.Alerts()) != 1 {
+				t.Errorf("the restored alert did not stay open: %+v", e.Alerts())
+			}
+		})
+	}
+}

@@ -10,6 +10,14 @@ import (
 // missingVantages are those not heard from for MissingAfter heartbeat
 // intervals. A vantage never heard from is not missing: it was enrolled
 // but has not started, which is not an outage of anything.
+//
+// Heartbeats could not arrive while no collector was running: after an
+// outage of every collector, all heartbeats are old, and the probers,
+// backing off from collectors that did not answer (30 s by default),
+// send their next one some time after the collectors are back. So a
+// heartbeat older than this evaluator's first evaluation counts from that
+// evaluation, and for twice the usual window, unless the vantage was
+// already missing (an alert restored at takeover stays open).
 func (e *Engine) missingVantages(now time.Time, vs []results.Vantage) map[string]bool {
 	out := map[string]bool{}
 	for _, v := range vs {
@@ -20,7 +28,12 @@ func (e *Engine) missingVantages(now time.Time, vs []results.Vantage) map[string
 		if every <= 0 {
 			every = e.cfg.DefaultHeartbeat
 		}
-		if now.Sub(v.LastHeartbeat) > time.Duration(e.cfg.MissingAfter)*every {
+		window := time.Duration(e.cfg.MissingAfter) * every
+		if now.Sub(v.LastHeartbeat) <= window {
+			continue
+		}
+		_, open := e.alerts[alertKey(TypeVantageMissing, v.ID)]
+		if open || !v.LastHeartbeat.Before(e.first) || now.Sub(e.first) > 2*window {
 			out[v.ID] = true
 		}
 	}
