@@ -36,6 +36,9 @@ type Engine struct {
 	policies map[endpointKey]endpointInfo
 	// first evaluation, for the warm-up
 	first time.Time
+	// deafUntil: heartbeats before it may have gone unrecorded (the store
+	// could not be read or written), so silence is counted from it.
+	deafUntil time.Time
 	// client_errors conditions by key, for their hold (clientside.go)
 	client map[string]clientSeen
 }

@@ -66,6 +66,9 @@ type Service struct {
 	leading atomic.Bool
 	// cursor is the position in the store's result feed.
 	cursor string
+	// failed says the leader's last round failed: the store may have been
+	// unreachable, and heartbeats with it (Engine.HeartbeatsLost).
+	failed bool
 	// replayed holds the ids of the results replayed at takeover until
 	// replayedUntil: the feed can give them again.
 	replayed      map[string]struct{}
@@ -161,10 +164,9 @@ func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.EvaluateEvery)
 	defer t.Stop()
 	defer s.resign()
+	failing := failureLog{log: s.log, what: "alert evaluation"}
 	for {
-		if err := s.evaluateRound(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("alert evaluation failed", "err", err)
-		}
+		failing.round(ctx, s.evaluateRound(ctx))
 		select {
 		case recorded <- struct{}{}:
 		default: // a delivery round is due already
@@ -182,6 +184,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
 	t := time.NewTicker(s.cfg.EvaluateEvery)
 	defer t.Stop()
+	failing := failureLog{log: s.log, what: "notification delivery"}
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,9 +195,32 @@ func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
 		if !s.leading.Load() {
 			continue
 		}
-		if err := s.deliver(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("notification delivery failed", "err", err)
-		}
+		failing.round(ctx, s.deliver(ctx))
+	}
+}
+
+// failureLog logs the rounds of a loop that fail once per stretch of
+// failures rather than every round: while the database is down every
+// replica's evaluation fails every evaluate_every, and a line each time
+// buried the one that said why.
+type failureLog struct {
+	log    *slog.Logger
+	what   string
+	failed int
+}
+
+func (f *failureLog) round(ctx context.Context, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && f.failed == 0:
+		f.failed = 1
+		f.log.Warn(f.what+" failed; retried every round, further failures are counted, not logged", "err", err)
+	case err != nil:
+		f.failed++
+		f.log.Debug(f.what+" still failing", "err", err)
+	case f.failed > 0:
+		f.log.Info(f.what+" works again", "failed_rounds", f.failed)
+		f.failed = 0
 	}
 }
 
@@ -223,6 +249,7 @@ func (s *Service) evaluateRound(ctx context.Context) error {
 	start := time.Now()
 	err := s.evaluate(ctx)
 	s.metrics.evalSeconds.Observe(time.Since(start).Seconds())
+	s.failed = err != nil
 	return err
 }
 
@@ -379,6 +406,11 @@ func (s *Service) evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.failed {
+		// The collectors may not have recorded heartbeats while the store
+		// failed: a silence that began then does not make a vantage missing.
+		s.engine.HeartbeatsLost(now)
+	}
 	snap := Snapshot{Endpoints: eps, Vantages: vs, Silences: silences}
 	if s.clients != nil {
 		// Without findings open client_errors alerts are held a while
@@ -470,6 +502,15 @@ func (s *Service) deliver(ctx context.Context) error {
 	items, err := s.store.DueOutbox(ctx, now, outboxBatch)
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	// The delivery loop runs beside evaluation, which checks the lock only
+	// every evaluate_every: a replica whose lock session ended may have been
+	// replaced already, and the new leader delivers the same due items.
+	if held, err := s.store.HoldsLock(ctx, LockName); err != nil || !held {
+		return err
 	}
 	// Each notifier's items in their order, the notifiers side by side:
 	// a receiver that hangs until sendTimeout delays its own only.

@@ -11,13 +11,15 @@ import (
 // intervals. A vantage never heard from is not missing: it was enrolled
 // but has not started, which is not an outage of anything.
 //
-// Heartbeats could not arrive while no collector was running: after an
-// outage of every collector, all heartbeats are old, and the probers,
-// backing off from collectors that did not answer (30 s by default),
-// send their next one some time after the collectors are back. So a
-// heartbeat older than this evaluator's first evaluation counts from that
-// evaluation, and for twice the usual window, unless the vantage was
-// already missing (an alert restored at takeover stays open).
+// The silence is counted from the last heartbeat the store recorded, but
+// not from before this engine's first evaluation, nor from before the
+// store came back from an outage (HeartbeatsLost): heartbeats the
+// collectors could not record then say nothing about the vantages, and
+// without this every vantage would be declared missing, and left out of
+// every quorum, after a collector restart, a takeover that followed a
+// database outage, or the outage itself. Counted from such a moment, the
+// window is doubled, for the probers' backoff. A vantage whose
+// vantage_missing alert is open stays missing until it heartbeats again.
 func (e *Engine) missingVantages(now time.Time, vs []results.Vantage) map[string]bool {
 	out := map[string]bool{}
 	for _, v := range vs {
@@ -28,16 +30,40 @@ func (e *Engine) missingVantages(now time.Time, vs []results.Vantage) map[string
 		if every <= 0 {
 			every = e.cfg.DefaultHeartbeat
 		}
-		window := time.Duration(e.cfg.MissingAfter) * every
-		if now.Sub(v.LastHeartbeat) <= window {
-			continue
+		since, window := v.LastHeartbeat, time.Duration(e.cfg.MissingAfter)*every
+		if _, open := e.alerts[alertKey(TypeVantageMissing, v.ID)]; !open {
+			if heard := latest(e.first, e.deafUntil); heard.After(since) {
+				// Probers that found no collector back off (30 s by
+				// default) before they try again: twice the window
+				// from then.
+				since, window = heard, 2*window
+			}
 		}
-		_, open := e.alerts[alertKey(TypeVantageMissing, v.ID)]
-		if open || !v.LastHeartbeat.Before(e.first) || now.Sub(e.first) > 2*window {
+		if now.Sub(since) > window {
 			out[v.ID] = true
 		}
 	}
 	return out
+}
+
+// HeartbeatsLost tells the engine that heartbeats until at may not have
+// been recorded: the store was unreachable. No vantage is declared missing
+// for a silence that began before at until twice MissingAfter heartbeat
+// intervals after it.
+func (e *Engine) HeartbeatsLost(at time.Time) {
+	if at.After(e.deafUntil) {
+		e.deafUntil = at
+	}
+}
+
+func latest(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
 
 func (e *Engine) vantageConditions(now time.Time, vs []results.Vantage, missing map[string]bool) []condition {

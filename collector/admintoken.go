@@ -33,21 +33,36 @@ func EnsureAdminToken(path string) (token string, created bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	// O_EXCL: when two collectors start at once, one wins and the other
-	// reads the winner's token.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return EnsureAdminToken(path)
-	}
+	// The token is written to a file of its own and then linked into
+	// place, which fails when the name exists: when two collectors start
+	// at once, one wins and the other reads the winner's token, never a
+	// file that exists but holds no token yet (creating the file with
+	// O_EXCL and then writing it let the loser read it empty and refuse
+	// to start).
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
 	if err != nil {
 		return "", false, fmt.Errorf("create admin token: %w", err)
 	}
-	if _, err := f.WriteString(token + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("create admin token: %w", err)
+	}
+	if _, err := tmp.WriteString(token + "\n"); err != nil {
+		tmp.Close()
 		return "", false, fmt.Errorf("write admin token: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
 		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return EnsureAdminToken(path)
+	} else if err != nil {
+		return "", false, fmt.Errorf("create admin token: %w", err)
 	}
 	return token, true, nil
 }

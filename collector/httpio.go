@@ -50,7 +50,8 @@ func apiErr(code, format string, args ...any) *httpError {
 // writeError answers with a JSON error and counts the rejection by reason.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *httpError) {
 	s.metrics.rejected.WithLabelValues(e.code).Inc()
-	if status >= 500 {
+	// A 503 is the store failing, logged once per outage (storeHealth).
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", e.msg)
 	}
 	if status == http.StatusUnauthorized {
@@ -60,8 +61,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // internal answers 500 without leaking the store's error to the client.
+// Such errors are nearly always the store's, so they are logged once per
+// outage (storeHealth) rather than once per request.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.health.fail(r.Method+" "+r.URL.Path, err)
 	s.metrics.rejected.WithLabelValues(codeInternal).Inc()
 	writeJSON(w, http.StatusInternalServerError, api.Error{Error: "internal error; see the collector's log", Code: codeInternal})
 }

@@ -76,6 +76,7 @@ type Server struct {
 	commits   *committer
 	checks    *registeredChecks
 	bodies    bodyBuffers
+	health    *storeHealth
 	log       *slog.Logger
 }
 
@@ -118,6 +119,7 @@ func New(opt Options) (*Server, error) {
 		adminHash: vantage.HashToken(opt.AdminToken),
 		mux:       http.NewServeMux(),
 		auth:      newAuthCache(opt.Now),
+		health:    &storeHealth{log: opt.Logger, now: opt.Now},
 		log:       opt.Logger,
 	}
 	s.vantages.Now = opt.Now
@@ -281,13 +283,17 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz is ready when the store answers.
+// handleReadyz is ready when the store answers. Anyone may ask, so the
+// store's error, which names its host, port, user and database, goes to
+// the log (once per outage), not into the answer.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if _, err := s.store.Teams(ctx); err != nil {
-		s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store not ready: %v", err))
+		s.health.fail("readyz", err)
+		s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store not ready; see the collector's log"))
 		return
 	}
+	s.health.ok()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

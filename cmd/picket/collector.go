@@ -45,7 +45,7 @@ func runCollector(ctx context.Context, args []string, io stdio) int {
 	if rt.AdminTokenCreated {
 		log.Info("created the admin token", "file", cfg.AdminTokenFile)
 	}
-	log.Info("collector listening", "url", rt.URL(), "store", cfg.Store)
+	log.Info("collector listening", "url", rt.URL(), "store", config.RedactStore(cfg.Store))
 	if err := rt.Serve(ctx); err != nil {
 		return fail(io, "collector", exitFailed, err)
 	}

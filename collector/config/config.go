@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -406,6 +407,26 @@ type StoreURL struct {
 	// Path is the database file for sqlite; URL the connection string for
 	// postgres.
 	Path, URL string
+}
+
+// RedactStore returns the store setting s fit for a log line: a password
+// in a postgres URL, in its user part or its password= parameter, is
+// replaced by "xxxxx". Collectors log their store at start, and an
+// operator who wrote the password into the URL (rather than in PGPASSWORD
+// or a PGPASSFILE) must not find it in the logs.
+func RedactStore(s string) string {
+	if !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://... (not shown: it does not parse as a URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // ParseStore parses "sqlite:PATH" or "postgres://..." (also "postgresql://").

@@ -163,3 +163,23 @@ func TestLine(t *testing.T) {
 		t.Errorf("Default().Line(store) = %d, want 0", got)
 	}
 }
+
+// A collector logs its store at start; a password written into the URL
+// must not reach the log.
+func TestRedactStore(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"sqlite:./picket-data/picket.db", "sqlite:./picket-data/picket.db"},
+		{"postgres://picket@db.internal/picket", "postgres://picket@db.internal/picket"},
+		{"postgres://picket:s3cret@db.internal:5432/picket?sslmode=require", "postgres://picket:xxxxx@db.internal:5432/picket?sslmode=require"},
+		{"postgresql://picket@db.internal/picket?password=s3cret&sslmode=require", "postgresql://picket@db.internal/picket?password=xxxxx&sslmode=require"},
+		{"postgres://picket:s3cret@db.internal:bad port/picket", "postgres://... (not shown: it does not parse as a URL)"},
+	} {
+		got := RedactStore(tc.in)
+		if got != tc.want {
+			t.Errorf("RedactStore(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, "s3cret") {
+			t.Errorf("RedactStore(%q) shows the password: %q", tc.in, got)
+		}
+	}
+}

@@ -321,3 +321,51 @@ func (c *Cluster) ServerCPU() time.Duration {
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(total) * time.Second / hz
 }
+
+// Outage makes the database at dbURL (from Database) unavailable, as a
+// restart or a failover of the server makes it for its clients: it
+// refuses new connections and the sessions in it are ended. The other
+// tests' databases on the cluster are untouched. With keepLocks the
+// sessions holding advisory locks survive (a client's pooled connections
+// broke, its lock session did not). It returns the function that ends the
+// outage; the test's cleanup ends it too, if the test did not.
+func Outage(t testing.TB, dbURL string, keepLocks bool) (end func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: outage: %v", err)
+	}
+	// A session cannot make the database it is in refuse connections.
+	db := cfg.Database
+	cfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgtest: outage: connect: %v", err)
+	}
+	ident := pgx.Identifier{db}.Sanitize()
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`); err != nil {
+		admin.Close(ctx)
+		t.Fatalf("pgtest: outage: %v", err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND NOT ($2 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted))`,
+		db, keepLocks); err != nil {
+		admin.Close(ctx)
+		t.Fatalf("pgtest: outage: end sessions: %v", err)
+	}
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			defer admin.Close(ctx)
+			if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS true`); err != nil {
+				t.Errorf("pgtest: end of outage: %v", err)
+			}
+		})
+	}
+	t.Cleanup(end)
+	return end
+}
