@@ -61,6 +61,12 @@ type Alert struct {
 	// Layer and Code of the failures, for reachability.
 	Layer string `json:"layer,omitempty"`
 	Code  string `json:"code,omitempty"`
+	// Error is the error message of one vantage's latest failing run of
+	// that layer and code, prefixed with the vantage ("fra-1: status 503,
+	// expected 200"): the code says what kind of failure, the message
+	// which one (the status, the address refused). Free text, so only for
+	// people; Layer and Code are what to group by.
+	Error string `json:"error,omitempty"`
 	// Phase that grew, for latency anomalies.
 	Phase string `json:"phase,omitempty"`
 	// NewASNs and ExtraMS describe a detour.
@@ -122,8 +128,21 @@ type Silence struct {
 	Creator  string    `json:"creator,omitempty"`
 }
 
-// Matches reports whether s mutes a at time t.
+// Matches reports whether s alone mutes a at time t. A silence of a
+// vantage mutes only what that vantage alone sees: an alert also seen from
+// vantages that are not silenced is a problem of the endpoint, not of the
+// silenced prober, and must still page. silencedBy also mutes an alert
+// whose vantages are all covered by several vantage silences.
 func (s Silence) Matches(a Alert, t time.Time) bool {
+	if !s.covers(a, t) {
+		return false
+	}
+	return s.Vantage == "" || len(a.Vantages) > 0 && !slices.ContainsFunc(a.Vantages, func(v string) bool { return v != s.Vantage })
+}
+
+// covers reports whether s is in force at t and matches a by team,
+// endpoint and type, whatever its vantage.
+func (s Silence) covers(a Alert, t time.Time) bool {
 	if t.Before(s.StartsAt) || !t.Before(s.EndsAt) {
 		return false
 	}
@@ -133,11 +152,5 @@ func (s Silence) Matches(a Alert, t time.Time) bool {
 	if s.Endpoint != "" && s.Endpoint != a.Endpoint {
 		return false
 	}
-	if s.Type != "" && s.Type != a.Type {
-		return false
-	}
-	if s.Vantage != "" && !slices.Contains(a.Vantages, s.Vantage) {
-		return false
-	}
-	return true
+	return s.Type == "" || s.Type == a.Type
 }

@@ -41,6 +41,9 @@ type Engine struct {
 	deafUntil time.Time
 	// client_errors conditions by key, for their hold (clientside.go)
 	client map[string]clientSeen
+	// changed are the open alerts whose description changed at the last
+	// Evaluate without a transition (Changed).
+	changed []Alert
 }
 
 type cvKey struct{ check, vantage string }
@@ -295,12 +298,34 @@ func endpointInfoOf(ep results.Endpoint) endpointInfo {
 	return info
 }
 
+// Changed returns the open alerts whose description (summary, regions,
+// ASNs, vantages, layer and code, phase, severity, silence) changed at the
+// last Evaluate without a transition: an outage that spread to another
+// region, a silence added while it fires. They are to be recorded, so that
+// the alert list and the dashboard say what the engine knows now, and
+// never notified: one notification per transition.
+func (e *Engine) Changed() []Alert { return e.changed }
+
+// sameDescription reports whether a and b say the same to a reader.
+func sameDescription(a, b Alert) bool {
+	return a.Summary == b.Summary && a.Severity == b.Severity && a.Silenced == b.Silenced &&
+		a.Layer == b.Layer && a.Code == b.Code && a.Phase == b.Phase &&
+		slices.Equal(a.Regions, b.Regions) && slices.Equal(a.ASNs, b.ASNs) &&
+		slices.Equal(a.Vantages, b.Vantages) && slices.Equal(a.NewASNs, b.NewASNs)
+}
+
 // reconcile moves alerts to match the active conditions.
 func (e *Engine) reconcile(now time.Time, conds map[string]condition, silences []Silence) []Transition {
 	var out []Transition
+	e.changed = nil
 	for _, key := range slices.Sorted(maps.Keys(conds)) {
 		c := conds[key]
 		a, ok := e.alerts[key]
+		var before *Alert
+		if ok {
+			was := *a
+			before = &was
+		}
 		if !ok {
 			na := c.Alert
 			na.State, na.StartsAt = StatePending, now
@@ -334,6 +359,10 @@ func (e *Engine) reconcile(now time.Time, conds map[string]condition, silences [
 			// never.
 			a.Notified = true
 			out = append(out, Transition{Alert: *a, From: StateFiring, To: StateFiring, At: now})
+		default:
+			if before != nil && !sameDescription(*before, *a) {
+				e.changed = append(e.changed, *a)
+			}
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(e.alerts)) {
@@ -347,19 +376,54 @@ func (e *Engine) reconcile(now time.Time, conds map[string]condition, silences [
 		from := a.State
 		a.State, a.ResolvedAt, a.UpdatedAt = StateResolved, now, now
 		a.Silenced = silencedBy(*a, silences, now)
+		a.Summary += handedOver(*a, conds)
 		out = append(out, Transition{Alert: *a, From: from, To: StateResolved, At: now})
 		delete(e.alerts, key)
 	}
 	return out
 }
 
+// handedOver says, for a reachability alert that resolves because the
+// check's outage changed type rather than ended, which alert carries it
+// on: a resolve of a regional alert reads as good news in a channel when
+// the outage has in fact spread to a page.
+func handedOver(a Alert, conds map[string]condition) string {
+	var next Type
+	switch a.Type {
+	case TypeRegional:
+		next = TypeOutage
+	case TypeOutage:
+		next = TypeRegional
+	default:
+		return ""
+	}
+	c, ok := conds[alertKey(next, a.Team, a.Check)]
+	if !ok {
+		return ""
+	}
+	if next == TypeOutage {
+		return fmt.Sprintf("; not over: escalated to %s (%s)", c.Key, strings.Join(c.Regions, ", "))
+	}
+	return fmt.Sprintf("; not over: below quorum, still down in %s (%s)", strings.Join(c.Regions, ", "), c.Key)
+}
+
+// silencedBy returns the id of a silence that mutes a: one that matches it
+// alone, or else the first of the vantage silences that together cover
+// every vantage seeing it.
 func silencedBy(a Alert, silences []Silence, now time.Time) string {
+	byVantage := map[string]string{}
 	for _, s := range silences {
 		if s.Matches(a, now) {
 			return s.ID
 		}
+		if _, ok := byVantage[s.Vantage]; s.Vantage != "" && !ok && s.covers(a, now) {
+			byVantage[s.Vantage] = s.ID
+		}
 	}
-	return ""
+	if len(a.Vantages) == 0 || slices.ContainsFunc(a.Vantages, func(v string) bool { return byVantage[v] == "" }) {
+		return ""
+	}
+	return byVantage[a.Vantages[0]]
 }
 
 // Notifies reports whether a transition is sent to notifiers: an alert

@@ -36,11 +36,16 @@ type latencyState struct {
 	// grew most against the baseline.
 	anomalous int
 	last      window
-	limitMS   float64
-	baseMS    float64
-	grew      string
-	grewMS    float64
-	absolute  bool
+	// pct is the percentile of last that broke its limit ("p50" or
+	// "p95"); valueMS, limitMS and baseMS are that percentile's value,
+	// limit and baseline median.
+	pct      string
+	valueMS  float64
+	limitMS  float64
+	baseMS   float64
+	grew     string
+	grewMS   float64
+	absolute bool
 }
 
 func (e *Engine) observeLatency(s *checkVantage, r results.Result) {
@@ -94,7 +99,8 @@ func (e *Engine) closeWindow(s *checkVantage) {
 	cfg := e.cfg.Latency
 	policy := e.policies[endpointKey{s.team, s.endpoint}].policy
 	anomalous, absolute := false, false
-	var limit, base float64
+	var pct string
+	var value, limit, base float64
 	if len(l.baseline) >= cfg.MinBaselineWindows {
 		p50s := make([]float64, len(l.baseline))
 		p95s := make([]float64, len(l.baseline))
@@ -102,16 +108,21 @@ func (e *Engine) closeWindow(s *checkVantage) {
 			p50s[i], p95s[i] = b.p50, b.p95
 		}
 		lim50, med50 := robustLimit(p50s, cfg.K, cfg.Ratio, cfg.FloorMS)
-		lim95, _ := robustLimit(p95s, cfg.K, cfg.Ratio, cfg.FloorMS)
-		limit, base = lim50, med50
-		anomalous = w.p50 > lim50 || w.p95 > lim95
+		lim95, med95 := robustLimit(p95s, cfg.K, cfg.Ratio, cfg.FloorMS)
+		// The alert quotes the percentile that broke its limit: a slow
+		// tail under a normal median is a p95 anomaly, and quoting its
+		// p50 would read as a value within its limit.
+		switch {
+		case w.p50 > lim50:
+			anomalous, pct, value, limit, base = true, "p50", w.p50, lim50, med50
+		case w.p95 > lim95:
+			anomalous, pct, value, limit, base = true, "p95", w.p95, lim95, med95
+		}
 	}
 	if policy.LatencyMS > 0 && w.p50 > policy.LatencyMS {
 		anomalous, absolute = true, true
-		limit = policy.LatencyMS
-		if base == 0 {
-			base = median(baselineP50s(l.baseline))
-		}
+		pct, value, limit = "p50", w.p50, policy.LatencyMS
+		base = median(baselineP50s(l.baseline))
 	}
 	if !anomalous {
 		l.anomalous = 0
@@ -127,7 +138,7 @@ func (e *Engine) closeWindow(s *checkVantage) {
 	// An anomalous window never joins the baseline: the baseline stays
 	// robust to the anomaly it is judging.
 	l.anomalous++
-	l.last, l.limitMS, l.baseMS, l.absolute = w, limit, base, absolute
+	l.last, l.pct, l.valueMS, l.limitMS, l.baseMS, l.absolute = w, pct, value, limit, base, absolute
 	l.grew, l.grewMS = "", 0
 	for i, name := range phaseNames {
 		var past []float64
@@ -174,17 +185,31 @@ func (e *Engine) latencyConditions(now time.Time, check string, states []*checkV
 	c.Key = alertKey(TypeLatency, first.team, check)
 	regions, asns, vantages, from := where(slow)
 	c.Regions, c.ASNs, c.Vantages = regions, asns, vantages
-	var p50s, bases, limits []float64
+	// The numbers quoted are those of the percentile most of the slow
+	// vantages broke (the p50 on a tie), so value, baseline and limit
+	// are of one percentile.
+	pct, n95 := "p50", 0
+	for _, s := range slow {
+		if s.lat.pct == "p95" {
+			n95++
+		}
+	}
+	if 2*n95 > len(slow) {
+		pct = "p95"
+	}
+	var values, bases, limits []float64
 	grew := map[string]float64{}
 	for _, s := range slow {
-		p50s = append(p50s, s.lat.last.p50)
-		bases = append(bases, s.lat.baseMS)
-		limits = append(limits, s.lat.limitMS)
+		if s.lat.pct == pct {
+			values = append(values, s.lat.valueMS)
+			bases = append(bases, s.lat.baseMS)
+			limits = append(limits, s.lat.limitMS)
+		}
 		if s.lat.grew != "" {
 			grew[s.lat.grew] += s.lat.grewMS
 		}
 	}
-	c.Value, c.Threshold = median(p50s), median(limits)
+	c.Value, c.Threshold = median(values), median(limits)
 	phase, phaseMS := "", 0.0
 	for _, k := range slices.Sorted(maps.Keys(grew)) {
 		if grew[k] > phaseMS {
@@ -192,8 +217,8 @@ func (e *Engine) latencyConditions(now time.Time, check string, states []*checkV
 		}
 	}
 	c.Phase = phase
-	c.Summary = fmt.Sprintf("%s: %s latency p50 %.0f ms vs baseline %.0f ms (limit %.0f ms) from %s",
-		first.endpoint, kindLabel(first.kind, first.target), c.Value, median(bases), c.Threshold, from)
+	c.Summary = fmt.Sprintf("%s: %s latency %s %.0f ms vs baseline %.0f ms (limit %.0f ms) from %s",
+		first.endpoint, kindLabel(first.kind, first.target), pct, c.Value, median(bases), c.Threshold, from)
 	if phase != "" {
 		c.Summary += fmt.Sprintf("; %s grew +%.0f ms", phase, phaseMS/float64(len(slow)))
 	}

@@ -115,7 +115,7 @@ func TestServiceDatabaseOutageDoesNotMakeVantagesMissing(t *testing.T) {
 			if len(got) != 1 || got[0].DedupKey != "vantage_missing/us-1" || got[0].Status != "firing" {
 				t.Fatalf("after us-1 stopped: %+v; want one firing of vantage_missing/us-1", got)
 			}
-			if want := "vantage us-1 (us-east, aws) missing: no heartbeat for 40s; left out of quorums"; got[0].Summary != want {
+			if want := "vantage us-1 (us-east, aws) missing: no heartbeat since 2026-11-21 10:02:10Z; left out of quorums"; got[0].Summary != want {
 				t.Errorf("summary %q, want %q", got[0].Summary, want)
 			}
 		})

@@ -100,6 +100,7 @@ func (e *Engine) reachabilityConditions(now time.Time, check string, states []*c
 	c.Regions, c.ASNs, c.Vantages = regions, asns, vantages
 	layer, code := commonError(downStates)
 	c.Layer, c.Code = layer, code
+	c.Error = sampleError(downStates, layer, code)
 	if len(downRegions) == len(byRegion) && len(byRegion) > 1 {
 		from = "all regions (" + from + ")"
 	}
@@ -119,7 +120,33 @@ func (e *Engine) reachabilityConditions(now time.Time, check string, states []*c
 		c.Summary += fmt.Sprintf("; last verdict kept for %s (silent or restarting)", strings.Join(ids, ", "))
 	}
 	c.Key = alertKey(c.Type, first.team, check)
+	if _, open := e.alerts[c.Key]; !open && recovering(downStates) {
+		// Every vantage that reports the check down has passed its
+		// latest run: the check is coming back there, and a new alert
+		// would resolve at the next run. That is the region whose
+		// probers run last in the interval when an outage ends, which
+		// would otherwise follow every page's resolve with a regional
+		// alert and its resolve. An alert already open is not affected.
+		return nil
+	}
 	return []condition{c}
+}
+
+// recovering reports whether every reporting vantage among states, which
+// see the check down, passed its latest run. Kept verdicts (held) say
+// nothing about the latest run and do not count.
+func recovering(states []*checkVantage) bool {
+	reporting := false
+	for _, s := range states {
+		if s.held {
+			continue
+		}
+		if s.consecFail > 0 {
+			return false
+		}
+		reporting = true
+	}
+	return reporting
 }
 
 // commonError is the most frequent layer/code among the down states.
@@ -141,6 +168,29 @@ func commonError(states []*checkVantage) (layer, code string) {
 	}
 	layer, code, _ = strings.Cut(best, "/")
 	return layer, code
+}
+
+// maxErrorSample bounds the error message an alert quotes.
+const maxErrorSample = 300
+
+// sampleError quotes the latest error of layer/code at the first vantage,
+// by id, that has one.
+func sampleError(states []*checkVantage, layer, code string) string {
+	var pick *checkVantage
+	for _, s := range states {
+		if e := s.lastErr; e != nil && string(e.Layer) == layer && string(e.Code) == code && e.Message != "" &&
+			(pick == nil || s.vantage < pick.vantage) {
+			pick = s
+		}
+	}
+	if pick == nil {
+		return ""
+	}
+	msg := pick.lastErr.Message
+	if len(msg) > maxErrorSample {
+		msg = strings.ToValidUTF8(msg[:maxErrorSample], "") + "…"
+	}
+	return pick.vantage + ": " + msg
 }
 
 // How another check kind fares, from best to worst.

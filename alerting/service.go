@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -420,12 +421,22 @@ func (s *Service) evaluate(ctx context.Context) error {
 		}
 	}
 	ts := s.engine.Evaluate(now, snap)
+	changed := s.engine.Changed()
 	s.metrics.evaluations.Inc()
-	if len(ts) == 0 {
+	if len(ts) == 0 && len(changed) == 0 {
 		return nil
 	}
 	var recs []results.AlertRecord
 	var outbox []results.OutboxItem
+	// An open alert whose description changed is recorded again, not
+	// notified: `picket alerts list` and the dashboard read the store.
+	for _, a := range changed {
+		rec, err := record(a)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+	}
 	for _, t := range ts {
 		s.metrics.transitions.WithLabelValues(string(t.Alert.Type), string(t.To)).Inc()
 		rec, err := record(t.Alert)
@@ -459,6 +470,9 @@ func (s *Service) evaluate(ctx context.Context) error {
 		s.log.Info("alert", "key", t.Alert.Key, "from", t.From, "to", t.To, "severity", t.Alert.Severity,
 			"silenced", t.Alert.Silenced != "", "summary", t.Alert.Summary)
 	}
+	for _, a := range changed {
+		s.log.Debug("alert updated", "key", a.Key, "state", a.State, "silenced", a.Silenced != "", "summary", a.Summary)
+	}
 	return nil
 }
 
@@ -485,10 +499,17 @@ func (s *Service) message(t Transition) notify.Message {
 	m := notify.Message{
 		DedupKey: a.Key, Status: status, Type: string(a.Type), Severity: string(a.Severity), Summary: a.Summary,
 		Team: a.Team, Endpoint: a.Endpoint, Check: a.Check, Regions: a.Regions, ASNs: a.ASNs, Vantages: a.Vantages,
-		Layer: a.Layer, Code: a.Code, Phase: a.Phase, StartsAt: a.StartsAt, EndsAt: a.ResolvedAt, At: t.At, Details: details,
+		Layer: a.Layer, Code: a.Code, Error: a.Error, Phase: a.Phase, StartsAt: a.StartsAt, EndsAt: a.ResolvedAt, At: t.At, Details: details,
 	}
-	if s.DashboardURL != "" && a.Endpoint != "" {
-		m.URL = s.DashboardURL + "/endpoints/" + a.Team + "/" + a.Endpoint
+	// The link goes where the alert can be looked into: the endpoint's
+	// page, or the vantages page for a vantage that went missing.
+	base := strings.TrimRight(s.DashboardURL, "/")
+	switch {
+	case base == "":
+	case a.Endpoint != "":
+		m.URL = base + "/endpoints/" + url.PathEscape(a.Team) + "/" + url.PathEscape(a.Endpoint)
+	case a.Type == TypeVantageMissing:
+		m.URL = base + "/vantages"
 	}
 	return m
 }
@@ -566,9 +587,19 @@ func (s *Service) deliverTo(ctx context.Context, now time.Time, notifier string,
 			}
 		}
 		outcome := map[bool]string{true: "sent", false: "retry"}[item.Done]
-		if item.Failed {
+		// Whoever is on call reads these lines to learn that a page is
+		// late, and when it finally went out: a notifier that fails
+		// quietly until it is given up, hours later, hides that.
+		switch {
+		case item.Failed:
 			outcome = "failed"
 			s.log.Error("notification given up", "notifier", item.Notifier, "alert", item.AlertKey, "attempts", item.Attempts, "err", item.LastError)
+		case failing:
+			s.log.Warn("notification failed; will retry", "notifier", item.Notifier, "alert", item.AlertKey,
+				"attempts", item.Attempts, "next_attempt", item.NextAttempt, "err", item.LastError)
+		case item.Done && item.Attempts > 1:
+			s.log.Info("notification delivered after retries", "notifier", item.Notifier, "alert", item.AlertKey,
+				"attempts", item.Attempts, "first_queued", item.CreatedAt)
 		}
 		s.metrics.notifications.WithLabelValues(item.Notifier, outcome).Inc()
 		if err := s.store.MarkOutbox(ctx, item); err != nil {

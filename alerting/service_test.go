@@ -330,7 +330,7 @@ func checkOutage(t *testing.T, got notify.WebhookPayload, status string, starts,
 		Summary: "checkout-api: HTTPS connect/timeout from all regions (eu-central (AS64500), us-east (AS64510))",
 		Team:    "payments", Endpoint: "checkout-api", Check: "checkout-api/http",
 		Regions: []string{"eu-central", "us-east"}, ASNs: []uint32{64500, 64510}, Vantages: []string{"eu-1", "us-1"},
-		Layer: "connect", Code: "timeout", StartsAt: starts, At: at,
+		Layer: "connect", Code: "timeout", Error: "eu-1: dial tcp: i/o timeout", StartsAt: starts, At: at,
 		Details: json.RawMessage(`{"extra_ms":0,"new_asns":null,"threshold":0,"value":0}`),
 		URL:     svcDashboard + "/endpoints/payments/checkout-api",
 	}}

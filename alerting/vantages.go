@@ -82,8 +82,11 @@ func (e *Engine) vantageConditions(now time.Time, vs []results.Vantage, missing 
 		if v.ASN != 0 {
 			c.ASNs = []uint32{v.ASN}
 		}
-		c.Summary = fmt.Sprintf("vantage %s (%s, %s) missing: no heartbeat for %s; left out of quorums",
-			v.ID, v.Region, v.Provider, now.Sub(v.LastHeartbeat).Round(time.Second))
+		// The time of the last heartbeat rather than how long ago it was:
+		// the summary stays the same while the vantage is missing, so the
+		// stored alert is not rewritten at every evaluation (Changed).
+		c.Summary = fmt.Sprintf("vantage %s (%s, %s) missing: no heartbeat since %s; left out of quorums",
+			v.ID, v.Region, v.Provider, v.LastHeartbeat.UTC().Format("2006-01-02 15:04:05Z"))
 		out = append(out, c)
 	}
 	return out

@@ -45,6 +45,9 @@ func BuildAlertmanager(m Message) []AlertmanagerAlert {
 	if m.Layer != "" {
 		ann["failing"] = fmt.Sprintf("%s/%s", m.Layer, m.Code)
 	}
+	if m.Error != "" {
+		ann["error"] = m.Error
+	}
 	a := AlertmanagerAlert{Labels: labels, Annotations: ann, StartsAt: m.StartsAt.UTC(), GeneratorURL: m.URL}
 	if m.Status == "resolved" {
 		a.EndsAt = m.At.UTC()

@@ -45,6 +45,7 @@ func BuildEmail(m Message) (subject, body string) {
 	if m.Layer != "" {
 		line("Failing", m.Layer+"/"+m.Code)
 	}
+	line("Error", m.Error)
 	line("Phase", m.Phase)
 	line("Since", m.StartsAt.UTC().Format(time.RFC3339))
 	line("Key", m.DedupKey)

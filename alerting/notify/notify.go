@@ -16,19 +16,21 @@ import (
 type Message struct {
 	// DedupKey is stable for the life of an alert: PagerDuty's dedup_key,
 	// the Alertmanager label set, the webhook's "key".
-	DedupKey string    `json:"dedup_key"`
-	Status   string    `json:"status"` // firing, resolved
-	Type     string    `json:"type"`
-	Severity string    `json:"severity"` // page, notify, info
-	Summary  string    `json:"summary"`
-	Team     string    `json:"team,omitempty"`
-	Endpoint string    `json:"endpoint,omitempty"`
-	Check    string    `json:"check,omitempty"`
-	Regions  []string  `json:"regions,omitempty"`
-	ASNs     []uint32  `json:"asns,omitempty"`
-	Vantages []string  `json:"vantages,omitempty"`
-	Layer    string    `json:"layer,omitempty"`
-	Code     string    `json:"code,omitempty"`
+	DedupKey string   `json:"dedup_key"`
+	Status   string   `json:"status"` // firing, resolved
+	Type     string   `json:"type"`
+	Severity string   `json:"severity"` // page, notify, info
+	Summary  string   `json:"summary"`
+	Team     string   `json:"team,omitempty"`
+	Endpoint string   `json:"endpoint,omitempty"`
+	Check    string   `json:"check,omitempty"`
+	Regions  []string `json:"regions,omitempty"`
+	ASNs     []uint32 `json:"asns,omitempty"`
+	Vantages []string `json:"vantages,omitempty"`
+	Layer    string   `json:"layer,omitempty"`
+	Code     string   `json:"code,omitempty"`
+	// Error quotes one vantage's error message of that layer and code.
+	Error    string    `json:"error,omitempty"`
 	Phase    string    `json:"phase,omitempty"`
 	StartsAt time.Time `json:"starts_at"`
 	EndsAt   time.Time `json:"ends_at,omitzero"`

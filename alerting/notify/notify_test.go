@@ -147,12 +147,110 @@ func TestSlackBlocks(t *testing.T) {
 	for _, f := range p.Blocks[2].Fields {
 		fields = append(fields, f.Text)
 	}
-	want := []string{"*Endpoint*\ncheckout-api", "*Severity*\npage", "*Regions*\nap-south, us-east", "*ASNs*\nAS64603, AS64510", "*Failing*\nconnect/timeout"}
+	want := []string{"*Endpoint*\ncheckout-api", "*Team*\npayments", "*Severity*\npage", "*Regions*\nap-south, us-east", "*ASNs*\nAS64603, AS64510", "*Failing*\nconnect/timeout"}
 	if !reflect.DeepEqual(fields, want) {
 		t.Errorf("fields %q, want %q", fields, want)
 	}
 	if ctx := p.Blocks[3].Elements[0].Text; !strings.Contains(ctx, "reachability/payments/checkout-api/http") || !strings.Contains(ctx, "|dashboard>") {
 		t.Errorf("context %q", ctx)
+	}
+}
+
+// What the channel reads, found by sending real alerts to a local Slack
+// stand-in: the team (many teams share a channel), a resolve that says
+// when it ended and how long it lasted rather than "since", and AS names
+// with "&" or "<" that Slack would otherwise read as entities and links.
+func TestSlackNamesTeamEndAndEscapes(t *testing.T) {
+	rec, srv := newRecorder(t, http.StatusOK)
+	m := resolved()
+	m.Type, m.DedupKey, m.Layer, m.Code = "path_detour", "path_detour/payments/checkout-api/traceroute/ap-1", "", ""
+	m.Summary = "checkout-api: path from ap-1 (ap-south) detours through AS7018 (ATT-INTERNET4 - AT&T <Services>); RTT 101 ms, +80 ms over the usual 21 ms"
+	m.EndsAt = startsAt.Add(5*time.Minute + 30*time.Second)
+	if err := (Slack{URL: srv.URL + "/services/T/B/X"}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	var p SlackPayload
+	if err := json.Unmarshal(rec.only(t).body, &p); err != nil {
+		t.Fatal(err)
+	}
+	escaped := "checkout-api: path from ap-1 (ap-south) detours through AS7018 (ATT-INTERNET4 - AT&amp;T &lt;Services&gt;); RTT 101 ms, +80 ms over the usual 21 ms"
+	if want := "✅ RESOLVED [page] path_detour: " + escaped; p.Text != want {
+		t.Errorf("fallback text\n %q, want\n %q", p.Text, want)
+	}
+	if len(p.Blocks) != 4 {
+		t.Fatalf("blocks %+v", p.Blocks)
+	}
+	if got := p.Blocks[0].Text; got.Type != "plain_text" || got.Text != "✅ RESOLVED [page] path_detour" {
+		t.Errorf("header %+v", got)
+	}
+	if got := p.Blocks[1].Text; got.Type != "mrkdwn" || got.Text != escaped {
+		t.Errorf("summary %+v, want %q", got, escaped)
+	}
+	var fields []string
+	for _, f := range p.Blocks[2].Fields {
+		fields = append(fields, f.Text)
+	}
+	want := []string{"*Endpoint*\ncheckout-api", "*Team*\npayments", "*Severity*\npage", "*Regions*\nap-south, us-east", "*ASNs*\nAS64603, AS64510"}
+	if !reflect.DeepEqual(fields, want) {
+		t.Errorf("fields %q, want %q", fields, want)
+	}
+	wantCtx := "from 2026-11-21 10:00:00Z to 2026-11-21 10:05:30Z (5m30s) · key `path_detour/payments/checkout-api/traceroute/ap-1` · <https://collector.example/endpoints/checkout-api|dashboard>"
+	if els := p.Blocks[3].Elements; len(els) != 1 || els[0].Type != "mrkdwn" || els[0].Text != wantCtx {
+		t.Errorf("context %+v, want %q", els, wantCtx)
+	}
+}
+
+// The failing runs' error message (the status, the address refused)
+// reaches the person paged whatever the notifier: the layer/code alone
+// said "http/status" and not which status.
+func TestErrorSampleReachesEveryNotifier(t *testing.T) {
+	m := firing
+	m.Layer, m.Code, m.Error = "http", "status", "fra-1: status 503, expected 200 & <ok>"
+	ctx := context.Background()
+
+	rec, srv := newRecorder(t, http.StatusAccepted)
+	if err := (PagerDuty{URL: srv.URL, RoutingKey: "R"}).Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Payload struct {
+			CustomDetails map[string]any `json:"custom_details"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(rec.only(t).body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if d := ev.Payload.CustomDetails; d["error"] != m.Error || d["failing"] != "http/status" {
+		t.Errorf("PagerDuty custom_details %v; want error %q and failing http/status", d, m.Error)
+	}
+
+	rec, srv = newRecorder(t, http.StatusOK)
+	if err := (Slack{URL: srv.URL}).Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var p SlackPayload
+	if err := json.Unmarshal(rec.only(t).body, &p); err != nil {
+		t.Fatal(err)
+	}
+	fields := p.Blocks[2].Fields
+	if last := fields[len(fields)-1]; last.Type != "mrkdwn" || last.Text != "*Error*\nfra-1: status 503, expected 200 &amp; &lt;ok&gt;" {
+		t.Errorf("Slack's last field %+v, want the escaped error", last)
+	}
+
+	rec, srv = newRecorder(t, http.StatusOK)
+	if err := (Alertmanager{URL: srv.URL}).Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var as []AlertmanagerAlert
+	if err := json.Unmarshal(rec.only(t).body, &as); err != nil || len(as) != 1 {
+		t.Fatalf("%v %d alerts", err, len(as))
+	}
+	if got := as[0].Annotations["error"]; got != m.Error {
+		t.Errorf("Alertmanager annotation error %q, want %q", got, m.Error)
+	}
+
+	if _, body := BuildEmail(m); !strings.Contains(body, "\nError:     "+m.Error+"\n") {
+		t.Errorf("mail body lacks the error line:\n%s", body)
 	}
 }
 

@@ -62,6 +62,9 @@ func BuildPagerDuty(routingKey string, m Message) PagerDutyEvent {
 	if m.Layer != "" {
 		details["failing"] = m.Layer + "/" + m.Code
 	}
+	if m.Error != "" {
+		details["error"] = m.Error
+	}
 	if m.Phase != "" {
 		details["phase"] = m.Phase
 	}

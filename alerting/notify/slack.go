@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Slack posts to a Slack incoming webhook with Block Kit blocks and a plain
@@ -46,34 +47,55 @@ func slackTitle(m Message) string {
 	return fmt.Sprintf("%s %s [%s] %s", symbol, strings.ToUpper(m.Status), m.Severity, m.Type)
 }
 
-// BuildSlack renders m as blocks.
+// BuildSlack renders m as blocks. Text that Picket did not write itself
+// (summaries carry AS names such as "AT&T") is escaped, since Slack reads
+// &, < and > in mrkdwn as entities and links.
 func BuildSlack(m Message) SlackPayload {
 	fields := []SlackText{
-		{Type: "mrkdwn", Text: "*Endpoint*\n" + orDash(m.Endpoint)},
+		{Type: "mrkdwn", Text: "*Endpoint*\n" + slackEscape(orDash(m.Endpoint))},
+		{Type: "mrkdwn", Text: "*Team*\n" + slackEscape(orDash(m.Team))},
 		{Type: "mrkdwn", Text: "*Severity*\n" + m.Severity},
-		{Type: "mrkdwn", Text: "*Regions*\n" + orDash(strings.Join(m.Regions, ", "))},
+		{Type: "mrkdwn", Text: "*Regions*\n" + slackEscape(orDash(strings.Join(m.Regions, ", ")))},
 		{Type: "mrkdwn", Text: "*ASNs*\n" + orDash(joinASNs(m.ASNs))},
 	}
 	if m.Layer != "" {
-		fields = append(fields, SlackText{Type: "mrkdwn", Text: "*Failing*\n" + m.Layer + "/" + m.Code})
+		fields = append(fields, SlackText{Type: "mrkdwn", Text: "*Failing*\n" + slackEscape(m.Layer+"/"+m.Code)})
+	}
+	if m.Error != "" {
+		fields = append(fields, SlackText{Type: "mrkdwn", Text: "*Error*\n" + slackEscape(truncate(m.Error, 1900))})
 	}
 	if m.Phase != "" {
-		fields = append(fields, SlackText{Type: "mrkdwn", Text: "*Phase*\n" + m.Phase})
+		fields = append(fields, SlackText{Type: "mrkdwn", Text: "*Phase*\n" + slackEscape(m.Phase)})
 	}
-	ctx := fmt.Sprintf("since %s · key `%s`", m.StartsAt.UTC().Format("2006-01-02 15:04:05Z"), m.DedupKey)
+	const stamp = "2006-01-02 15:04:05Z"
+	ctx := "since " + m.StartsAt.UTC().Format(stamp)
+	if m.Status == "resolved" && !m.EndsAt.IsZero() {
+		// "since" would read as still going: say when it ended and how
+		// long it lasted.
+		ctx = fmt.Sprintf("from %s to %s (%s)", m.StartsAt.UTC().Format(stamp), m.EndsAt.UTC().Format(stamp),
+			m.EndsAt.Sub(m.StartsAt).Round(time.Second))
+	}
+	ctx += fmt.Sprintf(" · key `%s`", m.DedupKey)
 	if m.URL != "" {
 		ctx += fmt.Sprintf(" · <%s|dashboard>", m.URL)
 	}
 	title := slackTitle(m)
+	summary := slackEscape(m.Summary)
 	return SlackPayload{
-		Text: title + ": " + m.Summary,
+		Text: title + ": " + summary,
 		Blocks: []SlackBlock{
 			{Type: "header", Text: &SlackText{Type: "plain_text", Text: truncate(title, 150)}},
-			{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: truncate(m.Summary, 3000)}},
+			{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: truncate(summary, 3000)}},
 			{Type: "section", Fields: fields},
 			{Type: "context", Elements: []SlackText{{Type: "mrkdwn", Text: ctx}}},
 		},
 	}
+}
+
+// slackEscape escapes the three characters Slack's mrkdwn gives a meaning
+// to (https://api.slack.com/reference/surfaces/formatting#escaping).
+func slackEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 func (s Slack) Send(ctx context.Context, m Message) error {

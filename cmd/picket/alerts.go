@@ -27,7 +27,7 @@ func runAlerts(ctx context.Context, args []string, io stdio) int {
 	asJSON := fs.Bool("json", false, "list, silences: print JSON")
 	endpoint := fs.String("endpoint", "", "silence: one of the team's endpoints, by `name` (default every endpoint of the team)")
 	typ := fs.String("type", "", "silence: only alerts of this `type`: "+joinTypes(alerting.SilenceTypes()))
-	vantage := fs.String("vantage", "", "silence: only alerts seen from this enrolled vantage `id`")
+	vantage := fs.String("vantage", "", "silence: only alerts that this enrolled vantage `id` alone sees (an alert also seen from other vantages still notifies)")
 	forDur := fs.String("for", "", "silence: how long, a positive `duration` such as 2h")
 	start := fs.String("start", "", "silence: start `time` (RFC 3339; default now) — a future start makes a maintenance window")
 	reason := fs.String("reason", "", "silence: why (required)")

@@ -197,7 +197,10 @@ func dash(s string) string {
 // and the summary; a silenced alert says by which silence.
 func Alerts(w io.Writer, as []alerting.Alert, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tSEVERITY\tTYPE\tENDPOINT\tREGIONS\tSINCE\tSUMMARY")
+	// CHECK tells apart the alerts of one endpoint's checks (its http and
+	// its tcp check both page when it is down); a resolved alert says how
+	// long it lasted.
+	fmt.Fprintln(tw, "STATE\tSEVERITY\tTYPE\tENDPOINT\tCHECK\tREGIONS\tSINCE\tSUMMARY")
 	for _, a := range as {
 		state := string(a.State)
 		if a.Silenced != "" {
@@ -205,9 +208,10 @@ func Alerts(w io.Writer, as []alerting.Alert, now time.Time) error {
 		}
 		since := now.Sub(a.StartsAt).Round(time.Second).String() + " ago"
 		if a.State == alerting.StateResolved {
-			since = "resolved " + now.Sub(a.ResolvedAt).Round(time.Second).String() + " ago"
+			since = fmt.Sprintf("resolved %s ago, lasted %s", now.Sub(a.ResolvedAt).Round(time.Second),
+				a.ResolvedAt.Sub(a.StartsAt).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, a.Severity, a.Type, dash(a.Endpoint),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, a.Severity, a.Type, dash(a.Endpoint), dash(a.Check),
 			dash(strings.Join(a.Regions, ",")), since, a.Summary)
 	}
 	return tw.Flush()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/results"
 )
@@ -149,5 +150,41 @@ func TestVantagesShowLastError(t *testing.T) {
 	}
 	if f := strings.Fields(lines[2]); f[len(f)-1] != "-" {
 		t.Errorf("a vantage without an error shows %q, want -", f[len(f)-1])
+	}
+}
+
+// The alert list tells apart one endpoint's alerts by check (its http and
+// tcp checks both page when it is down: before, two identical rows), and
+// says how long a resolved alert lasted.
+func TestAlertsNameCheckAndDuration(t *testing.T) {
+	now := time.Date(2026, 11, 21, 10, 10, 0, 0, time.UTC)
+	start := now.Add(-5 * time.Minute)
+	as := []alerting.Alert{
+		{Type: alerting.TypeOutage, Severity: alerting.SeverityPage, State: alerting.StateFiring, Team: "payments",
+			Endpoint: "shop", Check: "shop/http", Regions: []string{"eu-central", "us-east"}, StartsAt: start, Summary: "shop: HTTP down"},
+		{Type: alerting.TypeOutage, Severity: alerting.SeverityPage, State: alerting.StateResolved, Team: "payments",
+			Endpoint: "shop", Check: "shop/tcp", Regions: []string{"eu-central"}, StartsAt: start, ResolvedAt: now.Add(-time.Minute),
+			Summary: "shop: TCP down", Silenced: "s-1"},
+		{Type: alerting.TypeVantageMissing, Severity: alerting.SeverityNotify, State: alerting.StateFiring,
+			Regions: []string{"ap-south"}, StartsAt: start, Summary: "vantage bom missing"},
+	}
+	var b bytes.Buffer
+	if err := Alerts(&b, as, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := [][]string{
+		{"STATE", "SEVERITY", "TYPE", "ENDPOINT", "CHECK", "REGIONS", "SINCE", "SUMMARY"},
+		{"firing", "page", "reachability", "shop", "shop/http", "eu-central,us-east", "5m0s", "ago", "shop:", "HTTP", "down"},
+		{"resolved", "(silenced", "s-1)", "page", "reachability", "shop", "shop/tcp", "eu-central", "resolved", "1m0s", "ago,", "lasted", "4m0s", "shop:", "TCP", "down"},
+		{"firing", "notify", "vantage_missing", "-", "-", "ap-south", "5m0s", "ago", "vantage", "bom", "missing"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), b.String())
+	}
+	for i, l := range lines {
+		if got := strings.Fields(l); !slices.Equal(got, want[i]) {
+			t.Errorf("line %d: %q, want %q", i, got, want[i])
+		}
 	}
 }
