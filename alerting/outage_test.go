@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picketnet/picket/internal/pgtest"
@@ -218,16 +217,7 @@ func TestServiceLeaderThatLostItsLockDeliversNothing(t *testing.T) {
 
 	// a's lock session ends (a network blip, an idle-session timeout) while
 	// its other connections live on.
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var n int
-	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("terminated %d lock sessions (%v), want a's one", n, err)
-	}
+	endLockSession(t, url)
 	for deadline := time.Now().Add(15 * time.Second); metric(t, regB, "picket_alerting_leader") != 1; time.Sleep(50 * time.Millisecond) {
 		if err := b.Tick(ctx); err != nil {
 			t.Logf("b's tick: %v", err)

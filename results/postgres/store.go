@@ -106,6 +106,11 @@ func (s *Store) Close() error {
 	return err
 }
 
+// LockKey is the advisory lock key of TryLock(name), for an operator
+// looking for the session that holds it: in pg_locks, classid holds its
+// high 32 bits and objid its low 32 bits.
+func LockKey(name string) int64 { return hashKey("lock", name) }
+
 func hashKey(prefix, name string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(prefix))
@@ -881,7 +886,7 @@ func (s *Store) TryLock(ctx context.Context, name string) (func(), bool, error) 
 		}
 		s.lconn = c
 	}
-	key := hashKey("lock", name)
+	key := LockKey(name)
 	var ok bool
 	if err := s.lconn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
 		s.lconn.Close(context.Background())
