@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -105,36 +104,16 @@ func TestServiceLogsRetriedDeliveries(t *testing.T) {
 var apVantage = results.Vantage{ID: "ap-1", Region: "ap-south", Provider: "vultr", ASN: 64520}
 
 // roundIn advances the lab's clock by one interval; every vantage of vs
-// heartbeats and posts its result for checkout-api, down when its region
-// is in down.
+// heartbeats and posts its result for the lab's endpoints, down when its
+// region is in down.
 func roundIn(l *svcLab, st labStore, vs []results.Vantage, down ...string) {
 	l.t.Helper()
-	ctx := context.Background()
-	l.mu.Lock()
-	l.now = l.now.Add(tick)
-	now := l.now
-	l.mu.Unlock()
-	var rs []results.Result
-	for i, v := range vs {
-		if err := st.RecordHeartbeat(ctx, results.Heartbeat{Vantage: v.ID, At: now, Every: tick, Version: "test"}); err != nil {
-			l.t.Fatal(err)
+	l.roundOf(st, vs, func(v results.Vantage) *results.Error {
+		if !slices.Contains(down, v.Region) {
+			return nil
 		}
-		l.n++
-		r := results.Result{
-			ID: fmt.Sprintf("r-%06d", l.n), Team: "payments", Endpoint: "checkout-api", Check: "checkout-api/http",
-			Kind: "http", Vantage: v.ID, Region: v.Region, Provider: v.Provider, ASN: v.ASN,
-			Target: target("checkout-api"), Addr: "192.0.2.10",
-			StartedAt: now.Add(-time.Duration(i+1) * time.Millisecond), DurationMS: 120, OK: true,
-		}
-		if slices.Contains(down, v.Region) {
-			r.OK, r.DurationMS = false, 10000
-			r.Error = &results.Error{Layer: results.LayerConnect, Code: results.CodeTimeout, Message: "dial tcp: i/o timeout"}
-		}
-		rs = append(rs, r)
-	}
-	if _, err := st.Ingest(ctx, rs); err != nil {
-		l.t.Fatal(err)
-	}
+		return &results.Error{Layer: results.LayerConnect, Code: results.CodeTimeout, Message: "dial tcp: i/o timeout"}
+	})
 }
 
 // An open alert says what the evaluator knows now, in the store that

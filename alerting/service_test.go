@@ -184,16 +184,27 @@ func (l *svcLab) up() { l.fail = nil }
 // and posts its result through st.
 func (l *svcLab) round(st labStore) {
 	l.t.Helper()
+	var vs []results.Vantage
+	for _, v := range svcVantages {
+		if v.ID != l.silent {
+			vs = append(vs, v)
+		}
+	}
+	l.roundOf(st, vs, func(results.Vantage) *results.Error { return l.fail })
+}
+
+// roundOf advances the clock by one interval; every vantage of vs
+// heartbeats and posts a result for each of the lab's endpoints, failed
+// with the error fail gives for it, if any.
+func (l *svcLab) roundOf(st labStore, vs []results.Vantage, fail func(results.Vantage) *results.Error) {
+	l.t.Helper()
 	ctx := context.Background()
 	l.mu.Lock()
 	l.now = l.now.Add(tick)
 	now := l.now
 	l.mu.Unlock()
 	var rs []results.Result
-	for i, v := range svcVantages {
-		if v.ID == l.silent {
-			continue
-		}
+	for i, v := range vs {
 		if err := st.RecordHeartbeat(ctx, results.Heartbeat{Vantage: v.ID, At: now, Every: tick, Version: "test"}); err != nil {
 			l.t.Fatal(err)
 		}
@@ -203,10 +214,10 @@ func (l *svcLab) round(st labStore) {
 				ID: fmt.Sprintf("r-%06d", l.n), Team: "payments", Endpoint: ep, Check: ep + "/http",
 				Kind: "http", Vantage: v.ID, Region: v.Region, Provider: v.Provider, ASN: v.ASN,
 				Target: target(ep), Addr: "192.0.2.10",
-				StartedAt: now.Add(-time.Duration(i+1) * time.Millisecond), DurationMS: 120, OK: l.fail == nil, Error: l.fail,
+				StartedAt: now.Add(-time.Duration(i+1) * time.Millisecond), DurationMS: 120, OK: true,
 			}
-			if r.Error != nil {
-				r.DurationMS = 10000
+			if r.Error = fail(v); r.Error != nil {
+				r.OK, r.DurationMS = false, 10000
 			}
 			if err := r.Validate(); err != nil {
 				l.t.Fatalf("lab result: %v", err)

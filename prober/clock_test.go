@@ -16,7 +16,6 @@ import (
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/results"
-	"github.com/picketnet/picket/vantage"
 )
 
 // TestClockOffsetIsReported: a prober whose clock is far from the
@@ -55,22 +54,7 @@ func TestClockOffsetIsReported(t *testing.T) {
 	t.Cleanup(func() { hs.Close() })
 
 	logs := &logBuffer{}
-	p, err := prober.New(prober.Config{
-		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
-		Collectors: []string{"http://" + ln.Addr().String()}, Token: lab.enrolled.Token, SpoolDir: t.TempDir(),
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	p, _ := runProber(t, prober.Config{Collectors: []string{"http://" + ln.Addr().String()}, Token: lab.enrolled.Token}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	until(t, "a heartbeat reporting the clock", func() bool {
 		vs, err := lab.admin.Vantages(ctx)
 		return err == nil && len(vs) == 1 && strings.Contains(vs[0].LastError, "clock is 10m0s ahead of the collectors'")

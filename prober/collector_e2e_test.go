@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,28 +115,7 @@ func TestAgainstTheRealCollector(t *testing.T) {
 
 	dir := t.TempDir()
 	logs := &logBuffer{}
-	p, err := prober.New(prober.Config{
-		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
-		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: dir,
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	}, prober.WithVersion("e2e"), prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	stopProber := func() {
-		if stop != nil {
-			stop()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			stop = nil
-		}
-	}
-	t.Cleanup(stopProber)
+	p, stopProber := runProber(t, prober.Config{Collectors: []string{url}, Token: enrolled.Token, SpoolDir: dir}, prober.WithVersion("e2e"), prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 
 	stored := func() []results.Result {
 		rs, err := store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Limit: 100000})
@@ -206,24 +186,7 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	p, err := prober.New(prober.Config{
-		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
-		Collectors: []string{url}, Token: enrolled.Token, SpoolDir: t.TempDir(),
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		if stop != nil {
-			stop()
-			<-done
-		}
-	})
+	p, stopProber := runProber(t, prober.Config{Collectors: []string{url}, Token: enrolled.Token}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	stored := func(endpoint string, since time.Time) int {
 		rs, err := store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Endpoint: endpoint, Since: since, Limit: 100000})
 		if err != nil {
@@ -243,11 +206,7 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	}
 	col.start()
 	until(t, "the backlog to drain", func() bool { return gauge(t, p.Gatherer(), "picket_prober_spool_records") == 0 })
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	stop = nil
+	stopProber()
 
 	dropped := int(gauge(t, p.Gatherer(), "picket_prober_results_dropped_total"))
 	if dropped == 0 {
@@ -284,24 +243,10 @@ func TestEnrolmentWinsOverProberYAML(t *testing.T) {
 	}}}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := prober.New(prober.Config{
+	p, stopProber := runProber(t, prober.Config{
 		// Enrolled as eu-central, hetzner.
 		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-centrl", Provider: "Hetzner", ASN: 24940},
-		Collectors: []string{lab.url}, Token: lab.enrolled.Token, SpoolDir: t.TempDir(),
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		if stop != nil {
-			stop()
-			<-done
-		}
+		Collectors: []string{lab.url}, Token: lab.enrolled.Token,
 	})
 	g := p.Gatherer()
 	until(t, "three results delivered or dropped", func() bool {
@@ -314,11 +259,7 @@ func TestEnrolmentWinsOverProberYAML(t *testing.T) {
 		vs, err := lab.admin.Vantages(ctx)
 		return err == nil && len(vs) == 1 && strings.Contains(vs[0].LastError, `"eu-centrl"`)
 	})
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	stop = nil
+	stopProber()
 
 	if dropped := gauge(t, g, "picket_prober_results_dropped_total"); dropped != 0 {
 		t.Errorf("%v results dropped, want none", dropped)
@@ -356,24 +297,7 @@ func TestReplacedTokenIsReadAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p, err := prober.New(prober.Config{
-		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
-		Collectors: []string{lab.url}, Token: lab.enrolled.Token, TokenFile: tokenFile, SpoolDir: dir,
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		if stop != nil {
-			stop()
-			<-done
-		}
-	})
+	p, stopProber := runProber(t, prober.Config{Collectors: []string{lab.url}, Token: lab.enrolled.Token, TokenFile: tokenFile, SpoolDir: dir})
 	g := p.Gatherer()
 	stored := func(since time.Time) int {
 		rs, err := lab.store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Since: since, Limit: 100000})
@@ -395,11 +319,7 @@ func TestReplacedTokenIsReadAgain(t *testing.T) {
 	written := time.Now()
 	until(t, "results made after the new token was written stored", func() bool { return stored(written) >= 2 })
 	until(t, "the backlog to drain", func() bool { return gauge(t, g, "picket_prober_spool_records") == 0 })
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	stop = nil
+	stopProber()
 	if d := gauge(t, g, "picket_prober_results_dropped_total"); d != 0 {
 		t.Errorf("%v results dropped", d)
 	}
@@ -460,4 +380,39 @@ func newCollectorLab(t *testing.T) *collectorLab {
 	}()
 	lab.target = ln.Addr().String()
 	return lab
+}
+
+// runProber makes a prober of cfg, the test defaults filled in (a
+// vantage hel1-e2e in eu-central, short polls and backoffs, no
+// discovery), runs it, and returns it with a stop that waits for Run to
+// return and reports its error. The test's cleanup stops it too.
+func runProber(t *testing.T, cfg prober.Config, opts ...prober.Option) (*prober.Prober, func()) {
+	t.Helper()
+	if cfg.Identity.ID == "" {
+		cfg.Identity = vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940}
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = t.TempDir()
+	}
+	cfg.Discovery = &vantage.Discovery{Disabled: true}
+	cfg.PollEvery, cfg.BatchLinger = 200*time.Millisecond, 50*time.Millisecond
+	cfg.BackoffMin, cfg.BackoffMax = 50*time.Millisecond, 300*time.Millisecond
+	p, err := prober.New(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return p, stop
 }

@@ -13,14 +13,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/internal/testenv"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
-	"github.com/picketnet/picket/vantage"
 )
 
 // logBuffer collects a prober's log lines.
@@ -95,24 +93,8 @@ func TestDiskFullIsOneLogLine(t *testing.T) {
 		}
 	})
 	logs := &logBuffer{}
-	p, err := prober.New(prober.Config{
-		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940},
-		Collectors: []string{lab.url}, Token: lab.enrolled.Token, SpoolDir: filepath.Join(disk, "spool"),
-		Discovery: &vantage.Discovery{Disabled: true}, PollEvery: 200 * time.Millisecond,
-		BatchLinger: 50 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
-	}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(pctx) }()
-	t.Cleanup(func() {
-		if stop != nil {
-			stop()
-			<-done
-		}
-	})
+	p, stopProber := runProber(t, prober.Config{Collectors: []string{lab.url}, Token: lab.enrolled.Token, SpoolDir: filepath.Join(disk, "spool")},
+		prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	g := p.Gatherer()
 	stored := func() int {
 		rs, err := lab.store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Limit: 100000})
@@ -140,11 +122,7 @@ func TestDiskFullIsOneLogLine(t *testing.T) {
 		return len(logs.lines(`msg="results not spooled; dropped: resolved"`)) == 1
 	})
 	until(t, "the backlog to drain", func() bool { return gauge(t, g, "picket_prober_spool_records") == 0 })
-	stop()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	stop = nil
+	stopProber()
 	// checks_run_total counts the results that were spooled.
 	spooled := int(gauge(t, g, "picket_prober_checks_run_total"))
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(disk, "spool")})
