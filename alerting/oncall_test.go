@@ -1,18 +1,17 @@
 package alerting
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/alerting/notify"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/results"
 )
 
@@ -20,25 +19,11 @@ import (
 // collector with three probers against a target that was broken on
 // purpose.
 
-// logRecords is a slog destination that keeps every record as JSON.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// find returns the records whose msg is msg.
-func (l *logRecords) find(t *testing.T, msg string) []map[string]any {
+// findRecords returns the JSON log records in logs whose msg is msg.
+func findRecords(t *testing.T, logs *syncbuf.Buffer, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, line := range logs.Lines("") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -60,13 +45,13 @@ func TestServiceLogsRetriedDeliveries(t *testing.T) {
 	t.Parallel()
 	l, st, h := newLab(t), sqliteDB(t)(t), newHook(t)
 	l.register(st)
-	var logs logRecords
+	var logs syncbuf.Buffer
 	svc := NewService(st, Config{}, []Route{{Name: "oncall", Sender: notify.Webhook{URL: h.URL}}},
 		Options{Now: l.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	h.answer(http.StatusOK, http.StatusInternalServerError, http.StatusServiceUnavailable)
 
 	fired := fireOutage(l, st, svc)
-	retries := logs.find(t, "notification failed; will retry")
+	retries := findRecords(t, &logs, "notification failed; will retry")
 	if len(retries) != 1 {
 		t.Fatalf("%d retry lines after the first failed attempt, want 1", len(retries))
 	}
@@ -86,16 +71,16 @@ func TestServiceLogsRetriedDeliveries(t *testing.T) {
 	if got := h.statuses(); !slices.Equal(got, []int{500, 503, 200}) {
 		t.Fatalf("answers %v, want 500, 503, then 200", got)
 	}
-	retries = logs.find(t, "notification failed; will retry")
+	retries = findRecords(t, &logs, "notification failed; will retry")
 	if len(retries) != 2 || retries[1]["attempts"] != float64(2) || !strings.Contains(retries[1]["err"].(string), "503") {
 		t.Errorf("retry lines %v; want two, the second of attempt 2 with the 503", retries)
 	}
-	done := logs.find(t, "notification delivered after retries")
+	done := findRecords(t, &logs, "notification delivered after retries")
 	if len(done) != 1 || done[0]["level"] != "INFO" || done[0]["notifier"] != "oncall" || done[0]["alert"] != svcKey ||
 		done[0]["attempts"] != float64(3) {
 		t.Errorf("delivery lines %v; want one INFO of notifier oncall, alert %s, attempts 3", done, svcKey)
 	}
-	if given := logs.find(t, "notification given up"); len(given) != 0 {
+	if given := findRecords(t, &logs, "notification given up"); len(given) != 0 {
 		t.Errorf("given-up lines %v for a notification that was delivered", given)
 	}
 }

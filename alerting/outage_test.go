@@ -1,18 +1,17 @@
 package alerting
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picketnet/picket/internal/pgtest"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/postgres"
 )
@@ -127,24 +126,11 @@ func openPostgres(t *testing.T, url string) labStore {
 	return opened(t, s, err)
 }
 
-// syncBuffer is a log destination written by the service's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(level, msg string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// countLines counts the lines of logs at level that contain msg.
+func countLines(logs *syncbuf.Buffer, level, msg string) int {
 	n := 0
-	for _, l := range strings.Split(s.b.String(), "\n") {
-		if strings.Contains(l, "level="+level) && strings.Contains(l, msg) {
+	for _, l := range logs.Lines("level=" + level) {
+		if strings.Contains(l, msg) {
 			n++
 		}
 	}
@@ -163,7 +149,7 @@ func TestServiceLogsDatabaseOutageOnce(t *testing.T) {
 	st := openPostgres(t, url)
 	l := newLab(t)
 	l.register(st)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	reg := prometheus.NewRegistry()
 	svc := NewService(st, Config{EvaluateEvery: 10 * time.Millisecond}, nil,
 		Options{Now: l.Now, Registry: reg, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -176,17 +162,17 @@ func TestServiceLogsDatabaseOutageOnce(t *testing.T) {
 
 	end := pgtest.Outage(t, url, false)
 	waitFor(t, "ten failed rounds", func() bool {
-		return logs.count("WARN", "alert evaluation")+logs.count("DEBUG", "alert evaluation still failing") >= 10
+		return countLines(&logs, "WARN", "alert evaluation")+countLines(&logs, "DEBUG", "alert evaluation still failing") >= 10
 	})
 	end()
 	evaluated := metric(t, reg, "picket_alerting_evaluations_total")
 	waitFor(t, "evaluation to work again", func() bool { return metric(t, reg, "picket_alerting_evaluations_total") > evaluated })
 	cancel()
 	<-done
-	if n := logs.count("WARN", "alert evaluation failed"); n != 1 {
-		t.Errorf("%d warnings that evaluation failed during one outage, want 1:\n%s", n, logs.b.String())
+	if n := countLines(&logs, "WARN", "alert evaluation failed"); n != 1 {
+		t.Errorf("%d warnings that evaluation failed during one outage, want 1:\n%s", n, logs.String())
 	}
-	if n := logs.count("INFO", "alert evaluation works again"); n != 1 {
+	if n := countLines(&logs, "INFO", "alert evaluation works again"); n != 1 {
 		t.Errorf("%d lines that evaluation works again, want 1", n)
 	}
 }

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,36 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/internal/pgtest"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/postgres"
 )
-
-// syncBuffer is a log destination the server's handlers write to
-// concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
 
 // When PostgreSQL goes away, every batch, heartbeat, token lookup and
 // readiness probe fails. The operator gets one error line saying what
@@ -55,7 +32,7 @@ func TestStoreOutageLogsOncePerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newEnvWith(t, st, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	e.register("payments", "checkout")
 	v1 := e.vantage("v1", "eu", "hetzner")
@@ -68,7 +45,7 @@ func TestStoreOutageLogsOncePerOutage(t *testing.T) {
 	if err := post("r-before"); err != nil {
 		t.Fatal(err)
 	}
-	before := len(logs.lines())
+	before := len(logs.Lines(""))
 
 	end := pgtest.Outage(t, dbURL, false)
 	failures := 0
@@ -94,7 +71,7 @@ func TestStoreOutageLogsOncePerOutage(t *testing.T) {
 		}
 		failures += 4
 	}
-	during := logs.lines()[before:]
+	during := logs.Lines("")[before:]
 	if len(during) != 1 || !strings.Contains(during[0], "level=ERROR") || !strings.Contains(during[0], "store failing") {
 		t.Errorf("%d log lines for one outage of %d failed requests, want 1 error:\n%s", len(during), failures, strings.Join(during, "\n"))
 	}
@@ -109,7 +86,7 @@ func TestStoreOutageLogsOncePerOutage(t *testing.T) {
 	if err2 != nil {
 		t.Fatalf("ingest after the outage: %v", err2)
 	}
-	after := logs.lines()[before+len(during):]
+	after := logs.Lines("")[before+len(during):]
 	var recovered []string
 	for _, l := range after {
 		if strings.Contains(l, "store answering again") {

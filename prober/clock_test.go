@@ -14,6 +14,7 @@ import (
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/results"
 )
@@ -53,7 +54,7 @@ func TestClockOffsetIsReported(t *testing.T) {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	p, _ := runProber(t, prober.Config{Collectors: []string{"http://" + ln.Addr().String()}, Token: lab.enrolled.Token}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	until(t, "a heartbeat reporting the clock", func() bool {
 		vs, err := lab.admin.Vantages(ctx)
@@ -63,7 +64,7 @@ func TestClockOffsetIsReported(t *testing.T) {
 		t.Errorf("picket_prober_clock_offset_seconds %v, want about %v", off, skew.Seconds())
 	}
 	until(t, "a few more heartbeats", func() bool { return gauge(t, p.Gatherer(), "picket_prober_heartbeats_total") >= 4 })
-	if lines := logs.lines(`msg="clock offset"`); len(lines) != 1 {
+	if lines := logs.Lines(`msg="clock offset"`); len(lines) != 1 {
 		t.Errorf("%d log lines about the clock, want 1:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
@@ -114,7 +115,7 @@ func TestAgainstTheRealCollector(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	p, stopProber := runProber(t, prober.Config{Collectors: []string{url}, Token: enrolled.Token, SpoolDir: dir}, prober.WithVersion("e2e"), prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 
 	stored := func() []results.Result {
@@ -141,7 +142,7 @@ func TestAgainstTheRealCollector(t *testing.T) {
 		`msg="results not delivered; kept in the spool"`:           1,
 		`msg="results not delivered; kept in the spool: resolved"`: 1,
 	} {
-		if lines := logs.lines(msg); len(lines) != want {
+		if lines := logs.Lines(msg); len(lines) != want {
 			t.Errorf("%d lines with %s, want %d:\n%s", len(lines), msg, want, strings.Join(lines, "\n"))
 		}
 	}
@@ -185,7 +186,7 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	p, stopProber := runProber(t, prober.Config{Collectors: []string{url}, Token: enrolled.Token}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	stored := func(endpoint string, since time.Time) int {
 		rs, err := store.Query(ctx, results.ResultQuery{Vantage: "hel1-e2e", Endpoint: endpoint, Since: since, Limit: 100000})
@@ -213,7 +214,7 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 		t.Error("no result dropped, want the spooled results of the deleted endpoint rejected and dropped")
 	}
 	// One line for the burst, naming a reason, not one per result.
-	if lines := logs.lines(`msg="collector rejected results; dropped"`); len(lines) != 1 ||
+	if lines := logs.Lines(`msg="collector rejected results; dropped"`); len(lines) != 1 ||
 		!strings.Contains(lines[0], `has no registered endpoint \"api\"`) {
 		t.Errorf("log lines about the rejected results:\n%s\nwant one naming the reason", strings.Join(lines, "\n"))
 	}

@@ -1,7 +1,6 @@
 package prober_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,40 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/picketnet/picket/collector/api"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/internal/testenv"
 	"github.com/picketnet/picket/prober"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
 )
-
-// logBuffer collects a prober's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines(substr string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, substr) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 // fillDisk writes a file in dir until its filesystem is full.
 func fillDisk(t *testing.T, dir string) string {
@@ -92,7 +67,7 @@ func TestDiskFullIsOneLogLine(t *testing.T) {
 			t.Errorf("unmount: %v", err)
 		}
 	})
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	p, stopProber := runProber(t, prober.Config{Collectors: []string{lab.url}, Token: lab.enrolled.Token, SpoolDir: filepath.Join(disk, "spool")},
 		prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	g := p.Gatherer()
@@ -109,9 +84,9 @@ func TestDiskFullIsOneLogLine(t *testing.T) {
 	until(t, "a backlog in the spool", func() bool { return gauge(t, g, "picket_prober_spool_records") >= 10 })
 	filler := fillDisk(t, disk)
 	until(t, "results dropped for want of space", func() bool { return gauge(t, g, "picket_prober_results_dropped_total") >= 30 })
-	if n := len(logs.lines(`msg="results not spooled; dropped"`)); n != 1 {
+	if n := len(logs.Lines(`msg="results not spooled; dropped"`)); n != 1 {
 		t.Errorf("%d log lines about results not spooled, want 1 for the one problem:\n%s", n,
-			strings.Join(logs.lines("not spooled"), "\n"))
+			strings.Join(logs.Lines("not spooled"), "\n"))
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -119,7 +94,7 @@ func TestDiskFullIsOneLogLine(t *testing.T) {
 	}
 	lab.col.start()
 	until(t, "the disk problem reported as resolved", func() bool {
-		return len(logs.lines(`msg="results not spooled; dropped: resolved"`)) == 1
+		return len(logs.Lines(`msg="results not spooled; dropped: resolved"`)) == 1
 	})
 	until(t, "the backlog to drain", func() bool { return gauge(t, g, "picket_prober_spool_records") == 0 })
 	stopProber()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/vantage"
 )
 
@@ -74,13 +75,13 @@ func exitCode(err error) int {
 
 type proc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	done chan error
 }
 
 func startPicket(t testing.TB, bin, config string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, "prober", "--config", config), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(bin, "prober", "--config", config), logs: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

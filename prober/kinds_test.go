@@ -1,7 +1,6 @@
 package prober
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/all"
+	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
 )
@@ -193,25 +193,8 @@ type proberRun struct {
 	p    *Prober
 	done chan error
 	stop context.CancelFunc
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	once sync.Once
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startProber runs a prober against the given collectors until the test
@@ -229,7 +212,7 @@ func startProber(t *testing.T, dir string, tr *tracker, mod func(*Config), urls 
 	if mod != nil {
 		mod(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	p, err := New(cfg, WithChecks(registry(tr)), WithVersion("test-1.0"),
 		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {

@@ -10,28 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/picketnet/picket/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The quickstart: `picket up` with a picket.yaml registers its endpoints
 // for the local team, the local prober probes them, the report and the
@@ -63,7 +46,7 @@ endpoints:
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errs syncBuffer
+	var out, errs syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"up"}, stdio{in: strings.NewReader(""), out: &out, err: &errs, getenv: func(string) string { return "" }})
@@ -130,7 +113,7 @@ func TestUpWithoutConfig(t *testing.T) {
 	t.Chdir(t.TempDir())
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errs syncBuffer
+	var out, errs syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"up", "--listen", addr}, stdio{in: strings.NewReader(""), out: &out, err: &errs, getenv: func(string) string { return "" }})
