@@ -2,7 +2,6 @@ package prober_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -13,10 +12,8 @@ import (
 
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector"
-	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/internal/syncbuf"
 	"github.com/picketnet/picket/prober"
-	"github.com/picketnet/picket/results"
 )
 
 // TestClockOffsetIsReported: a prober whose clock is far from the
@@ -29,12 +26,7 @@ func TestClockOffsetIsReported(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	lab := newCollectorLab(t)
-	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
-		Name: "api", Target: lab.target, Regions: []string{"all"},
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	lab.tcpEndpoints(t, "all", "api")
 	srv, err := collector.New(collector.Options{
 		Store: lab.store, Kinds: all.New(), AdminToken: "admin-token", HeartbeatEvery: time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -107,12 +107,7 @@ func TestAgainstTheRealCollector(t *testing.T) {
 	ctx := context.Background()
 	lab := newCollectorLab(t)
 	store, col, url, admin, enrolled := lab.store, lab.col, lab.url, lab.admin, lab.enrolled
-	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
-		Name: "api", Target: lab.target, Regions: []string{"all"},
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	lab.tcpEndpoints(t, "all", "api")
 
 	dir := t.TempDir()
 	logs := &syncbuf.Buffer{}
@@ -179,13 +174,7 @@ func TestSpooledResultsForADeletedEndpoint(t *testing.T) {
 	ctx := context.Background()
 	lab := newCollectorLab(t)
 	store, col, url, enrolled := lab.store, lab.col, lab.url, lab.enrolled
-	tcp := []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)}
-	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{
-		{Name: "api", Target: lab.target, Regions: []string{"all"}, Checks: tcp},
-		{Name: "web", Target: lab.target, Regions: []string{"all"}, Checks: tcp},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	lab.tcpEndpoints(t, "all", "api", "web")
 	logs := &syncbuf.Buffer{}
 	p, stopProber := runProber(t, prober.Config{Collectors: []string{url}, Token: enrolled.Token}, prober.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	stored := func(endpoint string, since time.Time) int {
@@ -238,12 +227,7 @@ func TestEnrolmentWinsOverProberYAML(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	lab := newCollectorLab(t)
-	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
-		Name: "api", Target: lab.target, Regions: []string{"eu-central"},
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	lab.tcpEndpoints(t, "eu-central", "api")
 	p, stopProber := runProber(t, prober.Config{
 		// Enrolled as eu-central, hetzner.
 		Identity:   vantage.Identity{ID: "hel1-e2e", Region: "eu-centrl", Provider: "Hetzner", ASN: 24940},
@@ -287,12 +271,7 @@ func TestReplacedTokenIsReadAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	lab := newCollectorLab(t)
-	if _, err := lab.team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Endpoints: []results.Endpoint{{
-		Name: "api", Target: lab.target, Regions: []string{"all"},
-		Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	lab.tcpEndpoints(t, "all", "api")
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(lab.enrolled.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -416,4 +395,19 @@ func runProber(t *testing.T, cfg prober.Config, opts ...prober.Option) (*prober.
 	}
 	t.Cleanup(stop)
 	return p, stop
+}
+
+// tcpEndpoints registers, for the lab's team, endpoints named names with
+// one tcp check every second of the lab's target, in region ("all" for
+// every one).
+func (l *collectorLab) tcpEndpoints(t *testing.T, region string, names ...string) {
+	t.Helper()
+	var eps []results.Endpoint
+	for _, n := range names {
+		eps = append(eps, results.Endpoint{Name: n, Target: l.target, Regions: []string{region},
+			Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp","interval":"1s"}`)}})
+	}
+	if _, err := l.team.ApplyEndpoints(context.Background(), "", api.ApplyEndpoints{Endpoints: eps}); err != nil {
+		t.Fatal(err)
+	}
 }
