@@ -58,7 +58,8 @@ type TCPDetails struct {
 
 // TracerouteDetails is the record of a traceroute check.
 type TracerouteDetails struct {
-	Mode    string `json:"mode"` // icmp, udp, tcp
+	Mode    string `json:"mode"`           // icmp, udp, tcp
+	Port    int    `json:"port,omitempty"` // destination port of udp and tcp probes
 	FlowID  uint32 `json:"flow_id"`
 	Reached bool   `json:"reached"`
 	Hops    []Hop  `json:"hops"`
@@ -70,7 +71,7 @@ type TracerouteDetails struct {
 }
 
 // Hop is one TTL of a traceroute. Addr is empty when no probe of that TTL
-// was answered; RTTMS has one entry per answered probe.
+// was answered; RTTMS has one entry per answered probe, whoever answered it.
 type Hop struct {
 	TTL    int       `json:"ttl"`
 	Addr   string    `json:"addr,omitempty"`
@@ -78,4 +79,19 @@ type Hop struct {
 	Sent   int       `json:"sent"`
 	ASN    uint32    `json:"asn,omitempty"`
 	ASName string    `json:"as_name,omitempty"`
+	// Unreachable is traceroute's mark ("!N", "!H", "!X", ...) when the hop
+	// answered destination unreachable, which ends the path there.
+	Unreachable string `json:"unreachable,omitempty"`
+	// Others are the other addresses that answered probes of this TTL (a
+	// per-packet load balancer, or a path that changed during the run);
+	// Addr is the one that answered most.
+	Others []HopResponder `json:"others,omitempty"`
+}
+
+// HopResponder is an address that answered some probes of a hop.
+type HopResponder struct {
+	Addr     string `json:"addr"`
+	Answered int    `json:"answered"` // probes of the hop it answered
+	ASN      uint32 `json:"asn,omitempty"`
+	ASName   string `json:"as_name,omitempty"`
 }

@@ -166,6 +166,11 @@ func (x *exchanger) exchange(ctx context.Context, transport string, q *dns.Msg) 
 	}
 	defer conn.Close()
 	x.addrs = []netip.Addr{addr}
+	if uc, ok := conn.(*net.UDPConn); ok {
+		// A query is never larger than the IPv6 minimum MTU, so no packet
+		// too big can come back to read past.
+		netdial.ReportICMPErrors(uc)
+	}
 	if network == "tcp" {
 		x.r.Phases.ConnectMS += results.Millis(time.Since(start))
 	}
@@ -226,6 +231,15 @@ func classify(ctx context.Context, phase results.Layer, err error) *results.Erro
 	// transport, and that is not the REFUSED rcode.
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return results.Fail(results.LayerConnect, results.CodeRefused, "%v", err)
+	}
+	// Likewise a router's or firewall's host, network or prohibited
+	// unreachable: over UDP it comes back on the read of the answer, over
+	// TCP on the connect, and it is the resolver that cannot be reached
+	// either way, not a DNS failure. (Looking up the resolver's own name
+	// is DNS, and stays so.)
+	var lookupErr *net.DNSError
+	if !errors.As(err, &lookupErr) && (errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)) {
+		return results.Fail(results.LayerConnect, results.CodeUnreachable, "%v", err)
 	}
 	var dnsErr *dns.Error
 	if phase == results.LayerDNS && errors.As(err, &dnsErr) {

@@ -2,6 +2,7 @@ package httpcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/netip"
@@ -12,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/internal/netlab"
 	"github.com/picketnet/picket/results"
 )
 
@@ -362,4 +366,82 @@ func TestRunConnectTimeout(t *testing.T) {
 	runCases(t, []runCase{
 		{name: "connect timeout", target: "http://" + addr + "/", timeout: 300 * time.Millisecond, layer: results.LayerConnect, code: results.CodeTimeout},
 	})
+}
+
+// HTTP/3 to an address that a router says cannot be reached (no route, an
+// unreachable or prohibit route) fails connect/unreachable at once, as
+// HTTP/1.1 and 2 do when the TCP connect meets the same answer, not
+// connect/timeout when the run's time is up. (Only HTTP/3 runs here: the
+// QUIC socket is opened on the calling goroutine, in the lab's namespace,
+// while net/http dials TCP from goroutines of its own.)
+func TestHTTP3RouterUnreachable(t *testing.T) {
+	for _, dst := range []string{"198.18.79.1", "198.18.78.1", "198.18.99.1"} {
+		t.Run(dst, func(t *testing.T) {
+			// A lab per run: Linux sends one source a burst of 5 such
+			// errors, then one a second.
+			lab := netlab.New(t)
+			h1, r1 := lab.Node("h1"), lab.Node("r1")
+			lab.Link(h1, []string{"198.18.1.1/24"}, r1, []string{"198.18.1.2/24"})
+			r1.Forward()
+			h1.Route("default", "198.18.1.2")
+			r1.IP("route", "add", "unreachable", "198.18.79.0/24") // host unreachable
+			r1.IP("route", "add", "prohibit", "198.18.78.0/24")    // administratively prohibited
+			// and no route at all to 198.18.99.0/24: network unreachable
+			var rec results.Result
+			if err := h1.Do(func() error {
+				rec, _ = runOnce(t, runCase{target: "https://" + dst + "/", spec: `{"http_version":"3"}`, timeout: 3 * time.Second})
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if rec.OK || rec.Error.Layer != results.LayerConnect || rec.Error.Code != results.CodeUnreachable {
+				t.Fatalf("got %v, want connect/unreachable", rec.Error)
+			}
+		})
+	}
+}
+
+// HTTP/3 crosses a path whose MTU is IPv6's minimum, 1280 bytes: the
+// handshake's datagrams fit it (quic-go's default first size does not, and
+// the run timed out), and the packet too big answers to quic-go's path MTU
+// probes, read as EMSGSIZE on a socket that reports ICMP errors (see
+// TestHTTP3RouterUnreachable), are news about the path: the download
+// carries on.
+func TestHTTP3PacketTooBig(t *testing.T) {
+	lab := netlab.New(t)
+	h1, r1, h2 := lab.Node("h1"), lab.Node("r1"), lab.Node("h2")
+	lab.Link(h1, []string{"2001:db8:1::1/64"}, r1, []string{"2001:db8:1::2/64"})
+	r1If, h2If := lab.Link(r1, []string{"2001:db8:2::1/64"}, h2, []string{"2001:db8:2::2/64"})
+	r1.IP("link", "set", r1If, "mtu", "1280")
+	h2.IP("link", "set", h2If, "mtu", "1280")
+	r1.Forward()
+	h1.Route("default", "2001:db8:1::2")
+	h2.Route("default", "2001:db8:2::1")
+	ca := newCA(t)
+	cert := ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "2001:db8:2::2")
+	var conn *net.UDPConn
+	if err := h2.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("2001:db8:2::2"), Port: 443})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http3.Server{Handler: testHandler(), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}})}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(conn) }()
+	t.Cleanup(func() { srv.Close(); conn.Close(); <-done })
+
+	for range 3 {
+		var rec results.Result
+		var d results.HTTPDetails
+		if err := h1.Do(func() error {
+			rec, d = runOnce(t, runCase{target: "https://[2001:db8:2::2]/bytes/2000000", spec: `{"http_version":"3","max_bytes":4194304,"ca_file":"` + ca.pemFile + `"}`, timeout: 10 * time.Second})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !rec.OK || d.ResponseBytes != 2000000 {
+			t.Fatalf("got %v, %d bytes; want the whole body", rec.Error, d.ResponseBytes)
+		}
+	}
 }

@@ -284,6 +284,9 @@ func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *t
 	if err != nil {
 		return nil, err
 	}
+	// A router's host or network unreachable then ends the attempt at
+	// once, as it ends a TCP connect, instead of a timeout.
+	netdial.ReportICMPErrors(udp)
 	start := time.Now()
 	var once sync.Once
 	answered := func() {
@@ -296,7 +299,12 @@ func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *t
 	if !d.keep(udp) || !d.keep(qt) {
 		return nil, errRunOver
 	}
-	cfg := &quic.Config{}
+	// Datagrams that fit the IPv6 minimum MTU (1280 bytes, less 48 of
+	// IPv6 and UDP headers) until path MTU discovery finds more: quic-go's
+	// default of 1280 bytes of payload does not cross a 1280-byte path
+	// (a tunnel, an IPv6 minimum link), and the handshake would time out
+	// where a browser's, which starts at 1232 or 1250 bytes, succeeds.
+	cfg := &quic.Config{InitialPacketSize: 1232}
 	if dl, ok := ctx.Deadline(); ok {
 		// Let the context, not quic-go's default, decide when the handshake
 		// has taken too long, so that the failure carries the run's phase.
@@ -340,11 +348,20 @@ type firstReadConn struct {
 }
 
 func (c *firstReadConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.conn.ReadFrom(p)
-	if err == nil {
-		c.first()
+	for {
+		n, addr, err := c.conn.ReadFrom(p)
+		if errors.Is(err, syscall.EMSGSIZE) {
+			// A packet too big for one of quic-go's path MTU probes,
+			// reported because of ReportICMPErrors: news about the path,
+			// not a failure of the connection (quic-go takes the probe
+			// as lost).
+			continue
+		}
+		if err == nil {
+			c.first()
+		}
+		return n, addr, err
 	}
-	return n, addr, err
 }
 
 // WriteTo writes to the connected peer: net refuses an address on a

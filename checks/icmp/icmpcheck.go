@@ -227,8 +227,22 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 		sendErr = err
 		mu.Unlock()
 	}
+	var watch *unreachWatch
+	if privileged {
+		// Without it a router's "no route" is plain loss. A watch that
+		// cannot open only loses that distinction.
+		watch, _ = watchUnreachable(addr, p.ID())
+	}
 	runErr := p.RunWithContext(ctx)
 	st := p.Statistics()
+	var (
+		unreached     int
+		unreachedFrom netip.Addr
+		unreachedCode uint8
+	)
+	if watch != nil {
+		unreached, unreachedFrom, unreachedCode = watch.stop()
+	}
 	d := &results.ICMPDetails{
 		Sent:       st.PacketsSent,
 		Received:   st.PacketsRecv,
@@ -255,6 +269,11 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 		return d, addr.String(), neterr.Classify(results.LayerICMP, runErr)
 	case d.Sent == 0:
 		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeTimeout, "no echo request sent before the deadline")
+	case d.Loss > *c.opts.MaxLoss && unreached > 0:
+		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeUnreachable,
+			"%s answered %s to %d of %d echo requests; %d of %d lost (%.0f%%), more than max_loss %.0f%%",
+			unreachedFrom, unreachableText(addr.Is6(), unreachedCode), min(unreached, d.Sent), d.Sent,
+			d.Sent-d.Received, d.Sent, d.Loss*100, *c.opts.MaxLoss*100)
 	case d.Loss > *c.opts.MaxLoss:
 		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeLoss,
 			"%d of %d echo requests lost (%.0f%%), more than max_loss %.0f%%",
@@ -349,4 +368,13 @@ func (Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 		}
 		return json.Marshal(o)
 	}
+}
+
+// unreachableText is what an unreachable message said, as ping words it.
+func unreachableText(v6 bool, code uint8) string {
+	text, mark := neterr.Unreachable(v6, code)
+	if mark == "" {
+		return text
+	}
+	return text + " (" + mark + ")"
 }

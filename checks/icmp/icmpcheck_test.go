@@ -20,6 +20,7 @@ import (
 	"github.com/picketnet/picket/checks/checktest"
 	icmpcheck "github.com/picketnet/picket/checks/icmp"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/internal/netlab"
 	"github.com/picketnet/picket/internal/testenv"
 	"github.com/picketnet/picket/results"
 )
@@ -416,4 +417,55 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil check without an error")
 		}
 	})
+}
+
+// A router that answers the echo requests with destination unreachable is
+// named, with what it said, as ping shows "From 198.18.1.2 icmp_seq=1
+// Destination Net Unreachable": icmp/unreachable, not the plain loss of a
+// host that drops them silently (a blackhole route, still icmp/loss).
+func TestRouterAnswersUnreachable(t *testing.T) {
+	const spec = `{"count":3,"packet_interval":"20ms","wait":"300ms"}`
+	tests := []struct {
+		target string
+		code   results.Code
+		text   string // in the message
+	}{
+		{"198.18.99.1", results.CodeUnreachable, "198.18.1.2 answered network unreachable (!N) to "}, // r1 has no route at all
+		{"198.18.79.1", results.CodeUnreachable, "198.18.1.2 answered host unreachable (!H) to "},
+		{"198.18.78.1", results.CodeUnreachable, "198.18.1.2 answered administratively prohibited (!X) to "},
+		{"2001:db8:99::1", results.CodeUnreachable, "2001:db8:1::2 answered no route to destination (!N) to "},
+		{"2001:db8:78::1", results.CodeUnreachable, "2001:db8:1::2 answered administratively prohibited (!X) to "},
+		{"198.18.77.1", results.CodeLoss, "3 of 3 echo requests lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			// A lab per case: the kernel limits the errors a router sends
+			// to one source to a burst of 5, then one a second
+			// (net.ipv4.route.error_cost, not settable in a namespace).
+			lab := netlab.New(t)
+			h1, r1 := lab.Node("h1"), lab.Node("r1")
+			lab.Link(h1, []string{"198.18.1.1/24", "2001:db8:1::1/64"}, r1, []string{"198.18.1.2/24", "2001:db8:1::2/64"})
+			r1.Forward()
+			h1.Route("default", "198.18.1.2")
+			h1.Route("default", "2001:db8:1::2")
+			for _, route := range [][]string{
+				{"route", "add", "unreachable", "198.18.79.0/24"},
+				{"route", "add", "prohibit", "198.18.78.0/24"},
+				{"route", "add", "blackhole", "198.18.77.0/24"},
+				{"-6", "route", "add", "prohibit", "2001:db8:78::/64"},
+			} {
+				r1.IP(route...)
+			}
+			var r results.Result
+			if err := h1.Do(func() error { r = run(t, tt.target, spec, checks.Env{}); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != tt.code || !strings.Contains(r.Error.Message, tt.text) {
+				t.Fatalf("got %v; want icmp/%s saying %q", r.Error, tt.code, tt.text)
+			}
+			if d := decode(t, r); d.Sent != 3 || d.Received != 0 || d.Loss != 1 {
+				t.Errorf("details = %+v, want 3 sent, none received", d)
+			}
+		})
+	}
 }

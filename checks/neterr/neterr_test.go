@@ -137,3 +137,26 @@ func TestMessageBounded(t *testing.T) {
 		t.Fatalf("message of %d bytes", len(got.Message))
 	}
 }
+
+func TestUnreachable(t *testing.T) {
+	tests := []struct {
+		v6         bool
+		code       uint8
+		text, mark string
+	}{
+		{false, 0, "network unreachable", "!N"},
+		{false, 1, "host unreachable", "!H"},
+		{false, 3, "port unreachable", ""},
+		{false, 13, "administratively prohibited", "!X"},
+		{false, 200, "destination unreachable, code 200", "!<200>"},
+		{true, 0, "no route to destination", "!N"},
+		{true, 1, "administratively prohibited", "!X"},
+		{true, 3, "address unreachable", "!H"},
+		{true, 4, "port unreachable", ""},
+	}
+	for _, tt := range tests {
+		if text, mark := neterr.Unreachable(tt.v6, tt.code); text != tt.text || mark != tt.mark {
+			t.Errorf("Unreachable(%v, %d) = %q, %q; want %q, %q", tt.v6, tt.code, text, mark, tt.text, tt.mark)
+		}
+	}
+}

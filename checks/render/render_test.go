@@ -173,3 +173,60 @@ func TestASPath(t *testing.T) {
 		}
 	}
 }
+
+// Routers other than the hop's that answered some of its probes are listed
+// under it, each with its AS, and the columns stay aligned.
+func TestTraceOtherResponders(t *testing.T) {
+	rec := results.Result{Kind: "traceroute", Target: "198.18.30.2", Addr: "198.18.30.2", OK: true}
+	if err := rec.SetDetails(results.TracerouteDetails{Mode: "udp", FlowID: 7, Reached: true, RTTMS: 2, ASPath: []uint32{64510, 64530},
+		Hops: []results.Hop{
+			{TTL: 1, Addr: "198.18.10.2", RTTMS: []float64{1, 1, 2, 2}, Sent: 4, ASN: 64510, ASName: "BRANCH-A",
+				Others: []results.HopResponder{{Addr: "198.18.20.2", Answered: 2, ASN: 64520, ASName: "BRANCH-B"}, {Addr: "10.9.9.9", Answered: 1}}},
+			{TTL: 2, Addr: "198.18.30.2", RTTMS: []float64{2, 2}, Sent: 2, ASN: 64530, ASName: "TARGET"},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Trace(&b, rec); err != nil {
+		t.Fatal(err)
+	}
+	want := `traceroute to 198.18.30.2 (198.18.30.2), mode udp, flow 7
+HOP  ADDRESS      ASN      AS NAME   LOSS  SENT  LAST  AVG  BEST  WORST
+1    198.18.10.2  AS64510  BRANCH-A  0%    4     2.0   1.5  1.0   2.0
+     198.18.20.2  AS64520  BRANCH-B
+     10.9.9.9     -
+2    198.18.30.2  AS64530  TARGET    0%    2     2.0   2.0  2.0   2.0
+AS path: AS64510 AS64530
+reached 198.18.30.2 in 2 hops, 2.0 ms
+`
+	if b.String() != want {
+		t.Errorf("report\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// A hop that answered destination unreachable carries traceroute's mark.
+func TestTraceUnreachableMark(t *testing.T) {
+	rec := results.Result{Kind: "traceroute", Target: "198.18.4.2", Addr: "198.18.4.2",
+		Error: &results.Error{Layer: results.LayerPath, Code: results.CodeNotReached, Message: "198.18.3.2 answered administratively prohibited (!X, code 13) at hop 2"}}
+	if err := rec.SetDetails(results.TracerouteDetails{Mode: "tcp", Port: 443, FlowID: 7, ASPath: []uint32{64502},
+		Hops: []results.Hop{
+			{TTL: 1, Addr: "198.18.3.2", RTTMS: []float64{1}, Sent: 1, ASN: 64502, ASName: "TRANSIT"},
+			{TTL: 2, Addr: "198.18.3.2", RTTMS: []float64{1}, Sent: 1, ASN: 64502, ASName: "TRANSIT", Unreachable: "!X"},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Trace(&b, rec); err != nil {
+		t.Fatal(err)
+	}
+	want := `traceroute to 198.18.4.2 (198.18.4.2), mode tcp port 443, flow 7
+HOP  ADDRESS        ASN      AS NAME  LOSS  SENT  LAST  AVG  BEST  WORST
+1    198.18.3.2     AS64502  TRANSIT  0%    1     1.0   1.0  1.0   1.0
+2    198.18.3.2 !X  AS64502  TRANSIT  0%    1     1.0   1.0  1.0   1.0
+AS path: AS64502
+not reached: path/not_reached: 198.18.3.2 answered administratively prohibited (!X, code 13) at hop 2
+`
+	if b.String() != want {
+		t.Errorf("report\n%s\nwant\n%s", b.String(), want)
+	}
+}

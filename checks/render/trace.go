@@ -29,7 +29,11 @@ func Trace(w io.Writer, rec results.Result) error {
 		return err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "traceroute to %s (%s), mode %s, flow %d\n", rec.Target, rec.Addr, d.Mode, d.FlowID)
+	mode := d.Mode
+	if d.Port != 0 {
+		mode += " port " + strconv.Itoa(d.Port)
+	}
+	fmt.Fprintf(&b, "traceroute to %s (%s), mode %s, flow %d\n", rec.Target, rec.Addr, mode, d.FlowID)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOP\tADDRESS\tASN\tAS NAME\tLOSS\tSENT\tLAST\tAVG\tBEST\tWORST")
 	for _, h := range d.Hops {
@@ -44,14 +48,20 @@ func Trace(w io.Writer, rec results.Result) error {
 			fmt.Fprintf(tw, "%d\t*\t\t\t%.0f%%\t%d\t\t\t\t\n", h.TTL, loss, h.Sent)
 			continue
 		}
-		asn, name := "-", ""
-		if h.ASN != 0 {
-			// AS names come from the network (Team Cymru TXT records):
-			// cut them so that one cannot push the columns off screen.
-			asn, name = "AS"+strconv.FormatUint(uint64(h.ASN), 10), truncate(h.ASName, 32)
-		}
+		asn, name := asCells(h.ASN, h.ASName)
 		last, avg, best, worst := rttStats(h.RTTMS)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f%%\t%d\t%s\t%s\t%s\t%s\n", h.TTL, h.Addr, asn, name, loss, h.Sent, last, avg, best, worst)
+		addr := h.Addr
+		if h.Unreachable != "" {
+			addr += " " + h.Unreachable // as traceroute's "198.18.3.2 !X"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f%%\t%d\t%s\t%s\t%s\t%s\n", h.TTL, addr, asn, name, loss, h.Sent, last, avg, best, worst)
+		// Other routers that answered this TTL (a per-packet load
+		// balancer, a path that changed) go on lines of their own below
+		// the hop, as mtr shows them; the RTTs above cover them all.
+		for _, o := range h.Others {
+			asn, name := asCells(o.ASN, o.ASName)
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t\t\t\t\t\t\n", o.Addr, asn, name)
+		}
 	}
 	// A tabwriter over a bytes.Buffer cannot fail.
 	_ = tw.Flush()
@@ -65,6 +75,16 @@ func Trace(w io.Writer, rec results.Result) error {
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// asCells returns the ASN and AS name cells of an address.
+func asCells(asn uint32, asName string) (string, string) {
+	if asn == 0 {
+		return "-", ""
+	}
+	// AS names come from the network (Team Cymru TXT records): cut them so
+	// that one cannot push the columns off screen.
+	return "AS" + strconv.FormatUint(uint64(asn), 10), truncate(asName, 32)
 }
 
 // ASPath writes an AS path as "AS64501 * AS64502", with * for a wildcard

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,7 +67,7 @@ type Options struct {
 // Parse implements checks.Kind. target is a host name, an address, or a
 // URL whose host is traced.
 func (k *Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
-	host, err := targetHost(target)
+	host, port, err := targetHost(target)
 	if err != nil {
 		return nil, &checks.FieldError{Field: "target", Reason: err.Error()}
 	}
@@ -75,6 +76,13 @@ func (k *Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) 
 		if err := checks.DecodeOptions(spec, &opts); err != nil {
 			return nil, err
 		}
+	}
+	if opts.Mode == string(ModeTCP) && opts.Port == 0 {
+		// SYNs go where the service listens, as tcptraceroute HOST PORT
+		// does: to the port of host:port or of the URL (80 for http://),
+		// so that a trace of http://host:8080/ is not judged by port 443,
+		// which a firewall may drop.
+		opts.Port = port
 	}
 	cfg, err := opts.config()
 	if err != nil {
@@ -112,36 +120,52 @@ func (o Options) config() (Config, error) {
 }
 
 // targetHost extracts the host to trace from a target: a name, an address,
-// host:port, or a URL.
-func targetHost(target string) (string, error) {
+// host:port, or a URL. port is the target's port: the one given, the
+// URL scheme's (80 for http, 443 for https), or 0.
+func targetHost(target string) (host string, port int, err error) {
 	t := strings.TrimSpace(target)
 	if t == "" {
-		return "", errors.New("empty")
+		return "", 0, errors.New("empty")
 	}
 	if len(t) > 2048 {
-		return "", errors.New("longer than 2048 bytes")
+		return "", 0, errors.New("longer than 2048 bytes")
 	}
-	host := t
+	host = t
+	portStr := ""
 	if strings.Contains(t, "://") {
 		u, err := url.Parse(t)
 		if err != nil {
-			return "", fmt.Errorf("not a valid URL: %v", err)
+			return "", 0, fmt.Errorf("not a valid URL: %v", err)
 		}
-		host = u.Hostname()
-	} else if h, _, err := net.SplitHostPort(t); err == nil {
-		host = h
+		host, portStr = u.Hostname(), u.Port()
+		if portStr == "" {
+			switch strings.ToLower(u.Scheme) {
+			case "http":
+				portStr = "80"
+			case "https":
+				portStr = "443"
+			}
+		}
+	} else if h, p, err := net.SplitHostPort(t); err == nil {
+		host, portStr = h, p
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
 	if host == "" {
-		return "", fmt.Errorf("%q has no host", target)
+		return "", 0, fmt.Errorf("%q has no host", target)
+	}
+	if portStr != "" {
+		port, err = strconv.Atoi(portStr)
+		if err != nil || port < 1 || port > 65535 {
+			return "", 0, fmt.Errorf("port %q is not in 1..65535", portStr)
+		}
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
-		return host, nil
+		return host, port, nil
 	}
 	if len(host) > 253 || strings.ContainsAny(host, " /\\@?#") {
-		return "", fmt.Errorf("%q is not a host name or address", host)
+		return "", 0, fmt.Errorf("%q is not a host name or address", host)
 	}
-	return host, nil
+	return host, port, nil
 }
 
 type check struct {
@@ -215,13 +239,23 @@ func (c *check) lookupReserve() time.Duration {
 func notReached(dst netip.Addr, tr *Trace) string {
 	for _, h := range slices.Backward(tr.Hops) {
 		if h.Unreachable {
-			return fmt.Sprintf("%s answered destination unreachable (code %d) at hop %d", h.Addr, h.Code, h.TTL)
+			text, mark := neterr.Unreachable(dst.Is6(), h.Code)
+			return fmt.Sprintf("%s answered %s (%s, code %d) at hop %d", h.Addr, text, unreachableMark(mark, h.Code), h.Code, h.TTL)
 		}
 		if h.Addr.IsValid() {
 			return fmt.Sprintf("no answer from %s; the last hop that answered was %s at TTL %d", dst, h.Addr, h.TTL)
 		}
 	}
 	return fmt.Sprintf("no hop answered on the way to %s", dst)
+}
+
+// unreachableMark is the mark a hop that answered unreachable shows; a
+// router's port unreachable, which has none in traceroute, shows its code.
+func unreachableMark(mark string, code uint8) string {
+	if mark == "" {
+		return "!<" + strconv.Itoa(int(code)) + ">"
+	}
+	return mark
 }
 
 // resolve returns the address to trace, recording dns_ms for a name: the
@@ -267,6 +301,9 @@ func firstAllowed(addrs []netip.Addr, policy *targetpolicy.Policy) (netip.Addr, 
 // details builds the record's details, naming each hop's AS.
 func (c *check) details(ctx context.Context, tr *Trace) results.TracerouteDetails {
 	d := results.TracerouteDetails{Mode: string(tr.Mode), FlowID: tr.FlowID, Reached: tr.Reached, Hops: make([]results.Hop, 0, len(tr.Hops))}
+	if tr.Mode != ModeICMP {
+		d.Port = c.cfg.Port
+	}
 	infos := c.lookupASes(ctx, tr)
 	path := make([]netpath.PathHop, 0, len(tr.Hops))
 	for _, h := range tr.Hops {
@@ -278,6 +315,14 @@ func (c *check) details(ctx context.Context, tr *Trace) results.TracerouteDetail
 			hop.Addr = h.Addr.String()
 			info := infos[h.Addr]
 			hop.ASN, hop.ASName = info.ASN, info.Name
+		}
+		if h.Unreachable {
+			_, mark := neterr.Unreachable(tr.Dst.Is6(), h.Code)
+			hop.Unreachable = unreachableMark(mark, h.Code)
+		}
+		for _, o := range h.Other {
+			info := infos[o.Addr]
+			hop.Others = append(hop.Others, results.HopResponder{Addr: o.Addr.String(), Answered: o.Answered, ASN: info.ASN, ASName: info.Name})
 		}
 		d.Hops = append(d.Hops, hop)
 		path = append(path, netpath.PathHop{Silent: !h.Addr.IsValid(), ASN: hop.ASN})
@@ -301,6 +346,11 @@ func (c *check) lookupASes(ctx context.Context, tr *Trace) map[netip.Addr]netpat
 	for _, h := range tr.Hops {
 		if h.Addr.IsValid() && !slices.Contains(addrs, h.Addr) {
 			addrs = append(addrs, h.Addr)
+		}
+		for _, o := range h.Other {
+			if !slices.Contains(addrs, o.Addr) {
+				addrs = append(addrs, o.Addr)
+			}
 		}
 	}
 	var (

@@ -32,6 +32,9 @@ func TestParseValidation(t *testing.T) {
 		{"example.com", `{"wait":"2m"}`, "wait"},
 		{"example.com", `{"family":"5"}`, "family"},
 		{"example.com", `{"hops":3}`, "hops"},
+		{"example.com:0", `{}`, "target"},
+		{"example.com:http", `{}`, "target"},
+		{"https://example.com:99999/", `{"mode":"tcp"}`, "target"},
 	}
 	for _, tt := range tests {
 		_, err := k.Parse(tt.target, json.RawMessage(tt.spec))
@@ -49,6 +52,29 @@ func TestParseValidation(t *testing.T) {
 		want := Config{Mode: ModeUDP, MaxHops: 20, Probes: 2, Port: 53, Gap: 4, Wait: time.Second, Pace: DefaultPace}
 		if got.cfg != want || got.timeout != 30*time.Second || got.family != "4" {
 			t.Errorf("Parse(%q) = %+v timeout %v", target, got.cfg, got.timeout)
+		}
+	}
+	// A TCP trace goes to the target's port unless the spec names one.
+	for _, tt := range []struct {
+		target, spec string
+		port         int
+	}{
+		{"http://example.com/x", `{"mode":"tcp"}`, 80},
+		{"HTTPS://example.com/x", `{"mode":"tcp"}`, 443},
+		{"https://example.com:8443/x", `{"mode":"tcp"}`, 8443},
+		{"[2001:db8::1]:22", `{"mode":"tcp"}`, 22},
+		{"example.com", `{"mode":"tcp"}`, DefaultTCPPort},
+		{"2001:db8::1", `{"mode":"tcp"}`, DefaultTCPPort},
+		{"example.com:22", `{"mode":"tcp","port":2222}`, 2222},
+		{"example.com:22", `{"mode":"udp"}`, DefaultPort},
+		{"https://example.com:8443/x", `{}`, DefaultPort},
+	} {
+		c, err := k.Parse(tt.target, json.RawMessage(tt.spec))
+		if err != nil {
+			t.Fatalf("Parse(%q, %s): %v", tt.target, tt.spec, err)
+		}
+		if got := c.(*check).cfg.Port; got != tt.port {
+			t.Errorf("Parse(%q, %s): port %d, want %d", tt.target, tt.spec, got, tt.port)
 		}
 	}
 	// The registry accepts the kind with its common fields.

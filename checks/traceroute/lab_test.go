@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/checks/render"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/internal/netlab"
 	"github.com/picketnet/picket/netpath"
@@ -404,12 +406,106 @@ func TestTraceStopsAtUnreachable(t *testing.T) {
 	for _, mode := range []string{"icmp", "udp", "tcp"} {
 		rec, d := runCheck(t, k, c.h1, "198.18.4.2", `{"kind":"traceroute","mode":"`+mode+`","wait":"1s"}`, checks.Env{})
 		if rec.OK || d.Reached || rec.Error == nil || rec.Error.Code != results.CodeNotReached ||
-			!strings.Contains(rec.Error.Message, "198.18.3.2 answered destination unreachable (code 13) at hop 5") {
+			!strings.Contains(rec.Error.Message, "198.18.3.2 answered administratively prohibited (!X, code 13) at hop 5") {
 			t.Fatalf("%s: ok=%v reached=%v error %v", mode, rec.OK, d.Reached, rec.Error)
+		}
+		// The hop that refused is marked, as traceroute's "5 198.18.3.2 !X":
+		// without the mark, hop 5 would read as a loop at r3.
+		if got := []string{d.Hops[3].Unreachable, d.Hops[4].Unreachable}; !slices.Equal(got, []string{"", "!X"}) {
+			t.Errorf("%s: hops 4 and 5 marked %q, want only hop 5, !X", mode, got)
 		}
 		checkHops(t, d, []wantHop{{"10.0.0.2", 0, 3}, {"198.18.1.2", 64501, 3}, {"198.18.2.2", 64502, 3}, {"198.18.3.2", 64502, 3}, {"198.18.3.2", 64502, 3}})
 		if !slices.Equal(d.ASPath, []uint32{64501, 64502}) {
 			t.Errorf("%s: AS path %v", mode, d.ASPath)
+		}
+	}
+}
+
+// Behind a per-packet load balancer the probes of one TTL reach different
+// routers: the record names every router that answered a hop, with how
+// many probes each answered and its AS, not only the one that answered
+// most, and so does the table of `picket trace`.
+func TestTracePerPacketBalancer(t *testing.T) {
+	d := newDiamondLab(t)
+	// r1 sends every second packet from h1 to rb, whatever its flow: a
+	// mark from iptables' nth counter, and a routing rule for the mark.
+	d.r1.IP("route", "add", "198.18.30.0/24", "via", "198.18.20.2", "table", "100")
+	d.r1.IP("rule", "add", "fwmark", "1", "table", "100")
+	d.r1.Iptables(false, "-t", "mangle", "-A", "PREROUTING", "-s", "198.18.1.1",
+		"-m", "statistic", "--mode", "nth", "--every", "2", "--packet", "0", "-j", "MARK", "--set-mark", "1")
+	k := New(labResolver(t))
+	for _, mode := range []string{"icmp", "udp"} {
+		t.Run(mode, func(t *testing.T) {
+			rec, det := runCheck(t, k, d.h1, "198.18.30.2", `{"kind":"traceroute","probes":4,"mode":"`+mode+`"}`, checks.Env{})
+			if !rec.OK {
+				t.Fatalf("not ok: %v", rec.Error)
+			}
+			for _, w := range []struct {
+				ttl  int
+				want map[string]uint32 // the routers of both branches, and their ASes
+			}{
+				{2, map[string]uint32{"198.18.10.2": 64510, "198.18.20.2": 64520}},
+				{3, map[string]uint32{"198.18.11.2": 64503, "198.18.21.2": 64503}},
+			} {
+				h := det.Hops[w.ttl-1]
+				got := map[string]uint32{h.Addr: h.ASN}
+				answered := len(h.RTTMS)
+				for _, o := range h.Others {
+					got[o.Addr] = o.ASN
+					answered -= o.Answered
+					if o.Answered < 1 {
+						t.Errorf("hop %d: %s answered %d probes", w.ttl, o.Addr, o.Answered)
+					}
+				}
+				if !maps.Equal(got, w.want) || len(h.RTTMS) != 4 || answered < 1 {
+					t.Errorf("hop %d = %+v; want both branches %v answering, 4 answers in all", w.ttl, h, w.want)
+				}
+			}
+			var b strings.Builder
+			if err := render.Trace(&b, rec); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range []string{"198.18.10.2", "198.18.20.2", "AS64520", "198.18.11.2", "198.18.21.2"} {
+				if !strings.Contains(b.String(), a) {
+					t.Errorf("the table does not show %s:\n%s", a, b.String())
+				}
+			}
+		})
+	}
+}
+
+// A TCP trace of host:port or of a URL sends its SYNs to that port (80 for
+// http://), like tcptraceroute HOST PORT, not to 443: a destination that
+// drops 443 but serves the target's port is reached. A port in the spec
+// still wins.
+func TestTraceTCPTargetPort(t *testing.T) {
+	c := newChainLab(t)
+	k := New(nil)
+	for _, port := range []string{"80", "8443"} {
+		var ln net.Listener
+		if err := c.h2.Do(func() (err error) { ln, err = net.Listen("tcp", ":"+port); return err }); err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+	}
+	c.h2.Iptables(false, "-A", "INPUT", "-p", "tcp", "--dport", "443", "-j", "DROP")
+	tests := []struct {
+		target, spec string
+		port         int
+		reached      bool
+	}{
+		{"https://198.18.4.2:8443/health", `{"mode":"tcp"}`, 8443, true},
+		{"198.18.4.2:8443", `{"mode":"tcp"}`, 8443, true},
+		{"http://198.18.4.2/health", `{"mode":"tcp"}`, 80, true},
+		{"https://198.18.4.2/health", `{"mode":"tcp","gap":2,"wait":"500ms"}`, 443, false},
+		{"https://198.18.4.2:8443/health", `{"mode":"tcp","port":443,"gap":2,"wait":"500ms"}`, 443, false},
+		{"198.18.4.2", `{"mode":"tcp","gap":2,"wait":"500ms"}`, 443, false},
+		{"198.18.4.2:8443", `{"mode":"udp"}`, 33434, true}, // UDP probes go to a closed high port
+	}
+	for _, tt := range tests {
+		rec, det := runCheck(t, k, c.h1, tt.target, tt.spec, checks.Env{})
+		if rec.OK != tt.reached || det.Reached != tt.reached || det.Port != tt.port {
+			t.Errorf("%s %s: ok %v (%v), port %d; want reached %v, port %d", tt.target, tt.spec, rec.OK, rec.Error, det.Port, tt.reached, tt.port)
 		}
 	}
 }

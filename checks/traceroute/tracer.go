@@ -95,13 +95,20 @@ type HopResult struct {
 	Addr netip.Addr // invalid when no probe was answered
 	RTTs []time.Duration
 	Sent int
-	// Other holds addresses other than Addr that answered at this TTL: a
-	// path that changed during the run, or a per-packet load balancer.
-	Other []netip.Addr
+	// Other holds addresses other than Addr that answered at this TTL, in
+	// address order: a path that changed during the run, or a per-packet
+	// load balancer.
+	Other []Responder
 	// Unreachable is set when the hop answered destination unreachable
 	// (the ICMP code is kept): the path ends there.
 	Unreachable bool
 	Code        uint8
+}
+
+// Responder is an address that answered some of a hop's probes.
+type Responder struct {
+	Addr     netip.Addr
+	Answered int
 }
 
 // ErrPermission is wrapped when the raw socket cannot be opened (not root,
@@ -414,12 +421,12 @@ func (r *run) result() *Trace {
 				h.Addr = a
 			}
 		}
-		for a := range count {
+		for a, c := range count {
 			if a != h.Addr {
-				h.Other = append(h.Other, a)
+				h.Other = append(h.Other, Responder{Addr: a, Answered: c})
 			}
 		}
-		slices.SortFunc(h.Other, netip.Addr.Compare)
+		slices.SortFunc(h.Other, func(x, y Responder) int { return x.Addr.Compare(y.Addr) })
 		tr.Hops = append(tr.Hops, h)
 		if len(h.RTTs) == 0 {
 			silent++
