@@ -486,17 +486,8 @@ func jsonString(t *testing.T, s string) string {
 // as over TCP, like a closed port is connect/refused over both: the
 // resolver is not there, and that is no DNS failure.
 func TestResolverUnreachable(t *testing.T) {
-	for _, resolver := range []string{"198.18.79.1", "198.18.78.1", "198.18.99.1"} {
-		// A lab per resolver: Linux sends one source a burst of 5 such
-		// errors, then one a second.
-		lab := netlab.New(t)
-		h1, r1 := lab.Node("h1"), lab.Node("r1")
-		lab.Link(h1, []string{"198.18.1.1/24"}, r1, []string{"198.18.1.2/24"})
-		r1.Forward()
-		h1.Route("default", "198.18.1.2")
-		r1.IP("route", "add", "unreachable", "198.18.79.0/24") // host unreachable
-		r1.IP("route", "add", "prohibit", "198.18.78.0/24")    // administratively prohibited
-		// and no route at all to 198.18.99.0/24: network unreachable
+	for _, resolver := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable} {
+		h1 := netlab.RejectingRouter(t)
 		for _, transport := range []string{"udp", "tcp"} {
 			t.Run(resolver+"/"+transport, func(t *testing.T) {
 				var r results.Result

@@ -375,18 +375,9 @@ func TestRunConnectTimeout(t *testing.T) {
 // QUIC socket is opened on the calling goroutine, in the lab's namespace,
 // while net/http dials TCP from goroutines of its own.)
 func TestHTTP3RouterUnreachable(t *testing.T) {
-	for _, dst := range []string{"198.18.79.1", "198.18.78.1", "198.18.99.1"} {
+	for _, dst := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable} {
 		t.Run(dst, func(t *testing.T) {
-			// A lab per run: Linux sends one source a burst of 5 such
-			// errors, then one a second.
-			lab := netlab.New(t)
-			h1, r1 := lab.Node("h1"), lab.Node("r1")
-			lab.Link(h1, []string{"198.18.1.1/24"}, r1, []string{"198.18.1.2/24"})
-			r1.Forward()
-			h1.Route("default", "198.18.1.2")
-			r1.IP("route", "add", "unreachable", "198.18.79.0/24") // host unreachable
-			r1.IP("route", "add", "prohibit", "198.18.78.0/24")    // administratively prohibited
-			// and no route at all to 198.18.99.0/24: network unreachable
+			h1 := netlab.RejectingRouter(t)
 			var rec results.Result
 			if err := h1.Do(func() error {
 				rec, _ = runOnce(t, runCase{target: "https://" + dst + "/", spec: `{"http_version":"3"}`, timeout: 3 * time.Second})

@@ -430,32 +430,16 @@ func TestRouterAnswersUnreachable(t *testing.T) {
 		code   results.Code
 		text   string // in the message
 	}{
-		{"198.18.99.1", results.CodeUnreachable, "198.18.1.2 answered network unreachable (!N) to "}, // r1 has no route at all
-		{"198.18.79.1", results.CodeUnreachable, "198.18.1.2 answered host unreachable (!H) to "},
-		{"198.18.78.1", results.CodeUnreachable, "198.18.1.2 answered administratively prohibited (!X) to "},
-		{"2001:db8:99::1", results.CodeUnreachable, "2001:db8:1::2 answered no route to destination (!N) to "},
-		{"2001:db8:78::1", results.CodeUnreachable, "2001:db8:1::2 answered administratively prohibited (!X) to "},
-		{"198.18.77.1", results.CodeLoss, "3 of 3 echo requests lost"},
+		{netlab.NetUnreachable, results.CodeUnreachable, "198.18.1.2 answered network unreachable (!N) to "},
+		{netlab.HostUnreachable, results.CodeUnreachable, "198.18.1.2 answered host unreachable (!H) to "},
+		{netlab.Prohibited, results.CodeUnreachable, "198.18.1.2 answered administratively prohibited (!X) to "},
+		{netlab.NetUnreachable6, results.CodeUnreachable, "2001:db8:1::2 answered no route to destination (!N) to "},
+		{netlab.Prohibited6, results.CodeUnreachable, "2001:db8:1::2 answered administratively prohibited (!X) to "},
+		{netlab.Blackholed, results.CodeLoss, "3 of 3 echo requests lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			// A lab per case: the kernel limits the errors a router sends
-			// to one source to a burst of 5, then one a second
-			// (net.ipv4.route.error_cost, not settable in a namespace).
-			lab := netlab.New(t)
-			h1, r1 := lab.Node("h1"), lab.Node("r1")
-			lab.Link(h1, []string{"198.18.1.1/24", "2001:db8:1::1/64"}, r1, []string{"198.18.1.2/24", "2001:db8:1::2/64"})
-			r1.Forward()
-			h1.Route("default", "198.18.1.2")
-			h1.Route("default", "2001:db8:1::2")
-			for _, route := range [][]string{
-				{"route", "add", "unreachable", "198.18.79.0/24"},
-				{"route", "add", "prohibit", "198.18.78.0/24"},
-				{"route", "add", "blackhole", "198.18.77.0/24"},
-				{"-6", "route", "add", "prohibit", "2001:db8:78::/64"},
-			} {
-				r1.IP(route...)
-			}
+			h1 := netlab.RejectingRouter(t)
 			var r results.Result
 			if err := h1.Do(func() error { r = run(t, tt.target, spec, checks.Env{}); return nil }); err != nil {
 				t.Fatal(err)

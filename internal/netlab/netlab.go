@@ -403,3 +403,39 @@ func (l *Lab) sameFamily(prefixes []string, v6 bool, n byte, host func(string, b
 	}
 	return ""
 }
+
+// Addresses behind RejectingRouter's router, by what it answers for them.
+const (
+	NetUnreachable    = "198.18.99.1"    // no route: network unreachable (!N)
+	HostUnreachable   = "198.18.79.1"    // an unreachable route: host unreachable (!H)
+	Prohibited        = "198.18.78.1"    // a prohibit route: administratively prohibited (!X)
+	Blackholed        = "198.18.77.1"    // a blackhole route: dropped without a word
+	NetUnreachable6   = "2001:db8:99::1" // no route: no route to destination (!N)
+	Prohibited6       = "2001:db8:78::1" // a prohibit route (!X)
+	RejectingRouterV4 = "198.18.1.2"     // the router, as the host sees it
+	RejectingRouterV6 = "2001:db8:1::2"
+)
+
+// RejectingRouter builds, in a lab of its own, host h1 behind router r1,
+// which answers for the addresses above as their names say, and returns
+// h1. A lab each time: the kernel lets a router send one source a burst
+// of 5 such errors, then one a second (net.ipv4.route.error_cost, not
+// settable in a namespace), so tests that reuse one would see silence.
+func RejectingRouter(t testing.TB) *Node {
+	t.Helper()
+	lab := New(t)
+	h1, r1 := lab.Node("h1"), lab.Node("r1")
+	lab.Link(h1, []string{"198.18.1.1/24", "2001:db8:1::1/64"}, r1, []string{RejectingRouterV4 + "/24", RejectingRouterV6 + "/64"})
+	r1.Forward()
+	h1.Route("default", RejectingRouterV4)
+	h1.Route("default", RejectingRouterV6)
+	for _, route := range [][]string{
+		{"route", "add", "unreachable", "198.18.79.0/24"},
+		{"route", "add", "prohibit", "198.18.78.0/24"},
+		{"route", "add", "blackhole", "198.18.77.0/24"},
+		{"-6", "route", "add", "prohibit", "2001:db8:78::/64"},
+	} {
+		r1.IP(route...)
+	}
+	return h1
+}
