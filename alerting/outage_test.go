@@ -162,7 +162,7 @@ func TestServiceLogsDatabaseOutageOnce(t *testing.T) {
 
 	end := pgtest.Outage(t, url, false)
 	waitFor(t, "ten failed rounds", func() bool {
-		return countLines(&logs, "WARN", "alert evaluation")+countLines(&logs, "DEBUG", "alert evaluation still failing") >= 10
+		return countLines(&logs, "WARN", "alert evaluation")+countLines(&logs, "DEBUG", "alert evaluation") >= 10
 	})
 	end()
 	evaluated := metric(t, reg, "picket_alerting_evaluations_total")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/picketnet/picket/alerting/notify"
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/internal/outagelog"
 	"github.com/picketnet/picket/results"
 )
 
@@ -165,9 +166,9 @@ func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.EvaluateEvery)
 	defer t.Stop()
 	defer s.resign()
-	failing := failureLog{log: s.log, what: "alert evaluation"}
+	failing := s.failureLog("alert evaluation")
 	for {
-		failing.round(ctx, s.evaluateRound(ctx))
+		roundOutcome(ctx, failing, s.evaluateRound(ctx))
 		select {
 		case recorded <- struct{}{}:
 		default: // a delivery round is due already
@@ -185,7 +186,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
 	t := time.NewTicker(s.cfg.EvaluateEvery)
 	defer t.Stop()
-	failing := failureLog{log: s.log, what: "notification delivery"}
+	failing := s.failureLog("notification delivery")
 	for {
 		select {
 		case <-ctx.Done():
@@ -196,7 +197,7 @@ func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
 		if !s.leading.Load() {
 			continue
 		}
-		failing.round(ctx, s.deliver(ctx))
+		roundOutcome(ctx, failing, s.deliver(ctx))
 	}
 }
 
@@ -204,24 +205,20 @@ func (s *Service) deliverLoop(ctx context.Context, recorded <-chan struct{}) {
 // failures rather than every round: while the database is down every
 // replica's evaluation fails every evaluate_every, and a line each time
 // buried the one that said why.
-type failureLog struct {
-	log    *slog.Logger
-	what   string
-	failed int
+func (s *Service) failureLog(what string) *outagelog.Log {
+	return &outagelog.Log{Logger: s.log, Level: slog.LevelWarn,
+		Failed: what + " failed; retried every round, further failures are counted, not logged", Back: what + " works again"}
 }
 
-func (f *failureLog) round(ctx context.Context, err error) {
+// roundOutcome records a round's err in l; a round cut short by ctx is
+// neither.
+func roundOutcome(ctx context.Context, l *outagelog.Log, err error) {
 	switch {
 	case ctx.Err() != nil:
-	case err != nil && f.failed == 0:
-		f.failed = 1
-		f.log.Warn(f.what+" failed; retried every round, further failures are counted, not logged", "err", err)
 	case err != nil:
-		f.failed++
-		f.log.Debug(f.what+" still failing", "err", err)
-	case f.failed > 0:
-		f.log.Info(f.what+" works again", "failed_rounds", f.failed)
-		f.failed = 0
+		l.Fail(1, err)
+	default:
+		l.OK()
 	}
 }
 

@@ -148,7 +148,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 		}
 		p.Team = t.Name
 	}
-	s.health.ok()
+	s.health.OK()
 	s.auth.put(hash, p, gen)
 	return p, nil
 }
@@ -162,7 +162,7 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, results.ErrNotFound):
 		s.writeError(w, r, http.StatusUnauthorized, apiErr(codeUnauthorized, "unknown token"))
 	default:
-		s.health.fail("authenticate", err)
+		s.health.Fail(1, err, "op", "authenticate")
 		s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "cannot check the token now; retry"))
 	}
 }

@@ -50,7 +50,7 @@ func apiErr(code, format string, args ...any) *httpError {
 // writeError answers with a JSON error and counts the rejection by reason.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, e *httpError) {
 	s.metrics.rejected.WithLabelValues(e.code).Inc()
-	// A 503 is the store failing, logged once per outage (storeHealth).
+	// A 503 is the store failing, logged once per outage (Server.health).
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", e.msg)
 	}
@@ -62,9 +62,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 
 // internal answers 500 without leaking the store's error to the client.
 // Such errors are nearly always the store's, so they are logged once per
-// outage (storeHealth) rather than once per request.
+// outage (Server.health) rather than once per request.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.health.fail(r.Method+" "+r.URL.Path, err)
+	s.health.Fail(1, err, "op", r.Method+" "+r.URL.Path)
 	s.metrics.rejected.WithLabelValues(codeInternal).Inc()
 	writeJSON(w, http.StatusInternalServerError, api.Error{Error: "internal error; see the collector's log", Code: codeInternal})
 }

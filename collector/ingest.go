@@ -173,11 +173,11 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 			if r.Context().Err() != nil {
 				return // the prober went away; nobody reads an answer
 			}
-			s.health.fail("ingest", err, "vantage", v.ID, "records", len(valid))
+			s.health.Fail(1, err, "op", "ingest", "vantage", v.ID, "records", len(valid))
 			s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store unavailable; retry the batch"))
 			return
 		}
-		s.health.ok()
+		s.health.OK()
 		ack.Accepted = append(ack.Accepted, out.Accepted...)
 		ack.Accepted = append(ack.Accepted, out.Duplicate...)
 		ack.Duplicate = len(out.Duplicate)
@@ -200,7 +200,7 @@ func (s *Server) registryUnavailable(w http.ResponseWriter, r *http.Request, v r
 	if r.Context().Err() != nil {
 		return // the prober went away; nobody reads an answer
 	}
-	s.health.fail("registered checks", err, "vantage", v.ID)
+	s.health.Fail(1, err, "op", "registered checks", "vantage", v.ID)
 	s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store unavailable; retry the batch"))
 }
 
@@ -259,6 +259,6 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, v resul
 		s.internal(w, r, err)
 		return
 	}
-	s.health.ok()
+	s.health.OK()
 	writeJSON(w, http.StatusOK, api.HeartbeatAck{HeartbeatEvery: s.opt.HeartbeatEvery})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector/endpointspec"
+	"github.com/picketnet/picket/internal/outagelog"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
 )
@@ -76,7 +77,7 @@ type Server struct {
 	commits   *committer
 	checks    *registeredChecks
 	bodies    bodyBuffers
-	health    *storeHealth
+	health    *outagelog.Log
 	log       *slog.Logger
 }
 
@@ -119,8 +120,10 @@ func New(opt Options) (*Server, error) {
 		adminHash: vantage.HashToken(opt.AdminToken),
 		mux:       http.NewServeMux(),
 		auth:      newAuthCache(opt.Now),
-		health:    &storeHealth{log: opt.Logger, now: opt.Now},
-		log:       opt.Logger,
+		health: &outagelog.Log{Logger: opt.Logger, Level: slog.LevelError, Now: opt.Now,
+			Failed: "store failing; requests that need it are answered 5xx until it answers again (further failures are counted, not logged)",
+			Back:   "store answering again"},
+		log: opt.Logger,
 	}
 	s.vantages.Now = opt.Now
 	policy := opt.Policy
@@ -290,10 +293,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if _, err := s.store.Teams(ctx); err != nil {
-		s.health.fail("readyz", err)
+		s.health.Fail(1, err, "op", "readyz")
 		s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "store not ready; see the collector's log"))
 		return
 	}
-	s.health.ok()
+	s.health.OK()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

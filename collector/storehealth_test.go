@@ -93,7 +93,7 @@ func TestStoreOutageLogsOncePerOutage(t *testing.T) {
 			recovered = append(recovered, l)
 		}
 	}
-	if len(recovered) != 1 || !strings.Contains(recovered[0], "level=INFO") || !strings.Contains(recovered[0], "failed_requests=") {
+	if len(recovered) != 1 || !strings.Contains(recovered[0], "level=INFO") || !strings.Contains(recovered[0], "failures=") {
 		t.Errorf("after the outage the log says:\n%s\nwant one line that the store answers again", strings.Join(after, "\n"))
 	}
 	if status, body := get(t, e.hs.URL+"/readyz"); status != http.StatusOK {

@@ -75,9 +75,9 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 				return
 			}
 			p.setErr("assignments", err)
-			p.assignTrouble.fail(1, err)
+			p.assignTrouble.Fail(1, err)
 		case changed:
-			p.assignTrouble.ok()
+			p.assignTrouble.OK()
 			if err := p.apply(a); err != nil {
 				// Keep the old ETag, so that the next poll fetches the
 				// assignment again and retries, instead of being told it
@@ -91,7 +91,7 @@ func (p *Prober) pollAssignments(ctx context.Context, etag string) {
 				p.log.Warn("cache assignment", "err", err)
 			}
 		default:
-			p.assignTrouble.ok()
+			p.assignTrouble.OK()
 			p.setErr("assignments", nil)
 		}
 		jitter := time.Duration(rand.Int64N(int64(p.cfg.PollEvery)/5 + 1))

@@ -25,6 +25,7 @@ import (
 	"github.com/picketnet/picket/checks"
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/checks/targetpolicy"
+	"github.com/picketnet/picket/internal/outagelog"
 	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/prober/spool"
 	"github.com/picketnet/picket/results"
@@ -79,7 +80,7 @@ type Prober struct {
 	clockOff    bool              // the clock offset is being reported
 
 	// One log line per problem, not one per result, batch or retry.
-	appendTrouble, rejections, shipTrouble, assignTrouble *recurring
+	appendTrouble, rejections, shipTrouble, assignTrouble *outagelog.Log
 
 	metricsAddr atomic.Pointer[string]
 	ran         atomic.Bool
@@ -98,10 +99,10 @@ func New(cfg Config, opts ...Option) (*Prober, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.appendTrouble = &recurring{log: p.log, msg: "results not spooled; dropped", period: time.Minute}
-	p.rejections = &recurring{log: p.log, msg: "collector rejected results; dropped", period: time.Minute}
-	p.shipTrouble = &recurring{log: p.log, msg: "results not delivered; kept in the spool", period: time.Minute}
-	p.assignTrouble = &recurring{log: p.log, msg: "assignment not fetched; keeping the current one", period: time.Minute}
+	p.appendTrouble = &outagelog.Log{Logger: p.log, Level: slog.LevelError, Failed: "results not spooled; dropped", Back: "results not spooled; dropped" + ": resolved", Remind: time.Minute}
+	p.rejections = &outagelog.Log{Logger: p.log, Level: slog.LevelError, Failed: "collector rejected results; dropped", Back: "collector rejected results; dropped" + ": resolved", Remind: time.Minute}
+	p.shipTrouble = &outagelog.Log{Logger: p.log, Level: slog.LevelError, Failed: "results not delivered; kept in the spool", Back: "results not delivered; kept in the spool" + ": resolved", Remind: time.Minute}
+	p.assignTrouble = &outagelog.Log{Logger: p.log, Level: slog.LevelError, Failed: "assignment not fetched; keeping the current one", Back: "assignment not fetched; keeping the current one" + ": resolved", Remind: time.Minute}
 	asns := &netpath.Resolver{DNS: &netpath.Cymru{Server: cfg.ASNServer}}
 	if cfg.ASNDB != "" {
 		table, err := netpath.LoadTable(strings.Split(cfg.ASNDB, ",")...)
@@ -375,12 +376,12 @@ func (p *Prober) record(ac vantage.AssignedCheck, kind string, res results.Resul
 		return
 	}
 	if err := p.spool.Append(spool.Record{ID: res.ID, Data: data}); err != nil {
-		p.appendTrouble.fail(1, err, "check", ac.ID)
+		p.appendTrouble.Fail(1, err, "check", ac.ID)
 		p.setErr("spool", err)
 		p.m.dropped.WithLabelValues("spool_error").Inc()
 		return
 	}
-	p.appendTrouble.ok()
+	p.appendTrouble.OK()
 	p.setErr("spool", nil)
 	// Counted once spooled, so that checks_run_total never counts a
 	// result the prober could lose.

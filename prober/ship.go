@@ -59,9 +59,9 @@ func (p *Prober) ship(ctx context.Context, b *batcher) {
 			n, wait, err := p.step(ctx, b)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				p.shipTrouble.fail(1, err, "spooled", p.spool.Stats().Records)
+				p.shipTrouble.Fail(1, err, "spooled", p.spool.Stats().Records)
 			case err == nil && n > 0:
-				p.shipTrouble.ok()
+				p.shipTrouble.OK()
 			}
 			if !wait.IsZero() {
 				if !ctxtime.SleepUntil(ctx, wait) {
@@ -171,9 +171,9 @@ func (p *Prober) shipOnce(ctx context.Context, size int) (int, time.Time, error)
 		}
 	}
 	if rejected > 0 {
-		p.rejections.fail(rejected, errors.New(example.Reason), "example_id", example.ID, "collector", a.collector)
+		p.rejections.Fail(rejected, errors.New(example.Reason), "example_id", example.ID, "collector", a.collector)
 	} else {
-		p.rejections.ok()
+		p.rejections.OK()
 	}
 	if err := p.spool.Ack(done...); err != nil {
 		p.log.Error("record acknowledgements", "err", err)
