@@ -216,7 +216,7 @@ func (s *Server) teamAuth(h teamHandler) http.Handler {
 					return
 				}
 				if !found {
-					s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no team %q (picket teams list shows the teams)", asked))
+					s.writeError(w, r, http.StatusNotFound, noTeam(asked))
 					return
 				}
 			}
@@ -271,3 +271,8 @@ func (s *Server) TeamAuth(h http.Handler) http.Handler {
 
 // AdminAuth wraps a handler so that it runs only for the admin token.
 func (s *Server) AdminAuth(h http.Handler) http.Handler { return s.adminAuth(h.ServeHTTP) }
+
+// noTeam is the 404 for a team that does not exist (any more).
+func noTeam(name string) *httpError {
+	return apiErr(codeNotFound, "no team %q (picket teams list shows the teams)", name)
+}

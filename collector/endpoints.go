@@ -106,7 +106,7 @@ func (s *Server) handleApplyEndpoints(w http.ResponseWriter, r *http.Request, sc
 		s.writeError(w, r, http.StatusConflict, taken)
 	case errors.Is(err, results.ErrNotFound):
 		// The team was removed while the request was being processed.
-		s.writeError(w, r, http.StatusNotFound, apiErr(codeNotFound, "no team %s", quote(sc.team)))
+		s.writeError(w, r, http.StatusNotFound, noTeam(sc.team))
 	case err != nil:
 		s.internal(w, r, err)
 	default:

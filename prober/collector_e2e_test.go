@@ -344,21 +344,7 @@ func newCollectorLab(t *testing.T) *collectorLab {
 	if lab.enrolled, err = lab.admin.EnrolVantage(ctx, api.EnrolVantage{ID: "hel1-e2e", Region: "eu-central", Provider: "hetzner", ASN: 24940}); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	lab.target = ln.Addr().String()
+	lab.target = prober.Listener(t)
 	return lab
 }
 

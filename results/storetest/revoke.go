@@ -169,11 +169,7 @@ func testRemoveVantage(t *testing.T, s results.Store) {
 // created again under the same name sees them, and only them.
 func testRemoveTeam(t *testing.T, s results.Store) {
 	ctx := context.Background()
-	for _, tm := range []results.Team{{Name: "pay", TokenHash: []byte("h-pay")}, {Name: "shop", TokenHash: []byte("h-shop")}} {
-		if err := s.CreateTeam(ctx, tm); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createTeams(t, s, "pay", "shop")
 	for _, e := range []results.Endpoint{
 		{Team: "pay", Name: "api", Target: "https://api.example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"http"}`)}, Regions: []string{"all"}},
 		{Team: "pay", Name: "web", Target: "https://web.example.com/", Checks: []json.RawMessage{json.RawMessage(`{"kind":"tcp"}`)}, Regions: []string{"eu"}},

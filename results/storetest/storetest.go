@@ -204,17 +204,7 @@ func testConcurrentDuplicates(t *testing.T, s results.Store) {
 		t.Fatalf("%d records stored, want 400", len(got))
 	}
 	for _, res := range []results.Resolution{results.Minute, results.Hour} {
-		ru, err := s.Rollups(ctx, results.RollupQuery{Resolution: res})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var count, failures int64
-		var hist uint64
-		for _, r := range ru {
-			count += r.Count
-			failures += r.Failures
-			hist += r.Latency.Count()
-		}
+		count, failures, hist, _ := rollupTotals(t, s, results.RollupQuery{Resolution: res})
 		if count != 400 || failures != 80 || hist != 400 {
 			t.Fatalf("%s rollups: count %d failures %d histogram %d; want 400, 80, 400", res, count, failures, hist)
 		}
@@ -257,17 +247,7 @@ func testConcurrentVantages(t *testing.T, s results.Store) {
 	}
 	// 4 vantages x 4 parts x 5 checks x 10 minutes; a quarter failed.
 	for _, res := range []results.Resolution{results.Minute, results.Hour, "day"} {
-		ru, err := s.Rollups(ctx, results.RollupQuery{Resolution: res})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var count, failures int64
-		var hist uint64
-		for _, r := range ru {
-			count += r.Count
-			failures += r.Failures
-			hist += r.Latency.Count()
-		}
+		count, failures, hist, _ := rollupTotals(t, s, results.RollupQuery{Resolution: res})
 		if count != 800 || failures != 200 || hist != 800 {
 			t.Errorf("%s rollups: count %d, failures %d, histograms %d; want 800, 200, 800", res, count, failures, hist)
 		}
@@ -1000,4 +980,20 @@ func createTeams(t *testing.T, s results.Store, names ...string) {
 			t.Fatalf("create team %s: %v", n, err)
 		}
 	}
+}
+
+// rollupTotals reads the rollups q asks for and adds up their results,
+// failures and latencies; it returns the rollups too.
+func rollupTotals(t *testing.T, s results.Store, q results.RollupQuery) (count, failures int64, latencies uint64, rolls []results.Rollup) {
+	t.Helper()
+	rolls, err := s.Rollups(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rolls {
+		count += r.Count
+		failures += r.Failures
+		latencies += r.Latency.Count()
+	}
+	return count, failures, latencies, rolls
 }

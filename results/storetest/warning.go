@@ -68,16 +68,8 @@ func testCertExpiringIsUp(t *testing.T, s results.Store) {
 	// The rollups count the warnings as results, with their latency, and
 	// never as failures.
 	for _, res := range []results.Resolution{results.Minute, results.Hour} {
-		rolls, err := s.Rollups(ctx, results.RollupQuery{Resolution: res, Check: "api/tls", Vantage: "v1", Since: t0, Until: t0.Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var count, failures int64
-		var latencies uint64
+		count, failures, latencies, rolls := rollupTotals(t, s, results.RollupQuery{Resolution: res, Check: "api/tls", Vantage: "v1", Since: t0, Until: t0.Add(time.Hour)})
 		for _, r := range rolls {
-			count += r.Count
-			failures += r.Failures
-			latencies += r.Latency.Count()
 			if len(r.FailuresByCode) != 0 {
 				t.Errorf("%s rollup at %v: failures by code %v, want none", res, r.Bucket, r.FailuresByCode)
 			}
