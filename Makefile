@@ -11,8 +11,9 @@ TEST_FLAGS    ?=
 
 test: deps fmt vet lint gotest
 
+# One static binary (DESIGN.md §2): no cgo, so a prober host needs no libc.
 build:
-	$(GO) build -o bin/picket ./cmd/picket
+	CGO_ENABLED=0 $(GO) build -o bin/picket ./cmd/picket
 
 # deps installs the system packages the tests drive, only when missing.
 deps:

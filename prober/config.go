@@ -193,3 +193,17 @@ func LoadConfig(path string) (Config, error) {
 	}
 	return c, nil
 }
+
+// LoadCollectors reads only the collectors of prober.yaml, for commands
+// run away from the prober host (picket nel headers), where its token
+// file is not: the file is parsed as strictly as by LoadConfig.
+func LoadCollectors(path string) ([]string, error) {
+	var fc fileConfig
+	if err := config.LoadFile(path, &fc); err != nil {
+		return nil, err
+	}
+	if len(fc.Collectors) == 0 {
+		return nil, &config.Error{File: path, Msg: "collectors: at least one collector URL is required"}
+	}
+	return fc.Collectors, nil
+}

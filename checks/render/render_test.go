@@ -230,3 +230,19 @@ not reached: path/not_reached: 198.18.3.2 answered administratively prohibited (
 		t.Errorf("report\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// A target one hop away is reached in 1 hop, not "1 hops".
+func TestTraceOneHop(t *testing.T) {
+	rec := results.Result{Kind: "traceroute", Target: "127.0.0.1", Addr: "127.0.0.1", OK: true}
+	if err := rec.SetDetails(results.TracerouteDetails{Mode: "icmp", FlowID: 9, Reached: true, RTTMS: 0.1,
+		Hops: []results.Hop{{TTL: 1, Addr: "127.0.0.1", RTTMS: []float64{0.1, 0.1, 0.1}, Sent: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Trace(&b, rec); err != nil {
+		t.Fatal(err)
+	}
+	if want := "reached 127.0.0.1 in 1 hop, 0.1 ms\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("report\n%s\ndoes not end with %q", b.String(), want)
+	}
+}

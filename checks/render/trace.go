@@ -69,7 +69,11 @@ func Trace(w io.Writer, rec results.Result) error {
 	fmt.Fprintf(&b, "AS path: %s\n", ASPath(d.ASPath))
 	switch {
 	case rec.OK:
-		fmt.Fprintf(&b, "reached %s in %d hops, %.1f ms\n", rec.Addr, len(d.Hops), d.RTTMS)
+		hops := "hops"
+		if len(d.Hops) == 1 {
+			hops = "hop"
+		}
+		fmt.Fprintf(&b, "reached %s in %d %s, %.1f ms\n", rec.Addr, len(d.Hops), hops, d.RTTMS)
 	case rec.Error != nil:
 		fmt.Fprintf(&b, "not reached: %s\n", rec.Error)
 	}

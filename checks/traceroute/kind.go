@@ -53,7 +53,8 @@ type Options struct {
 	MaxHops int `json:"max_hops,omitempty"`
 	// Probes is the number of probes per TTL (1..10, default 3).
 	Probes int `json:"probes,omitempty"`
-	// Port is the destination port (default 33434 for udp, 443 for tcp).
+	// Port is the destination port (default 33434 for udp; for tcp the
+	// target's port, else 443).
 	Port int `json:"port,omitempty"`
 	// Gap is the number of silent hops in a row that ends the path
 	// (default 5).
@@ -399,7 +400,7 @@ func (k *Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 	fs.String("mode", string(ModeICMP), "probe `mode`: icmp, udp or tcp")
 	fs.Int("max-hops", DefaultMaxHops, "highest TTL to probe")
 	fs.Int("probes", DefaultProbes, "probes per hop")
-	fs.Int("port", 0, "destination port (default 33434 for udp, 443 for tcp)")
+	fs.Int("port", 0, "destination port (default 33434 for udp; for tcp the target's port, else 443)")
 	fs.Int("gap", DefaultGap, "stop after this many silent hops in a row")
 	fs.Duration("wait", DefaultWait, "how long to wait for answers after the last probe")
 	fs.String("family", "", "resolve the target to IPv`N` only (4 or 6)")

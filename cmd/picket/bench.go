@@ -17,8 +17,10 @@ import (
 
 func runBench(ctx context.Context, args []string, io stdio) int {
 	const usage = "usage: picket bench ingest --collector URL --vantages N --rate R --duration D | picket bench ingest --generate 30d --store URL"
-	if len(args) == 0 || args[0] != "ingest" {
-		return fail(io, "bench", exitUsage, errors.New(usage))
+	subs := []subcommand{{"ingest", "ingest --collector URL --vantages N --rate R --duration D | picket bench ingest --generate 30d --store URL",
+		"load generator: post result batches and report the sustained rate, or fill a store with history"}}
+	if _, code, ok := pickSubcommand(io, "bench", subs, args); !ok {
+		return code
 	}
 	fs := newFlagSet("bench ingest", io)
 	cf := addClientFlags(fs)

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
+	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/config"
 )
@@ -31,6 +33,20 @@ func (f *clientFlags) client(io stdio) (*client.Client, error) {
 	base, token, err := f.resolve(io)
 	if err != nil {
 		return nil, err
+	}
+	return client.New(base, token, nil)
+}
+
+// teamClient is client for a command that changes one team's things: the
+// admin token must name the team with --team, which is said here rather
+// than in the collector's words (?team=).
+func (f *clientFlags) teamClient(io stdio, team string) (*client.Client, error) {
+	base, token, err := f.resolve(io)
+	if err != nil {
+		return nil, err
+	}
+	if team == "" && strings.HasPrefix(token, collector.AdminTokenPrefix) {
+		return nil, errors.New("the admin token acts for one team: name it with --team TEAM")
 	}
 	return client.New(base, token, nil)
 }
@@ -82,4 +98,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) (pos []string, code int,
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// requestExit is the exit code of a failed command: 2 when the collector
+// refused the request's input (400, 422: a flag's value, a name), which
+// its error names, 1 otherwise (unreachable, a token refused, a name not
+// found, a conflict).
+func requestExit(err error) int {
+	if client.IsStatus(err, http.StatusBadRequest) || client.IsStatus(err, http.StatusUnprocessableEntity) {
+		return exitUsage
+	}
+	return exitFailed
 }

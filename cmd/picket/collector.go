@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"syscall"
 
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector"
@@ -15,7 +16,7 @@ import (
 )
 
 func runCollector(ctx context.Context, args []string, io stdio) int {
-	fset := newFlagSet("collector", io)
+	fset := newUsageFlagSet("collector", "picket collector [--config collector.yaml] [--listen ADDR] [--debug]", "run the collector server: API, ingest, alerting, dashboard and /metrics", io)
 	path := fset.String("config", "collector.yaml", "collector configuration `file` (DESIGN.md §3); defaults are used when the default file is absent")
 	listen := fset.String("listen", "", "listen `address`, overriding the file's listen")
 	debug := fset.Bool("debug", false, "log debug messages")
@@ -40,7 +41,7 @@ func runCollector(ctx context.Context, args []string, io stdio) int {
 	log := newLogger(io, *debug)
 	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
 	if err != nil {
-		return fail(io, "collector", startExit(err), err)
+		return fail(io, "collector", startExit(err), startError(err))
 	}
 	if rt.AdminTokenCreated {
 		log.Info("created the admin token", "file", cfg.AdminTokenFile)
@@ -60,6 +61,15 @@ func startExit(err error) int {
 		return exitUsage
 	}
 	return exitFailed
+}
+
+// startError says what to do about a failed collector.Start when the
+// command line can fix it.
+func startError(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w; another process listens there: choose another address with --listen ADDR", err)
+	}
+	return err
 }
 
 func newLogger(io stdio, debug bool) *slog.Logger {

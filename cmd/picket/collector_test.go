@@ -32,7 +32,8 @@ func startCollector(t *testing.T) *httptest.Server {
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: log})
+	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true},
+		AlertValidator: alerting.ValidatePolicy, Logger: log}) // as collector.Run wires it
 	if err != nil {
 		t.Fatal(err)
 	}

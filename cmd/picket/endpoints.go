@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
@@ -13,16 +14,26 @@ import (
 	"github.com/picketnet/picket/collector/render"
 )
 
+var endpointsCommands = []subcommand{
+	{"apply", "apply -f FILE [--dry-run] [--team TEAM]", "make the team's endpoints exactly those of FILE, and print the changes"},
+	{"list", "list [--team TEAM]", "list the team's endpoints (every team's with the admin token)"},
+	{"delete", "delete NAME [--team TEAM]", "delete one endpoint; its past results stay"},
+}
+
 func runEndpoints(ctx context.Context, args []string, io stdio) int {
-	const usage = "usage: picket endpoints apply -f FILE [--dry-run] | list | delete NAME"
-	if len(args) == 0 {
-		return fail(io, "endpoints", exitUsage, errors.New(usage))
+	sub, code, ok := pickSubcommand(io, "endpoints", endpointsCommands, args)
+	if !ok {
+		return code
 	}
-	fs := newFlagSet("endpoints "+args[0], io)
+	fs := newSubFlagSet("endpoints", sub, io)
 	cf := addClientFlags(fs)
-	file := fs.String("f", "", "endpoints `file` (apply)")
-	dryRun := fs.Bool("dry-run", false, "print the changes apply would make, change nothing")
 	team := fs.String("team", "", "the `team` to act for (only with the admin token)")
+	var file *string
+	var dryRun *bool
+	if sub.name == "apply" {
+		file = fs.String("f", "", "endpoints `file` (required)")
+		dryRun = fs.Bool("dry-run", false, "print the changes apply would make, change nothing")
+	}
 	pos, code, ok := parseInterspersed(fs, args[1:])
 	if !ok {
 		return code
@@ -44,10 +55,10 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 		// Validate here first, so mistakes come back with their line
 		// without a round trip; the collector validates again, with its
 		// targets policy and whether it allows ca_file.
-		if err := f.Validate(ctx, &endpointspec.Validator{Kinds: all.New(), AllowLocalFiles: true}); err != nil {
+		if err := f.Validate(ctx, &endpointspec.Validator{Kinds: all.New(), Alert: alerting.ValidatePolicy, AllowLocalFiles: true}); err != nil {
 			return fail(io, name, exitUsage, err)
 		}
-		c, err := cf.client(io)
+		c, err := cf.teamClient(io, *team)
 		if err != nil {
 			return fail(io, name, exitUsage, err)
 		}
@@ -63,7 +74,7 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 				}
 				return fail(io, name, exitUsage, err)
 			}
-			return fail(io, name, exitFailed, err)
+			return fail(io, name, requestExit(err), err)
 		}
 		if err := render.Applied(io.out, out); err != nil {
 			return fail(io, name, exitFailed, err)
@@ -76,7 +87,7 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 		}
 		eps, err := c.Endpoints(ctx, *team)
 		if err != nil {
-			return fail(io, name, exitFailed, err)
+			return fail(io, name, requestExit(err), err)
 		}
 		multi := false
 		for _, e := range eps {
@@ -87,15 +98,15 @@ func runEndpoints(ctx context.Context, args []string, io stdio) int {
 		}
 		return exitOK
 	case args[0] == "delete" && len(pos) == 1:
-		c, err := cf.client(io)
+		c, err := cf.teamClient(io, *team)
 		if err != nil {
 			return fail(io, name, exitUsage, err)
 		}
 		if err := c.DeleteEndpoint(ctx, *team, pos[0]); err != nil {
-			return fail(io, name, exitFailed, err)
+			return fail(io, name, requestExit(err), err)
 		}
 		fmt.Fprintf(io.out, "- delete %s\n", pos[0])
 		return exitOK
 	}
-	return fail(io, "endpoints", exitUsage, errors.New(usage))
+	return fail(io, name, exitUsage, usageError("endpoints", sub))
 }

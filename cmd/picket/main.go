@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -46,7 +47,7 @@ func commands() map[string]command {
 		"teams":     {"manage teams (operator): add NAME, list, token NAME, remove NAME", runTeams},
 		"vantages":  {"manage vantages (operator): add ID ..., list, token ID, remove ID", runVantages},
 		"report":    {"reports: availability", runReport},
-		"alerts":    {"alerts: list, silence", runAlerts},
+		"alerts":    {"alerts: list, silence, silences, unsilence ID", runAlerts},
 		"nel":       {"Network Error Logging: headers --endpoint NAME", runNEL},
 		"bench":     {"load generator: ingest", runBench},
 		"version":   {"print version, commit and Go version", runVersion},
@@ -87,6 +88,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
+	fmt.Fprintln(w, "\n'picket COMMAND -h' shows a command's usage and flags.")
 }
 
 // newFlagSet returns a FlagSet that reports errors instead of exiting, and
@@ -111,6 +113,32 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 
 // fail prints a one-line error for the command and returns code.
 func fail(io stdio, name string, code int, err error) int {
-	fmt.Fprintf(io.err, "picket %s: %v\n", name, err)
+	fmt.Fprintf(io.err, "picket %s: %s\n", name, oneLine(err.Error()))
 	return code
+}
+
+// oneLine folds a multi-line error into one line, without repeating a
+// line: pgx, for one, lists every address it tried on lines of their own.
+func oneLine(msg string) string {
+	if !strings.Contains(msg, "\n") {
+		return msg
+	}
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || seen[l] {
+			continue
+		}
+		seen[l] = true
+		switch {
+		case b.Len() == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }

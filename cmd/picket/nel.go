@@ -14,11 +14,13 @@ import (
 
 // runNEL: picket nel headers --endpoint NAME [--collector URL]...
 func runNEL(_ context.Context, args []string, io stdio) int {
-	if len(args) == 0 || args[0] != "headers" {
-		fmt.Fprintln(io.err, "usage: picket nel headers --endpoint NAME [--collector URL]... [--config prober.yaml]")
-		return exitUsage
+	headers := subcommand{"headers", "headers --endpoint NAME [--collector URL]... [--config prober.yaml]",
+		"print the Report-To, NEL and Reporting-Endpoints headers a web service adds to its responses"}
+	sub, code, ok := pickSubcommand(io, "nel", []subcommand{headers}, args)
+	if !ok {
+		return code
 	}
-	fs := newFlagSet("nel headers", io)
+	fs := newSubFlagSet("nel", sub, io)
 	endpoint := fs.String("endpoint", "", "the registered endpoint `NAME` the reports are about (required)")
 	var collectors stringList
 	fs.Var(&collectors, "collector", "a collector base `URL`; repeat it, in order of preference, with collectors in at least two domains (default $PICKET_COLLECTORS, comma-separated, else the collectors of --config)")
@@ -41,11 +43,10 @@ func runNEL(_ context.Context, args []string, io stdio) int {
 		urls = splitList(io.getenv("PICKET_COLLECTORS"))
 	}
 	if len(urls) == 0 && *config != "" {
-		cfg, err := prober.LoadConfig(*config)
-		if err != nil {
+		var err error
+		if urls, err = prober.LoadCollectors(*config); err != nil {
 			return fail(io, "nel headers", exitUsage, err)
 		}
-		urls = cfg.Collectors
 	}
 	if len(urls) == 0 {
 		return fail(io, "nel headers", exitUsage, errors.New("no collectors: give --collector URL (twice, in two domains), PICKET_COLLECTORS or --config"))

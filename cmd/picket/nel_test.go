@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,7 +27,7 @@ func TestNELHeaders(t *testing.T) {
 			[]string{"span 1 domain(s), want at least 2"}},
 		{"no endpoint", []string{"nel", "headers", "--collector", "https://a.x.example"}, nil, exitUsage, []string{"--endpoint is required"}},
 		{"no collectors", []string{"nel", "headers", "--endpoint", "web"}, nil, exitUsage, []string{"no collectors"}},
-		{"no subcommand", []string{"nel"}, nil, exitUsage, []string{"usage: picket nel headers"}},
+		{"no subcommand", []string{"nel"}, nil, exitUsage, []string{"picket nel headers --endpoint NAME"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,5 +46,35 @@ func TestNELHeaders(t *testing.T) {
 				t.Errorf("error is not one line: %q", errb.String())
 			}
 		})
+	}
+}
+
+// --config takes the collectors of a prober.yaml copied from a prober
+// host: its token file, which stays on that host, is not needed.
+func TestNELHeadersFromProberConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "prober.yaml")
+	yaml := `vantage: {id: hel1-hetzner-a, region: eu-central, provider: hetzner}
+collectors:
+  - https://collector.picket-a.example
+  - https://collector.picket-b.example.net
+token_file: /nonexistent/picket/token
+spool: {dir: /var/lib/picket/spool}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := cli(t, nil, "nel", "headers", "--endpoint", "checkout-api", "--config", file)
+	if code != exitOK || !strings.Contains(out, `"url":"https://collector.picket-b.example.net/v1/reports/nel?endpoint=checkout-api","priority":2`) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the headers of both collectors", code, out, errs)
+	}
+
+	// A file with a mistake is still refused, with its line.
+	if err := os.WriteFile(file, []byte("vantage: {id: a}\ncollector: [https://a.example]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = cli(t, nil, "nel", "headers", "--endpoint", "checkout-api", "--config", file)
+	if want := "picket nel headers: " + file + ":2: unknown key \"collector\""; code != exitUsage || !strings.HasPrefix(errs, want) {
+		t.Errorf("exit %d, stderr %q; want exit %d and %q", code, errs, exitUsage, want)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func runProber(ctx context.Context, args []string, io stdio) int {
-	fs := newFlagSet("prober", io)
+	fs := newUsageFlagSet("prober", "picket prober [--config prober.yaml] [--debug]", "run the prober agent: fetch assignments, run the checks, ship the results", io)
 	path := fs.String("config", "prober.yaml", "prober configuration `file` (see DESIGN.md §3)")
 	debug := fs.Bool("debug", false, "log debug messages")
 	if code, ok := parseFlags(fs, args); !ok {

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/render"
 )
 
+var reportCommands = []subcommand{
+	{"availability", "availability [--by region|asn|provider|vantage] [--since 24h] [--until T] [--endpoint NAME] [--team TEAM] [--format table|json|csv]",
+		"availability, failures, downtime and latency per endpoint and group, from the rollups"},
+}
+
 func runReport(ctx context.Context, args []string, io stdio) int {
-	const usage = "usage: picket report availability [--by region|asn|provider|vantage] [--since 24h] [--until T] [--endpoint NAME] [--format table|json|csv]"
-	if len(args) == 0 || args[0] != "availability" {
-		return fail(io, "report", exitUsage, errors.New(usage))
+	sub, code, ok := pickSubcommand(io, "report", reportCommands, args)
+	if !ok {
+		return code
 	}
-	fs := newFlagSet("report availability", io)
+	fs := newSubFlagSet("report", sub, io)
 	cf := addClientFlags(fs)
 	by := fs.String("by", "region", "group by `region`, asn, provider or vantage")
 	since := fs.String("since", "24h", "window start: a duration before now (24h, 30d) or an RFC 3339 `time`")
@@ -26,7 +30,7 @@ func runReport(ctx context.Context, args []string, io stdio) int {
 		return code
 	}
 	if len(pos) > 0 {
-		return fail(io, "report", exitUsage, errors.New(usage))
+		return fail(io, "report", exitUsage, usageError("report", sub))
 	}
 	if err := render.CheckFormat(*format); err != nil {
 		return fail(io, "report", exitUsage, err)
@@ -37,7 +41,7 @@ func runReport(ctx context.Context, args []string, io stdio) int {
 	}
 	rep, err := c.Availability(ctx, client.ReportQuery{Team: *team, Endpoint: *endpoint, By: *by, Since: *since, Until: *until})
 	if err != nil {
-		return fail(io, "report", exitFailed, err)
+		return fail(io, "report", requestExit(err), err)
 	}
 	if err := render.Report(io.out, rep, *format); err != nil {
 		return fail(io, "report", exitFailed, err)

@@ -90,10 +90,10 @@ func TestTokenCommands(t *testing.T) {
 		{"team token for vantages token", envWith(team2), []string{"vantages", "token", "hel1"}, exitFailed, "picket vantages token: this path needs the admin token\n"},
 		{"team token for teams token", envWith(team2), []string{"teams", "token", "payments"}, exitFailed, "picket teams token: this path needs the admin token\n"},
 		{"vantage token for remove", envWith(van3), []string{"vantages", "remove", "hel1"}, exitFailed, "picket vantages remove: this path needs the admin token\n"},
-		{"vantages token without id", adminEnv, []string{"vantages", "token"}, exitUsage, "picket vantages: usage: "},
-		{"vantages token with two ids", adminEnv, []string{"vantages", "token", "a", "b"}, exitUsage, "picket vantages: usage: "},
-		{"vantages remove without id", adminEnv, []string{"vantages", "remove"}, exitUsage, "picket vantages: usage: "},
-		{"teams token without name", adminEnv, []string{"teams", "token"}, exitUsage, "picket teams: usage: "},
+		{"vantages token without id", adminEnv, []string{"vantages", "token"}, exitUsage, "picket vantages token: usage: picket vantages token ID"},
+		{"vantages token with two ids", adminEnv, []string{"vantages", "token", "a", "b"}, exitUsage, "picket vantages token: usage: picket vantages token ID"},
+		{"vantages remove without id", adminEnv, []string{"vantages", "remove"}, exitUsage, "picket vantages remove: usage: picket vantages remove ID"},
+		{"teams token without name", adminEnv, []string{"teams", "token"}, exitUsage, "picket teams token: usage: picket teams token NAME"},
 	}
 	checkRefusals(t, tests)
 	// None of the refused commands changed a token.
@@ -183,8 +183,8 @@ func TestTeamsRemove(t *testing.T) {
 		{"removed again", adminEnv, []string{"teams", "remove", "payments"}, exitFailed, `picket teams remove: no team "payments"` + "\n"},
 		{"unknown team", adminEnv, []string{"teams", "remove", "ghost"}, exitFailed, `picket teams remove: no team "ghost"` + "\n"},
 		{"team token", envWith(tokens["ops"]), []string{"teams", "remove", "ops"}, exitFailed, "picket teams remove: this path needs the admin token\n"},
-		{"without name", adminEnv, []string{"teams", "remove"}, exitUsage, "picket teams: usage: "},
-		{"with two names", adminEnv, []string{"teams", "remove", "ops", "payments"}, exitUsage, "picket teams: usage: "},
+		{"without name", adminEnv, []string{"teams", "remove"}, exitUsage, "picket teams remove: usage: picket teams remove NAME"},
+		{"with two names", adminEnv, []string{"teams", "remove", "ops", "payments"}, exitUsage, "picket teams remove: usage: picket teams remove NAME"},
 	}
 	checkRefusals(t, tests)
 	// The refused commands left ops alone.

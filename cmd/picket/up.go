@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -23,9 +24,9 @@ import (
 const upDataDir = "./picket-data"
 
 func runUp(ctx context.Context, args []string, io stdio) int {
-	fset := newFlagSet("up", io)
-	path := fset.String("config", "picket.yaml", "configuration `file` in collector.yaml form, used when present")
-	listen := fset.String("listen", "", "listen `address` (default 127.0.0.1:8080)")
+	fset := newUsageFlagSet("up", "picket up [--listen ADDR] [--config picket.yaml] [--no-prober] [--debug]", "the quickstart: a collector with the SQLite store in ./picket-data, the endpoints of picket.yaml\nfor the team local, and a local prober, in one process", io)
+	path := fset.String("config", "picket.yaml", "configuration `file` in collector.yaml form plus endpoints; defaults are used when the default file is absent")
+	listen := fset.String("listen", "", "listen `address`, overriding the configuration's listen (default: its listen, else 127.0.0.1:8080)")
 	noProber := fset.Bool("no-prober", false, "run only the collector")
 	debug := fset.Bool("debug", false, "log debug messages")
 	if code, ok := parseFlags(fset, args); !ok {
@@ -34,8 +35,12 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 	if fset.NArg() > 0 {
 		return fail(io, "up", exitUsage, errors.New("unexpected arguments; usage: picket up [--config picket.yaml]"))
 	}
+	// A file named on the command line must exist: a mistyped name
+	// would otherwise start a quickstart that probes nothing.
+	explicit := false
+	fset.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	cfg, err := config.Load(*path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		cfg, err = config.Default(), nil
 	}
 	if err != nil {
@@ -44,7 +49,7 @@ func runUp(ctx context.Context, args []string, io stdio) int {
 	log := newLogger(io, *debug)
 	rt, err := collector.Start(ctx, cfg, all.New(), *listen, log)
 	if err != nil {
-		return fail(io, "up", startExit(err), err)
+		return fail(io, "up", startExit(err), startError(err))
 	}
 	fmt.Fprintf(io.out, "picket collector on %s (store %s)\n", rt.URL(), cfg.Store)
 	fmt.Fprintf(io.out, "dashboard: %s/ — sign in with the admin token in %s\n", rt.URL(), cfg.AdminTokenFile)

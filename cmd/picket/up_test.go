@@ -152,3 +152,94 @@ func TestCollectorRefusesEndpointsKey(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errs)
 	}
 }
+
+// A configuration file named on the command line must exist; only the
+// default one may be absent. Nothing is created when it is missing.
+func TestMissingConfigFile(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "--config", "picket.yml", "--listen", "127.0.0.1:0"}, "picket up: read config: open picket.yml: no such file or directory\n"},
+		{[]string{"collector", "--config", "colector.yaml", "--listen", "127.0.0.1:0"}, "picket collector: read config: open colector.yaml: no such file or directory\n"},
+		{[]string{"prober", "--config", "prober.yml"}, "picket prober: read config: open prober.yml: no such file or directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[0], func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			// Were the file ignored, the command would run until ctx
+			// ends and then exit 0, which fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var outb, errb syncbuf.Buffer
+			code := run(ctx, tt.args, stdio{in: strings.NewReader(""), out: &outb, err: &errb, getenv: func(string) string { return "" }})
+			out, errs := outb.String(), errb.String()
+			if code != exitUsage || out != "" || errs != tt.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errs, exitUsage, tt.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) > 0 {
+				t.Errorf("a missing configuration left %v behind", left)
+			}
+		})
+	}
+}
+
+// A listen address in use is one line that names the flag to change it,
+// exit 1, for up and for the collector.
+func TestListenAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	for _, cmd := range []string{"up", "collector"} {
+		t.Run(cmd, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			code, out, errs := cli(t, nil, cmd, "--listen", addr)
+			want := "picket " + cmd + ": listen: listen tcp " + addr + ": bind: address already in use; another process listens there: choose another address with --listen ADDR\n"
+			if code != exitFailed || out != "" || errs != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errs, exitFailed, want)
+			}
+		})
+	}
+}
+
+// A store that cannot be reached is one line on stderr, exit 1, though
+// pgx puts every address it tried on a line of its own.
+func TestStoreUnreachableIsOneLine(t *testing.T) {
+	// A port nothing listens on: taken, then released.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	file := filepath.Join(dir, "collector.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:0\nstore: postgres://picket@"+addr+"/picket\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := cli(t, nil, "collector", "--config", file)
+	if code != exitFailed || out != "" {
+		t.Errorf("exit %d, stdout %q; want exit %d and nothing", code, out, exitFailed)
+	}
+	if !strings.HasPrefix(errs, "picket collector: open store: postgres: ") || strings.Count(errs, "\n") != 1 || strings.Count(errs, "connection refused") != 1 {
+		t.Errorf("stderr %q; want one line saying the connection was refused, once", errs)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"open store: x", "open store: x"},
+		{"failed to connect to `user=p`:\n\ta: refused\n\ta: refused", "failed to connect to `user=p`: a: refused"},
+		{"first\nsecond\n", "first; second"},
+	}
+	for _, tt := range tests {
+		if got := oneLine(tt.in); got != tt.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

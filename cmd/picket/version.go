@@ -34,7 +34,7 @@ func buildInfo() (ver, rev string) {
 }
 
 func runVersion(_ context.Context, args []string, io stdio) int {
-	fs := newFlagSet("version", io)
+	fs := newUsageFlagSet("version", "picket version", "print the version, commit and Go version", io)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}

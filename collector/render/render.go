@@ -217,11 +217,18 @@ func Alerts(w io.Writer, as []alerting.Alert, now time.Time) error {
 	return tw.Flush()
 }
 
-// Silences writes silences as a table.
-func Silences(w io.Writer, ss []alerting.Silence) error {
+// Silences writes silences as a table; withTeam adds the team column, for
+// the admin, who sees every team's.
+func Silences(w io.Writer, ss []alerting.Silence, withTeam bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if withTeam {
+		fmt.Fprint(tw, "TEAM\t")
+	}
 	fmt.Fprintln(tw, "ID\tENDPOINT\tTYPE\tVANTAGE\tSTARTS\tENDS\tREASON")
 	for _, s := range ss {
+		if withTeam {
+			fmt.Fprintf(tw, "%s\t", s.Team)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, dash(s.Endpoint), dash(string(s.Type)), dash(s.Vantage),
 			s.StartsAt.UTC().Format(time.RFC3339), s.EndsAt.UTC().Format(time.RFC3339), s.Reason)
 	}

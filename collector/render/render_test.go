@@ -188,3 +188,35 @@ func TestAlertsNameCheckAndDuration(t *testing.T) {
 		}
 	}
 }
+
+// The admin sees silences of several teams: a silence of every endpoint
+// ("-") would not say whose it is without the team column.
+func TestSilencesTeamColumn(t *testing.T) {
+	at := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	ss := []alerting.Silence{
+		{ID: "s1", Team: "payments", Endpoint: "checkout-api", StartsAt: at, EndsAt: at.Add(time.Hour), Reason: "deploy"},
+		{ID: "s2", Team: "search", Type: alerting.TypeLatency, StartsAt: at, EndsAt: at.Add(2 * time.Hour), Reason: "reindex"},
+	}
+	tests := []struct {
+		withTeam bool
+		want     string
+	}{
+		{false, `ID  ENDPOINT      TYPE     VANTAGE  STARTS                ENDS                  REASON
+s1  checkout-api  -        -        2026-11-22T02:00:00Z  2026-11-22T03:00:00Z  deploy
+s2  -             latency  -        2026-11-22T02:00:00Z  2026-11-22T04:00:00Z  reindex
+`},
+		{true, `TEAM      ID  ENDPOINT      TYPE     VANTAGE  STARTS                ENDS                  REASON
+payments  s1  checkout-api  -        -        2026-11-22T02:00:00Z  2026-11-22T03:00:00Z  deploy
+search    s2  -             latency  -        2026-11-22T02:00:00Z  2026-11-22T04:00:00Z  reindex
+`},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if err := Silences(&b, ss, tt.withTeam); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("withTeam %v:\n%s\nwant\n%s", tt.withTeam, b.String(), tt.want)
+		}
+	}
+}
