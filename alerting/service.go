@@ -488,15 +488,10 @@ func (s *Service) message(t Transition) notify.Message {
 	if t.To == StateResolved {
 		status = "resolved"
 	}
-	detail := map[string]any{"new_asns": a.NewASNs, "extra_ms": a.ExtraMS, "value": a.Value, "threshold": a.Threshold}
-	if a.Client != nil {
-		detail["client"] = a.Client
-	}
-	details, _ := json.Marshal(detail)
 	m := notify.Message{
 		DedupKey: a.Key, Status: status, Type: string(a.Type), Severity: string(a.Severity), Summary: a.Summary,
 		Team: a.Team, Endpoint: a.Endpoint, Check: a.Check, Regions: a.Regions, ASNs: a.ASNs, Vantages: a.Vantages,
-		Layer: a.Layer, Code: a.Code, Error: a.Error, Phase: a.Phase, StartsAt: a.StartsAt, EndsAt: a.ResolvedAt, At: t.At, Details: details,
+		Layer: a.Layer, Code: a.Code, Error: a.Error, Phase: a.Phase, StartsAt: a.StartsAt, EndsAt: a.ResolvedAt, At: t.At, Details: messageDetails(a),
 	}
 	// The link goes where the alert can be looked into: the endpoint's
 	// page, or the vantages page for a vantage that went missing.
@@ -509,6 +504,44 @@ func (s *Service) message(t Transition) notify.Message {
 		m.URL = base + "/vantages"
 	}
 	return m
+}
+
+// details is what only some types of alert measure. A notification
+// carries the fields its type has, so that a receiver never reads a
+// reachability alert's "extra_ms: 0" as a measurement; a zero it does
+// carry is one (a certificate with 0 days left).
+type details struct {
+	NewASNs   []ASN         `json:"new_asns,omitempty"`
+	ExtraMS   *float64      `json:"extra_ms,omitempty"`
+	Value     *float64      `json:"value,omitempty"`
+	Threshold *float64      `json:"threshold,omitempty"`
+	Client    *ClientErrors `json:"client,omitempty"`
+}
+
+// messageDetails is the details of a notification of a, or nil when its
+// type has none (reachability: its layer, code and error say it all).
+func messageDetails(a Alert) json.RawMessage {
+	var d details
+	switch a.Type {
+	case TypeOutage, TypeRegional:
+		return nil
+	case TypeClientErrors:
+		d.Client = a.Client
+	case TypeDetour:
+		d.NewASNs, d.ExtraMS = a.NewASNs, &a.ExtraMS
+		d.Value, d.Threshold = &a.Value, &a.Threshold
+	case TypePathChange:
+		d.NewASNs = a.NewASNs
+	case TypeVantageMissing:
+		d.Value = &a.Value
+	default: // latency, rtt below the light bound, certificate expiry
+		d.Value, d.Threshold = &a.Value, &a.Threshold
+	}
+	b, err := json.Marshal(d)
+	if err != nil || string(b) == "{}" {
+		return nil
+	}
+	return b
 }
 
 // deliver sends due notifications. A failure is retried with exponential

@@ -342,8 +342,7 @@ func checkOutage(t *testing.T, got notify.WebhookPayload, status string, starts,
 		Team:    "payments", Endpoint: "checkout-api", Check: "checkout-api/http",
 		Regions: []string{"eu-central", "us-east"}, ASNs: []uint32{64500, 64510}, Vantages: []string{"eu-1", "us-1"},
 		Layer: "connect", Code: "timeout", Error: "eu-1: dial tcp: i/o timeout", StartsAt: starts, At: at,
-		Details: json.RawMessage(`{"extra_ms":0,"new_asns":null,"threshold":0,"value":0}`),
-		URL:     svcDashboard + "/endpoints/payments/checkout-api",
+		URL: svcDashboard + "/endpoints/payments/checkout-api",
 	}}
 	if status == "resolved" {
 		want.EndsAt = at
@@ -1091,4 +1090,43 @@ func endLockSession(t *testing.T, url string) {
 		AND (classid::bigint << 32 | objid::bigint) = $1`, postgres.LockKey(LockName)).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("ended %d sessions holding the alerting lock (%v), want 1", n, err)
 	}
+}
+
+// TestMessageDetails: a notification's details hold what its type
+// measures, and nothing a receiver could mistake for a measurement.
+func TestMessageDetails(t *testing.T) {
+	asns := []ASN{{Number: 64999, Name: "DETOUR-NET"}}
+	tests := []struct {
+		alert Alert
+		want  string // "" for no details
+	}{
+		{Alert{Type: TypeOutage, Layer: "connect", Code: "timeout"}, ""},
+		{Alert{Type: TypeRegional, Layer: "http", Code: "status"}, ""},
+		{Alert{Type: TypeDetour, NewASNs: asns, ExtraMS: 42, Value: 80, Threshold: 38},
+			`{"new_asns":[{"asn":64999,"name":"DETOUR-NET"}],"extra_ms":42,"value":80,"threshold":38}`},
+		{Alert{Type: TypePathChange, NewASNs: asns}, `{"new_asns":[{"asn":64999,"name":"DETOUR-NET"}]}`},
+		{Alert{Type: TypeLatency, Value: 912, Threshold: 800}, `{"value":912,"threshold":800}`},
+		{Alert{Type: TypeSpeedOfLight, Value: 1.5, Threshold: 30}, `{"value":1.5,"threshold":30}`},
+		// 0 days left is a measurement, and is sent.
+		{Alert{Type: TypeCertExpiry, Value: 0, Threshold: 14}, `{"value":0,"threshold":14}`},
+		{Alert{Type: TypeVantageMissing, Value: 95}, `{"value":95}`},
+		{Alert{Type: TypeClientErrors, Client: &ClientErrors{Type: "tcp.refused", Failures: 3}},
+			`{"client":` + mustJSON(t, &ClientErrors{Type: "tcp.refused", Failures: 3}) + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.alert.Type), func(t *testing.T) {
+			if got := string(messageDetails(tt.alert)); got != tt.want {
+				t.Errorf("details = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

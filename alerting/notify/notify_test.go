@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -415,5 +416,42 @@ func TestEmail(t *testing.T) {
 		if !strings.Contains(srv.data, want) {
 			t.Errorf("mail lacks %q:\n%s", want, srv.data)
 		}
+	}
+}
+
+// What a detour or a latency page measured reaches PagerDuty's
+// custom_details, beside the fields every alert has.
+func TestPagerDutyCarriesDetails(t *testing.T) {
+	m := firing
+	m.Type, m.Layer, m.Code = "path_detour", "", ""
+	m.Details = json.RawMessage(`{"new_asns":[{"asn":64999,"name":"DETOUR-NET"}],"extra_ms":42,"type":"not this"}`)
+	rec, srv := newRecorder(t, http.StatusAccepted)
+	if err := (PagerDuty{URL: srv.URL, RoutingKey: "R"}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	type asn struct {
+		Number uint32 `json:"asn"`
+		Name   string `json:"name"`
+	}
+	var ev struct {
+		Payload struct {
+			CustomDetails struct {
+				NewASNs []asn    `json:"new_asns"`
+				ExtraMS float64  `json:"extra_ms"`
+				Type    string   `json:"type"`
+				Regions []string `json:"regions"`
+			} `json:"custom_details"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(rec.only(t).body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	d := ev.Payload.CustomDetails
+	if !slices.Equal(d.NewASNs, []asn{{64999, "DETOUR-NET"}}) || d.ExtraMS != 42 {
+		t.Errorf("custom_details %+v: want new_asns [AS64999 DETOUR-NET] and extra_ms 42", d)
+	}
+	// The alert's own fields win over its details.
+	if d.Type != "path_detour" || !slices.Equal(d.Regions, m.Regions) {
+		t.Errorf("custom_details %+v: want type path_detour and regions %v", d, m.Regions)
 	}
 }

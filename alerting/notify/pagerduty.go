@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 )
 
@@ -58,7 +59,13 @@ func BuildPagerDuty(routingKey string, m Message) PagerDutyEvent {
 	if source == "" {
 		source = "picket"
 	}
-	details := map[string]any{"type": m.Type, "regions": m.Regions, "asns": m.ASNs, "vantages": m.Vantages}
+	// The alert's own details (the new ASNs of a detour, the value that
+	// broke a limit) first, so that the fields every alert has win.
+	details := map[string]any{}
+	if len(m.Details) > 0 {
+		_ = json.Unmarshal(m.Details, &details) // an object from alerting; anything else adds nothing
+	}
+	details["type"], details["regions"], details["asns"], details["vantages"] = m.Type, m.Regions, m.ASNs, m.Vantages
 	if m.Layer != "" {
 		details["failing"] = m.Layer + "/" + m.Code
 	}
