@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -699,6 +700,9 @@ func (s *Service) AddSilence(ctx context.Context, team string, sil Silence) (Sil
 		return Silence{}, checks.Errorf("reason", "missing; say why the alerts are muted")
 	case len(sil.Reason) > 1024:
 		return Silence{}, checks.Errorf("reason", "longer than 1024 bytes")
+	case strings.ContainsFunc(sil.Reason, unicode.IsControl):
+		// Other teams' operators read reasons in their terminals.
+		return Silence{}, checks.Errorf("reason", "contains control characters (a line break, a tab, an escape); write it on one line")
 	case !sil.EndsAt.After(sil.StartsAt):
 		return Silence{}, checks.Errorf("ends_at", "must be after starts_at")
 	case !sil.EndsAt.After(now):

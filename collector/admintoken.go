@@ -66,3 +66,23 @@ func EnsureAdminToken(path string) (token string, created bool, err error) {
 	}
 	return token, true, nil
 }
+
+// minAdminTokenBytes is the shortest admin token not warned about, the
+// Terraform module's minimum (the collector's own are 48 bytes): nothing
+// slows down guessing one.
+const minAdminTokenBytes = 16
+
+// AdminTokenWarnings says what is unsafe about an admin token kept in
+// path that the operator made: a file other users may read, or a token
+// short enough to guess. The collector starts anyway, so that an
+// existing setup keeps working, and logs each warning.
+func AdminTokenWarnings(path, token string) []string {
+	var out []string
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		out = append(out, fmt.Sprintf("the admin token file is readable by other users (mode %#o): chmod 600 it", fi.Mode().Perm()))
+	}
+	if len(token) < minAdminTokenBytes {
+		out = append(out, fmt.Sprintf("the admin token is %d bytes, short enough to guess: delete the file to have a random one made, or write at least %d random characters", len(token), minAdminTokenBytes))
+	}
+	return out
+}

@@ -99,11 +99,19 @@ func (s *Server) handleApplyEndpoints(w http.ResponseWriter, r *http.Request, sc
 		s.internal(w, r, err)
 		return
 	}
-	out, err := s.apply(r.Context(), sc.team, req)
-	var taken *httpError
+	// The bound is for teams; the operator (picket bench ingest registers
+	// more in steps) is not held to it.
+	limit := s.opt.MaxTeamEndpoints
+	if sc.admin {
+		limit = 0
+	}
+	out, err := s.apply(r.Context(), sc.team, req, limit)
+	var refused *httpError
 	switch {
-	case errors.As(err, &taken):
-		s.writeError(w, r, http.StatusConflict, taken)
+	case errors.As(err, &refused) && refused.code == codeInvalid:
+		s.writeError(w, r, http.StatusUnprocessableEntity, refused)
+	case errors.As(err, &refused):
+		s.writeError(w, r, http.StatusConflict, refused)
 	case errors.Is(err, results.ErrNotFound):
 		// The team was removed while the request was being processed.
 		s.writeError(w, r, http.StatusNotFound, noTeam(sc.team))
@@ -145,8 +153,9 @@ func (s *Server) checkNames(ctx context.Context, team string, req api.ApplyEndpo
 }
 
 // apply makes the team's endpoints match req and reports the changes.
-// Everything was validated before, so a failure here is the store's.
-func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints) (api.Applied, error) {
+// Everything was validated before, so a failure here is the store's, or
+// the team would have more than limit endpoints (0: no limit).
+func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints, limit int) (api.Applied, error) {
 	current, err := s.store.Endpoints(ctx, team)
 	if err != nil {
 		return api.Applied{}, err
@@ -187,6 +196,10 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints)
 			}
 		}
 	}
+	if total := len(current) + count(out.Changes, "create") - len(dels); limit > 0 && total > limit {
+		return api.Applied{}, &httpError{code: codeInvalid, field: "endpoints",
+			msg: fmt.Sprintf("endpoints: team %s would have %d endpoints; at most %d (apply with prune to replace them)", team, total, limit)}
+	}
 	if req.DryRun {
 		return out, nil
 	}
@@ -210,6 +223,17 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints)
 		}
 	}
 	return out, nil
+}
+
+// count returns how many of changes are op.
+func count(changes []api.Change, op string) int {
+	n := 0
+	for _, c := range changes {
+		if c.Op == op {
+			n++
+		}
+	}
+	return n
 }
 
 // diffFields names the fields that differ between two normalized endpoints.

@@ -42,18 +42,24 @@ func DecodeBatch(body io.Reader, encoding string) (results.Batch, error) {
 // was a large part of the collector's garbage.
 type bodyBuffers struct{ pool sync.Pool }
 
+func (bb *bodyBuffers) get() *bytes.Buffer {
+	if buf, _ := bb.pool.Get().(*bytes.Buffer); buf != nil {
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+func (bb *bodyBuffers) put(buf *bytes.Buffer) {
+	if buf.Cap() <= 2*results.MaxBatchBytes {
+		buf.Reset()
+		bb.pool.Put(buf)
+	}
+}
+
 // decode is DecodeBatch with a reused buffer.
 func (bb *bodyBuffers) decode(body io.Reader, encoding string) (results.Batch, error) {
-	buf, _ := bb.pool.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer func() {
-		if buf.Cap() <= 2*results.MaxBatchBytes {
-			buf.Reset()
-			bb.pool.Put(buf)
-		}
-	}()
+	buf := bb.get()
+	defer bb.put(buf)
 	return decodeBatch(body, encoding, buf)
 }
 
@@ -111,8 +117,36 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 	// A record that misses the registered checks is held against a load
 	// that began after this moment (see registeredChecks).
 	arrived := s.checks.now()
-	body := http.MaxBytesReader(w, r.Body, maxCompressedBytes)
-	batch, err := s.bodies.decode(body, r.Header.Get("Content-Encoding"))
+	// The body is read as sent before taking a slot: it is no larger than
+	// what the prober sent, and a prober on a slow link must not hold a
+	// slot while it uploads.
+	raw := s.bodies.get()
+	defer s.bodies.put(raw)
+	if _, err := raw.ReadFrom(http.MaxBytesReader(w, r.Body, maxCompressedBytes)); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, apiErr(codeTooLarge, "%v: body over %d bytes", ErrBatchTooLarge, mbe.Limit))
+			return
+		}
+		s.writeError(w, r, http.StatusBadRequest, apiErr(codeBadRequest, "%v: read: %v", ErrBatchMalformed, err))
+		return
+	}
+	// Decompressed, a small body may become a 16 MiB batch, and as much
+	// again parsed, held until it is stored: the slots bound the memory
+	// of the batches in hand, however many arrive at once.
+	s.metrics.ingestWaiting.Inc()
+	select {
+	case s.ingestSlots <- struct{}{}:
+		s.metrics.ingestWaiting.Dec()
+		defer func() { <-s.ingestSlots }()
+	case <-r.Context().Done():
+		// The prober went away, or the collector is stopping: nothing
+		// was acknowledged, so the prober sends the batch again.
+		s.metrics.ingestWaiting.Dec()
+		s.writeError(w, r, http.StatusServiceUnavailable, apiErr(codeUnavailable, "collector stopping; retry the batch"))
+		return
+	}
+	batch, err := s.bodies.decode(bytes.NewReader(raw.Bytes()), r.Header.Get("Content-Encoding"))
 	switch {
 	case errors.Is(err, ErrBatchTooLarge):
 		s.writeError(w, r, http.StatusRequestEntityTooLarge, apiErr(codeTooLarge, "%v", err))

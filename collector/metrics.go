@@ -21,6 +21,7 @@ type metrics struct {
 	batchRecords    prometheus.Histogram
 	commitRecords   prometheus.Histogram
 	storeSeconds    *prometheus.HistogramVec
+	ingestWaiting   prometheus.Gauge
 	probes          *probeSeries
 }
 
@@ -53,10 +54,14 @@ func newMetrics(reg *prometheus.Registry, maxSeries int, ttl time.Duration, now 
 			Help:    "Latency of store operations, by operation.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"op"}),
+		ingestWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "picket_collector_ingest_waiting_batches",
+			Help: "Result batches read but waiting for one of the max_ingest_batches slots to be decompressed.",
+		}),
 		probes: newProbeSeries(maxSeries, ttl, now),
 	}
 	for _, c := range []prometheus.Collector{
-		m.ingested, m.rejected, m.rejectedResults, m.batchRecords, m.commitRecords, m.storeSeconds, m.probes,
+		m.ingested, m.rejected, m.rejectedResults, m.batchRecords, m.commitRecords, m.storeSeconds, m.ingestWaiting, m.probes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

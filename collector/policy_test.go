@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/picketnet/picket/checks"
+	dnscheck "github.com/picketnet/picket/checks/dns"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
@@ -113,5 +116,51 @@ func TestTargetPolicyDNS(t *testing.T) {
 	}
 	if !a.Policy.DenyPrivate || len(a.Policy.Allow) != 1 || a.Policy.Check(netip.MustParseAddr("10.0.0.1")) == nil {
 		t.Errorf("assignment policy %+v, want deny_private with the allow list", a.Policy)
+	}
+}
+
+// TestTargetPolicyDNSResolver: the resolver a dns check names is where its
+// runs connect, so registration holds it against the policy as it does
+// the target, by address and by name; the prober refuses it again at
+// connect time.
+func TestTargetPolicyDNSResolver(t *testing.T) {
+	resolver := startDNS(t, map[string]string{
+		"internal.example.test": "10.20.30.40",
+		"public.example.test":   "203.0.113.80",
+	})
+	e := newEnv(t, openSQLite, func(o *Options) {
+		o.Resolver = resolver
+		o.Kinds = checks.NewRegistry(probeKind{}, dnscheck.Kind{})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	team := e.team("payments")
+	tests := []struct {
+		check  string
+		field  string // "" when allowed
+		denied string
+	}{
+		{`{"kind":"dns","resolver":"169.254.169.254:53"}`, "endpoints[0].checks[1].resolver", "169.254.169.254 is in 169.254.0.0/16"},
+		{`{"kind":"dns","resolver":"10.0.0.2"}`, "endpoints[0].checks[1].resolver", "10.0.0.2 is in 10.0.0.0/8"},
+		{`{"kind":"dns","resolver":"[::ffff:127.0.0.1]:5353","transport":"tcp"}`, "endpoints[0].checks[1].resolver", "127.0.0.1 is in 127.0.0.0/8"},
+		{`{"kind":"dns","resolver":"[fd00:ec2::254]:853","transport":"tls"}`, "endpoints[0].checks[1].resolver", "fd00:ec2::254 is in fc00::/7"},
+		{`{"kind":"dns","resolver":"internal.example.test:53"}`, "endpoints[0].checks[1].resolver", "internal.example.test resolves to 10.20.30.40"},
+		{`{"kind":"dns","resolver":"public.example.test:53"}`, "", ""},
+		{`{"kind":"dns","resolver":"203.0.113.53:853","transport":"tls"}`, "", ""},
+		{`{"kind":"dns"}`, "", ""}, // the prober's own resolver
+	}
+	for _, tc := range tests {
+		ep := endpoint("ep", "public.example.test", nil, probeCheckJSON(""), json.RawMessage(tc.check))
+		_, err := team.ApplyEndpoints(ctx, "", api.ApplyEndpoints{Prune: true, Endpoints: []results.Endpoint{ep}})
+		if tc.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v, want it allowed", tc.check, err)
+			}
+			continue
+		}
+		var ae *client.Error
+		if !errorsAs(err, &ae) || ae.Status != 422 || ae.Body.Field != tc.field || !strings.Contains(ae.Body.Error, tc.denied) {
+			t.Errorf("%s: %v, want 422 on %s naming %q", tc.check, err, tc.field, tc.denied)
+		}
 	}
 }

@@ -77,6 +77,9 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range AdminTokenWarnings(cfg.AdminTokenFile, token) {
+		log.Warn(w, "file", cfg.AdminTokenFile)
+	}
 	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -41,6 +41,12 @@ type Options struct {
 	Resolver *net.Resolver
 	// HeartbeatEvery is the heartbeat interval asked of probers.
 	HeartbeatEvery time.Duration
+	// MaxTeamEndpoints bounds the endpoints a team token may give its
+	// team, over all its applies (default endpointspec.MaxEndpoints):
+	// without it, applies without prune add up, and one team could load
+	// every prober of the network with checks. The admin token is not
+	// bound.
+	MaxTeamEndpoints int
 	// Retention is applied periodically by RunMaintenance.
 	Retention results.Retention
 	// PublicMetrics serves /metrics without the admin token.
@@ -53,6 +59,13 @@ type Options struct {
 	// next transaction, up to IngestGroupRecords records (default 20000).
 	IngestConcurrency  int
 	IngestGroupRecords int
+	// MaxIngestBatches bounds the result batches decompressed and held at
+	// once, from decompression until they are stored (default 16); more
+	// wait, read but still compressed. A batch may take 16 MiB
+	// decompressed and as much again parsed: without a bound, a few
+	// hundred small gzip bodies posted at once (a vantage token is
+	// enough) would take the collector's memory.
+	MaxIngestBatches int
 	// Metrics is the registry /metrics serves; New creates one when nil.
 	// Other packages register their collectors on Server.Metrics().
 	Metrics *prometheus.Registry
@@ -77,8 +90,10 @@ type Server struct {
 	commits   *committer
 	checks    *registeredChecks
 	bodies    bodyBuffers
-	health    *outagelog.Log
-	log       *slog.Logger
+	// ingestSlots holds a token per batch in hand (MaxIngestBatches).
+	ingestSlots chan struct{}
+	health      *outagelog.Log
+	log         *slog.Logger
 }
 
 // New returns a server; it does not listen (see Serve, Handler).
@@ -92,6 +107,9 @@ func New(opt Options) (*Server, error) {
 	if opt.HeartbeatEvery <= 0 {
 		opt.HeartbeatEvery = 30 * time.Second
 	}
+	if opt.MaxTeamEndpoints <= 0 {
+		opt.MaxTeamEndpoints = endpointspec.MaxEndpoints
+	}
 	if opt.Metrics == nil {
 		opt.Metrics = prometheus.NewRegistry()
 	}
@@ -104,6 +122,9 @@ func New(opt Options) (*Server, error) {
 	if opt.IngestConcurrency <= 0 {
 		opt.IngestConcurrency = 2
 	}
+	if opt.MaxIngestBatches <= 0 {
+		opt.MaxIngestBatches = 16
+	}
 	if opt.IngestGroupRecords <= 0 {
 		opt.IngestGroupRecords = 4 * results.MaxBatchRecords
 	}
@@ -114,12 +135,13 @@ func New(opt Options) (*Server, error) {
 		opt.Now = time.Now
 	}
 	s := &Server{
-		opt:       opt,
-		store:     opt.Store,
-		vantages:  vantage.NewRegistry(opt.Store, opt.HeartbeatEvery),
-		adminHash: vantage.HashToken(opt.AdminToken),
-		mux:       http.NewServeMux(),
-		auth:      newAuthCache(opt.Now),
+		opt:         opt,
+		store:       opt.Store,
+		vantages:    vantage.NewRegistry(opt.Store, opt.HeartbeatEvery),
+		adminHash:   vantage.HashToken(opt.AdminToken),
+		mux:         http.NewServeMux(),
+		auth:        newAuthCache(opt.Now),
+		ingestSlots: make(chan struct{}, opt.MaxIngestBatches),
 		health: &outagelog.Log{Logger: opt.Logger, Level: slog.LevelError, Now: opt.Now,
 			Failed: "store failing; requests that need it are answered 5xx until it answers again (further failures are counted, not logged)",
 			Back:   "store answering again"},

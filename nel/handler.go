@@ -235,14 +235,14 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, reports []Report
 	var ans Answer
 	var keep []results.NELReport
 	for i, rep := range reports {
-		ref, ok, err := h.origins.lookup(ctx, Origin(rep.URL), want, now)
+		ref, ok, reason, err := h.origins.lookup(ctx, Origin(rep.URL), want, now)
 		if err != nil {
 			h.log.Error("nel: load registered endpoints", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "registered endpoints unavailable; retry later", Code: "unavailable"})
 			return
 		}
 		if !ok {
-			ans.Rejected = append(ans.Rejected, Rejected{Index: i, Reason: fmt.Sprintf("no team registered the origin %s", Origin(rep.URL))})
+			ans.Rejected = append(ans.Rejected, Rejected{Index: i, Reason: reason})
 			continue
 		}
 		keep = append(keep, results.NELReport{

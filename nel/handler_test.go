@@ -426,3 +426,63 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("metrics %v", got)
 	}
 }
+
+// A team that registers an endpoint on another team's origin must not
+// receive that team's client reports: when several teams registered an
+// origin, a report goes to the endpoint its URL names (?endpoint=), and
+// is refused when it names none of theirs. Before, it went to the team
+// whose name sorts first.
+func TestSharedOriginNotGivenToAnotherTeam(t *testing.T) {
+	f := newFixture(t, Options{})
+	register(t, f.store, "aaa", "squat", "https://api.example.com/other") // pay's checkout-api origin
+	tests := []struct {
+		query      string
+		url        string
+		status     int
+		team, name string // where it is stored
+	}{
+		{"?endpoint=checkout-api", "https://api.example.com/health", http.StatusOK, "pay", "checkout-api"},
+		{"", "https://api.example.com/health", http.StatusForbidden, "", ""},
+		{"?endpoint=nope", "https://api.example.com/health", http.StatusForbidden, "", ""},
+		{"?endpoint=checkout-web", "https://api.example.com/health", http.StatusForbidden, "", ""}, // pay's, but on another origin
+		{"?endpoint=squat", "https://api.example.com/x", http.StatusOK, "aaa", "squat"},
+		{"", "https://www.example.com/", http.StatusOK, "pay", "checkout-web"}, // one team's origin: no name needed
+	}
+	for i, tt := range tests {
+		t.Run(tt.query+" "+tt.url, func(t *testing.T) {
+			count := func(rs []results.NELReport) int {
+				n := 0
+				for _, r := range rs {
+					if r.Team == tt.team && r.Endpoint == tt.name {
+						n++
+					}
+				}
+				return n
+			}
+			all := f.stored(t)
+			before, beforeHere := len(all), count(all)
+			r := httptest.NewRequest(http.MethodPost, "https://collector.picket-a.example/v1/reports/nel"+tt.query,
+				strings.NewReader(envelope(t, report(tt.url, nil))))
+			r.RemoteAddr = fmt.Sprintf("192.0.2.%d:5000", 10+i)
+			r.Header.Set("Content-Type", "application/reports+json")
+			w := httptest.NewRecorder()
+			f.h.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body.String())
+			}
+			rs := f.stored(t)
+			if tt.team == "" {
+				if len(rs) != before {
+					t.Fatalf("refused, yet %d reports stored", len(rs)-before)
+				}
+				if !strings.Contains(w.Body.String(), "origin https://api.example.com") {
+					t.Errorf("the refusal does not name the origin: %s", w.Body.String())
+				}
+				return
+			}
+			if len(rs) != before+1 || count(rs) != beforeHere+1 {
+				t.Errorf("%d reports stored, %d of them for %s/%s; want 1 for it", len(rs)-before, count(rs)-beforeHere, tt.team, tt.name)
+			}
+		})
+	}
+}

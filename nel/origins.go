@@ -2,6 +2,7 @@ package nel
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"sort"
@@ -30,24 +31,32 @@ type registered struct {
 
 type endpointRef struct{ team, name string }
 
-// lookup returns the endpoints on origin, preferring the one named want
-// when several teams' endpoints share the origin. ok is false when no
-// team registered the origin.
-func (r *registered) lookup(ctx context.Context, origin, want string, now time.Time) (endpointRef, bool, error) {
+// lookup returns the endpoint a report about origin belongs to: the one
+// named want when it is on origin, else the first on origin when they all
+// belong to one team. ok is false, with the reason, when no team
+// registered the origin, or when several teams did and want names none of
+// their endpoints: registering an endpoint on another team's origin must
+// not give a team that team's client reports.
+func (r *registered) lookup(ctx context.Context, origin, want string, now time.Time) (ref endpointRef, ok bool, reason string, err error) {
 	idx, err := r.index(ctx, now)
 	if err != nil {
-		return endpointRef{}, false, err
+		return endpointRef{}, false, "", err
 	}
 	refs := idx[origin]
 	if len(refs) == 0 {
-		return endpointRef{}, false, nil
+		return endpointRef{}, false, fmt.Sprintf("no team registered the origin %s", origin), nil
 	}
 	for _, e := range refs {
 		if e.name == want {
-			return e, true, nil
+			return e, true, "", nil
 		}
 	}
-	return refs[0], true, nil
+	for _, e := range refs[1:] {
+		if e.team != refs[0].team {
+			return endpointRef{}, false, fmt.Sprintf("several teams registered the origin %s: name the endpoint with ?endpoint= in the report URL", origin), nil
+		}
+	}
+	return refs[0], true, "", nil
 }
 
 func (r *registered) index(ctx context.Context, now time.Time) (map[string][]endpointRef, error) {

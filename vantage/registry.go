@@ -43,6 +43,20 @@ func NewRegistry(store RegistryStore, defaultEvery time.Duration) *Registry {
 // collector) can tell a vantage token from a team token at a glance.
 const TokenPrefix = "pkv_"
 
+// MaxEveryFactor and MinEveryBound bound the interval a heartbeat may
+// announce: MaxEveryFactor times DefaultEvery (the interval the collector
+// asks of probers), and never less than MinEveryBound. A prober follows
+// the collector's interval once it has its first assignment; the slack
+// covers the interval it used before (30 s by default, which its first
+// heartbeat may announce, whatever the collector's), and a change of the
+// collector's setting. Without a bound, a vantage (or whoever holds its
+// token) announcing a year would never be declared missing, nor left out
+// of quorums, when it went silent.
+const (
+	MaxEveryFactor = 10
+	MinEveryBound  = time.Minute
+)
+
 // MissedHeartbeats is how many heartbeat intervals may pass before a
 // vantage counts as missing (DESIGN.md §6).
 const MissedHeartbeats = 3
@@ -97,11 +111,16 @@ func (r *Registry) Authenticate(ctx context.Context, token string) (results.Vant
 
 // Heartbeat records a heartbeat of vantage v. The collector's clock, not
 // the prober's, stamps it, so liveness does not depend on prober clocks.
+// The interval it announces counts for at most MaxEveryFactor times
+// DefaultEvery, or MinEveryBound when that is longer.
 func (r *Registry) Heartbeat(ctx context.Context, v results.Vantage, hb results.Heartbeat) error {
 	hb.Vantage = v.ID
 	hb.At = r.Now().UTC()
 	if hb.Every <= 0 {
 		hb.Every = r.DefaultEvery
+	}
+	if limit := max(MaxEveryFactor*r.DefaultEvery, MinEveryBound); hb.Every > limit {
+		hb.Every = limit
 	}
 	if hb.SpoolDepth < 0 || hb.SpoolBytes < 0 || hb.Running < 0 {
 		return fmt.Errorf("%w: negative counters in heartbeat", ErrInvalid)

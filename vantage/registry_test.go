@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,5 +73,61 @@ func TestRegistry(t *testing.T) {
 	}
 	if err := r.Heartbeat(ctx, got, results.Heartbeat{Running: -1}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("negative running: %v", err)
+	}
+}
+
+// TestHeartbeatIntervalBound: the interval a heartbeat announces decides
+// when its vantage counts as missing, so it is bounded: a vantage token
+// announcing a year must not keep a silent vantage live (and counted in
+// quorums) for three years.
+func TestHeartbeatIntervalBound(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	const every = 30 * time.Second
+	tests := []struct {
+		collector time.Duration // the collector's heartbeat_every
+		announced time.Duration
+		liveFor   time.Duration // the longest silence after which the vantage is still live
+	}{
+		{every, 0, MissedHeartbeats * every},                                     // none announced: the collector's
+		{every, 10 * time.Second, MissedHeartbeats * 10 * time.Second},           // a shorter one is the prober's own business
+		{every, 5 * time.Minute, MissedHeartbeats * 5 * time.Minute},             // up to the bound, as announced
+		{every, 365 * 24 * time.Hour, MissedHeartbeats * MaxEveryFactor * every}, // beyond it, the bound
+		// A prober's first heartbeat may announce its own default (30s)
+		// before it learns a collector's 1s: that stays within the bound.
+		{time.Second, 30 * time.Second, MissedHeartbeats * 30 * time.Second},
+		{time.Second, time.Hour, MissedHeartbeats * MinEveryBound},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%s", tt.collector, tt.announced), func(t *testing.T) {
+			r := NewRegistry(st, tt.collector)
+			r.Now = func() time.Time { return now }
+			v, _, err := r.Enrol(ctx, Identity{ID: fmt.Sprintf("v%d", i), Region: "eu", Provider: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Heartbeat(ctx, v, results.Heartbeat{Every: tt.announced}); err != nil {
+				t.Fatal(err)
+			}
+			vs, err := st.Vantages(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(vs, func(x results.Vantage) bool { return x.ID == v.ID })
+			if i < 0 {
+				t.Fatalf("vantage %s not listed", v.ID)
+			}
+			if got := r.State(vs[i], now.Add(tt.liveFor)); got != StateLive {
+				t.Errorf("%s after the heartbeat: %s, want live", tt.liveFor, got)
+			}
+			if got := r.State(vs[i], now.Add(tt.liveFor+time.Second)); got != StateMissing {
+				t.Errorf("%s after the heartbeat: %s, want missing", tt.liveFor+time.Second, got)
+			}
+		})
 	}
 }

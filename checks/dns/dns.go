@@ -337,6 +337,18 @@ func parseResolver(s, transport string) (string, error) {
 	return net.JoinHostPort(host, p), nil
 }
 
+// PolicyHosts returns the resolver the spec chose, by its field, for the
+// collector to hold against the target policy at registration, as the
+// prober does at every connect. The system's resolver is the operator's
+// choice, not the spec's: it is not named.
+func (c *Check) PolicyHosts() map[string]string {
+	if c.resolver == "" {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(c.resolver)
+	return map[string]string{"resolver": host}
+}
+
 // LocalFiles returns the files on the prober's disk the check reads.
 func (c *Check) LocalFiles() []string {
 	if c.caFile == "" {

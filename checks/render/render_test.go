@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -244,5 +245,52 @@ func TestTraceOneHop(t *testing.T) {
 	}
 	if want := "reached 127.0.0.1 in 1 hop, 0.1 ms\n"; !strings.HasSuffix(b.String(), want) {
 		t.Errorf("report\n%s\ndoes not end with %q", b.String(), want)
+	}
+}
+
+// What the network wrote (a certificate's subject, a server's error, an
+// AS name from a TXT record) reaches the terminal of whoever runs picket
+// check or picket trace: its escape sequences are shown, not obeyed, and a
+// tab in an AS name does not break the table.
+func TestTerminalEscapesNeutralised(t *testing.T) {
+	const hostile = "evil\x1b]0;owned\a\x1b[2J\x9b31m\tend"
+	details, err := json.Marshal(results.TLSDetails{Subject: "CN=" + hostile, Issuer: hostile, SANs: []string{hostile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trace := results.Result{Kind: "traceroute", Target: "example.com", Addr: "198.18.4.2", OK: true}
+	if err := trace.SetDetails(results.TracerouteDetails{Mode: "icmp", Reached: true, Hops: []results.Hop{
+		{TTL: 1, Addr: "198.18.4.2", RTTMS: []float64{1}, Sent: 1, ASN: 64500, ASName: hostile},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		write func(*bytes.Buffer) error
+		lines int
+	}{
+		{"summary", func(b *bytes.Buffer) error {
+			return Summary(b, results.Result{Kind: "tls", Target: "evil.example:443", DurationMS: 1, Details: details,
+				Error: &results.Error{Layer: results.LayerTLS, Code: results.CodeCertUntrusted, Message: "x509: " + hostile}})
+		}, 8},
+		{"trace", func(b *bytes.Buffer) error { return Trace(b, trace) }, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			out := strings.TrimRight(b.String(), "\n")
+			if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && (r < ' ' || r >= 0x7f && r < 0xa0) }); i >= 0 {
+				t.Fatalf("control character %q reaches the terminal:\n%q", out[i:min(i+4, len(out))], out)
+			}
+			if !strings.Contains(out, "evil\uFFFD]0;owned\uFFFD\uFFFD[2J\uFFFD31m") {
+				t.Errorf("the text is not shown with its control characters replaced:\n%s", out)
+			}
+			if n := strings.Count(out, "\n") + 1; n != tt.lines {
+				t.Errorf("%d lines, want %d:\n%s", n, tt.lines, out)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/picketnet/picket/results"
 )
@@ -40,8 +41,25 @@ func Summary(w io.Writer, r results.Result) error {
 	fmt.Fprintf(&b, "  %-9s %s ms\n", "duration", ms(r.DurationMS))
 	writePhases(&b, r.Phases)
 	writeDetails(&b, r.Details)
-	_, err := w.Write(b.Bytes())
+	_, err := w.Write(printable(b.Bytes()))
 	return err
+}
+
+// printable replaces the control characters of text made for a terminal,
+// line breaks aside, with U+FFFD. Much of a record comes from the network
+// (a certificate's subject, a server's error, an AS name from a TXT
+// record): an escape sequence in it must be shown, not obeyed by the
+// terminal of whoever runs picket check or picket trace.
+func printable(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }) {
+		return b
+	}
+	return bytes.Map(func(r rune) rune {
+		if r != '\n' && unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, b)
 }
 
 // writePhases draws a waterfall: each phase starts where the one before

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/picketnet/picket/results"
 )
@@ -77,7 +78,7 @@ func Trace(w io.Writer, rec results.Result) error {
 	case rec.Error != nil:
 		fmt.Fprintf(&b, "not reached: %s\n", rec.Error)
 	}
-	_, err := w.Write(b.Bytes())
+	_, err := w.Write(printable(b.Bytes()))
 	return err
 }
 
@@ -88,7 +89,12 @@ func asCells(asn uint32, asName string) (string, string) {
 	}
 	// AS names come from the network (Team Cymru TXT records): cut them so
 	// that one cannot push the columns off screen.
-	return "AS" + strconv.FormatUint(uint64(asn), 10), truncate(asName, 32)
+	return "AS" + strconv.FormatUint(uint64(asn), 10), truncate(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) { // a tab would break the columns
+			return '\uFFFD'
+		}
+		return r
+	}, asName), 32)
 }
 
 // ASPath writes an AS path as "AS64501 * AS64502", with * for a wildcard

@@ -96,8 +96,10 @@ func (p *Policy) Check(addr netip.Addr) error {
 }
 
 // embeddedIPv4 returns the IPv4 address that a NAT64 (RFC 6052 well-known
-// prefix 64:ff9b::/96, the last 32 bits) or 6to4 (RFC 3056, 2002::/16,
-// bits 16 to 47) address stands for.
+// prefix 64:ff9b::/96, the last 32 bits), SIIT (RFC 2765 IPv4-translated
+// ::ffff:0:0:0/96, the last 32 bits), 6to4 (RFC 3056, 2002::/16, bits 16
+// to 47) or Teredo (RFC 4380, 2001::/32, the client's address in the last
+// 32 bits, inverted) address stands for.
 func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
 	if !addr.Is6() {
 		return netip.Addr{}, false
@@ -106,8 +108,12 @@ func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
 	switch {
 	case [12]byte(b[:12]) == [12]byte{0x00, 0x64, 0xff, 0x9b}:
 		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case [12]byte(b[:12]) == [12]byte{8: 0xff, 9: 0xff}:
+		return netip.AddrFrom4([4]byte(b[12:16])), true
 	case b[0] == 0x20 && b[1] == 0x02:
 		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case [4]byte(b[:4]) == [4]byte{0x20, 0x01, 0x00, 0x00}:
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
 	}
 	return netip.Addr{}, false
 }

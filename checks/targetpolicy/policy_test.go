@@ -50,21 +50,27 @@ func TestCheck(t *testing.T) {
 		{deny, "fe80::1%eth0", true}, // a zone does not hide a link-local address
 		{deny, "ff02::1", true},
 		{deny, "64:ff9b:1::a00:1", true},
-		{deny, "::ffff:127.0.0.1", true},       // IPv4-mapped loopback
-		{deny, "::ffff:169.254.169.254", true}, // IPv4-mapped metadata
-		{deny, "::ffff:93.184.216.34", false},  // a mapped public address is the public address
-		{deny, "64:ff9b::a9fe:a9fe", true},     // NAT64 of the metadata address
-		{deny, "64:ff9b::127.0.0.1", true},     // NAT64 of loopback
-		{deny, "64:ff9b::8.8.8.8", false},      // NAT64 of a public address
-		{deny, "2002:a00:1::1", true},          // 6to4 of 10.0.0.1
-		{deny, "2002:808:808::1", false},       // 6to4 of 8.8.8.8
-		{deny, "::127.0.0.1", true},            // IPv4-compatible loopback
-		{deny, "100::1", true},                 // discard-only
-		{allow, "64:ff9b::10.1.2.3", false},    // exceptions hold through NAT64
-		{allow, "203.0.113.7", false},          // an exception outside the denied ranges
-		{allow, "10.1.2.3", false},             // an exception inside a denied range
-		{allow, "::ffff:10.1.2.3", false},      // the exception applies to the mapped form too
-		{allow, "10.2.0.1", true},              // the rest of 10/8 stays denied
+		{deny, "::ffff:127.0.0.1", true},                      // IPv4-mapped loopback
+		{deny, "::ffff:169.254.169.254", true},                // IPv4-mapped metadata
+		{deny, "::ffff:93.184.216.34", false},                 // a mapped public address is the public address
+		{deny, "64:ff9b::a9fe:a9fe", true},                    // NAT64 of the metadata address
+		{deny, "64:ff9b::127.0.0.1", true},                    // NAT64 of loopback
+		{deny, "64:ff9b::8.8.8.8", false},                     // NAT64 of a public address
+		{deny, "2002:a00:1::1", true},                         // 6to4 of 10.0.0.1
+		{deny, "2002:808:808::1", false},                      // 6to4 of 8.8.8.8
+		{deny, "::127.0.0.1", true},                           // IPv4-compatible loopback
+		{deny, "::ffff:0:a00:1", true},                        // SIIT IPv4-translated 10.0.0.1
+		{deny, "::ffff:0:a9fe:a9fe", true},                    // SIIT IPv4-translated metadata
+		{deny, "::ffff:0:808:808", false},                     // SIIT of 8.8.8.8
+		{deny, "2001:0:4136:e378:8000:63bf:f5ff:fffe", true},  // Teredo, client 10.0.0.1
+		{deny, "2001:0:4136:e378:8000:63bf:5601:5601", true},  // Teredo, client 169.254.169.254 (inverted)
+		{deny, "2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo, client 192.0.2.45 (RFC 4380's example)
+		{deny, "100::1", true},                                // discard-only
+		{allow, "64:ff9b::10.1.2.3", false},                   // exceptions hold through NAT64
+		{allow, "203.0.113.7", false},                         // an exception outside the denied ranges
+		{allow, "10.1.2.3", false},                            // an exception inside a denied range
+		{allow, "::ffff:10.1.2.3", false},                     // the exception applies to the mapped form too
+		{allow, "10.2.0.1", true},                             // the rest of 10/8 stays denied
 		{allow, "fd00:1::5", false},
 		{allow, "fd00:2::5", true},
 		{allow, "169.254.169.254", true},

@@ -273,7 +273,15 @@ func (d *Dashboard) authFailed(w http.ResponseWriter, r *http.Request, err error
 	}
 }
 
-func (d *Dashboard) secure(r *http.Request) bool { return d.opt.SecureCookie || r.TLS != nil }
+// secure says whether the session cookie is marked Secure: when the
+// request came over TLS, to the collector or to the TLS proxy or load
+// balancer in front of it (X-Forwarded-Proto, which such proxies set). The
+// header is believed from anyone: it can only make the cookie stricter. A
+// cookie without Secure, once set over HTTPS, would be sent in the clear
+// by a later http:// visit, before any redirect to HTTPS.
+func (d *Dashboard) secure(r *http.Request) bool {
+	return d.opt.SecureCookie || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", MaxAge: int(cookieMaxAge.Seconds()),

@@ -281,6 +281,24 @@ func TestAuth(t *testing.T) {
 			t.Errorf("a wrong ?token= answers %d and sets %q", r.code, r.hdr.Get("Set-Cookie"))
 		}
 	})
+	t.Run("cookie Secure behind a TLS proxy", func(t *testing.T) {
+		for _, tt := range []struct {
+			proto  string
+			secure bool
+		}{{"", false}, {"http", false}, {"https", true}, {"HTTPS", true}} {
+			form := url.Values{"token": {adminToken}, "next": {"/"}}
+			req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			r := f.do(t, req)
+			checkCookie(t, r.hdr, adminToken)
+			if c, _ := http.ParseSetCookie(r.hdr.Get("Set-Cookie")); c == nil || c.Secure != tt.secure {
+				t.Errorf("X-Forwarded-Proto %q: Set-Cookie %q, want Secure=%v", tt.proto, r.hdr.Get("Set-Cookie"), tt.secure)
+			}
+		}
+	})
 	t.Run("login form", func(t *testing.T) {
 		for _, tt := range []struct{ next, want string }{
 			{"/report?by=asn", "/report?by=asn"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -149,6 +150,14 @@ type Validator struct {
 // localFileReader is a check that reads files where it runs.
 type localFileReader interface{ LocalFiles() []string }
 
+// hostDialer is a check whose spec names hosts, besides the target, that
+// its runs connect to (a dns check's resolver), by the field naming each.
+type hostDialer interface{ PolicyHosts() map[string]string }
+
+// hostRef is a host an endpoint's runs connect to, and the field that
+// names it.
+type hostRef struct{ field, host string }
+
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // Normalize fills defaults (regions [all]) and rewrites every check and the
@@ -206,8 +215,10 @@ func (v *Validator) ValidateAll(ctx context.Context, eps []results.Endpoint) err
 		return &Error{Index: -1, Field: "endpoints", Reason: fmt.Sprintf("%d endpoints; at most %d", len(eps), MaxEndpoints)}
 	}
 	seen := make(map[string]int, len(eps))
+	hosts := make([][]hostRef, len(eps))
 	for i := range eps {
-		if err := v.validateSpec(&eps[i]); err != nil {
+		var err error
+		if hosts[i], err = v.validateSpec(&eps[i]); err != nil {
 			var e *Error
 			if errors.As(err, &e) {
 				e.Index, e.Name = i, eps[i].Name
@@ -228,26 +239,30 @@ func (v *Validator) ValidateAll(ctx context.Context, eps []results.Endpoint) err
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(policyLookups)
-	for i := range eps {
-		host := TargetHost(eps[i].Target)
-		if scheduled[host] {
-			continue
+	for _, refs := range hosts {
+		for _, ref := range refs {
+			host := ref.host
+			if scheduled[host] {
+				continue
+			}
+			scheduled[host] = true
+			g.Go(func() error {
+				err := v.checkHost(gctx, host)
+				mu.Lock()
+				hostErr[host] = err
+				mu.Unlock()
+				return nil
+			})
 		}
-		scheduled[host] = true
-		g.Go(func() error {
-			err := v.checkHost(gctx, host)
-			mu.Lock()
-			hostErr[host] = err
-			mu.Unlock()
-			return nil
-		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	for i := range eps {
-		if err := hostErr[TargetHost(eps[i].Target)]; err != nil {
-			return &Error{Index: i, Name: eps[i].Name, Field: "target", Reason: err.Error(), Err: err}
+	for i, refs := range hosts {
+		for _, ref := range refs {
+			if err := hostErr[ref.host]; err != nil {
+				return &Error{Index: i, Name: eps[i].Name, Field: ref.field, Reason: err.Error(), Err: err}
+			}
 		}
 	}
 	return nil
@@ -263,21 +278,26 @@ func (v *Validator) checkHost(ctx context.Context, host string) error {
 // policy included. Errors are *Error with Index -1 (the caller knows the
 // position).
 func (v *Validator) Validate(ctx context.Context, e *results.Endpoint) error {
-	if err := v.validateSpec(e); err != nil {
+	hosts, err := v.validateSpec(e)
+	if err != nil {
 		return err
 	}
 	if v.Policy != nil {
-		if err := v.checkHost(ctx, TargetHost(e.Target)); err != nil {
-			return &Error{Index: -1, Name: e.Name, Field: "target", Reason: err.Error(), Err: err}
+		for _, ref := range hosts {
+			if err := v.checkHost(ctx, ref.host); err != nil {
+				return &Error{Index: -1, Name: e.Name, Field: ref.field, Reason: err.Error(), Err: err}
+			}
 		}
 	}
 	return nil
 }
 
-// validateSpec is Validate without the policy, which needs DNS.
-func (v *Validator) validateSpec(e *results.Endpoint) error {
-	bad := func(field, format string, args ...any) error {
-		return &Error{Index: -1, Name: e.Name, Field: field, Reason: fmt.Sprintf(format, args...)}
+// validateSpec is Validate without the policy, which needs DNS. It
+// returns the hosts the endpoint's runs connect to, for the policy: the
+// target's, then those its checks name.
+func (v *Validator) validateSpec(e *results.Endpoint) ([]hostRef, error) {
+	bad := func(field, format string, args ...any) ([]hostRef, error) {
+		return nil, &Error{Index: -1, Name: e.Name, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case e.Name == "":
@@ -304,7 +324,7 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 		if errors.As(err, &ne) {
 			ne.Name = e.Name
 		}
-		return err
+		return nil, err
 	}
 	for i, r := range e.Regions {
 		if r == AllRegions && len(e.Regions) > 1 {
@@ -317,17 +337,24 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 	if dup := firstDuplicate(e.Regions); dup >= 0 {
 		return bad(fmt.Sprintf("regions[%d]", dup), "%q is listed twice", e.Regions[dup])
 	}
+	hosts := []hostRef{{field: "target", host: TargetHost(e.Target)}}
 	for i, c := range e.Checks {
 		if err := positiveDurations(c); err != nil {
-			return fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
+			return nil, fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
 		}
 		p, err := v.Kinds.Parse(e.Target, c)
 		if err != nil {
-			return fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
+			return nil, fieldError(e.Name, fmt.Sprintf("checks[%d]", i), err)
 		}
 		if lf, ok := p.Check.(localFileReader); ok && !v.AllowLocalFiles && len(lf.LocalFiles()) > 0 {
 			return bad(fmt.Sprintf("checks[%d].ca_file", i),
 				"%q is a file on the probers' disks, which registered endpoints may not name: put the PEM in ca_pem (or the operator sets targets.allow_ca_files)", lf.LocalFiles()[0])
+		}
+		if hd, ok := p.Check.(hostDialer); ok {
+			named := hd.PolicyHosts()
+			for _, field := range slices.Sorted(maps.Keys(named)) {
+				hosts = append(hosts, hostRef{field: fmt.Sprintf("checks[%d].%s", i, field), host: named[field]})
+			}
 		}
 	}
 	if len(e.Alert) > 0 {
@@ -336,10 +363,10 @@ func (v *Validator) validateSpec(e *results.Endpoint) error {
 			validate = DefaultAlert
 		}
 		if err := validate(e.Alert); err != nil {
-			return fieldError(e.Name, "alert", err)
+			return nil, fieldError(e.Name, "alert", err)
 		}
 	}
-	return nil
+	return hosts, nil
 }
 
 // positiveDurations refuses a check that sets interval or timeout to zero,

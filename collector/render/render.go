@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/picketnet/picket/alerting"
 	"github.com/picketnet/picket/collector/api"
@@ -51,8 +52,8 @@ func Report(w io.Writer, rep api.Report, format string) error {
 		cw := csv.NewWriter(w)
 		_ = cw.Write([]string{"team", "endpoint", string(rep.By), "results", "failures", "availability_pct", "failed_rounds", "downtime_minutes", "p50_ms", "p95_ms", "p99_ms", "top_error", "top_error_count"})
 		for _, r := range rep.Rows {
-			_ = cw.Write([]string{r.Team, r.Endpoint, r.Group, itoa(r.Results), itoa(r.Failures), strconv.FormatFloat(r.AvailabilityPct, 'f', 4, 64),
-				itoa(r.FailedRounds), itoa(r.DowntimeMinutes), ms(r.P50MS, ""), ms(r.P95MS, ""), ms(r.P99MS, ""), r.TopError, itoa(r.TopErrorCount)})
+			_ = cw.Write([]string{csvText(r.Team), csvText(r.Endpoint), csvText(r.Group), itoa(r.Results), itoa(r.Failures), strconv.FormatFloat(r.AvailabilityPct, 'f', 4, 64),
+				itoa(r.FailedRounds), itoa(r.DowntimeMinutes), ms(r.P50MS, ""), ms(r.P95MS, ""), ms(r.P99MS, ""), csvText(r.TopError), itoa(r.TopErrorCount)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -75,10 +76,10 @@ func Report(w io.Writer, rep api.Report, format string) error {
 				top += " x" + itoa(r.TopErrorCount)
 			}
 			if teams {
-				fmt.Fprint(tw, r.Team+"\t")
+				fmt.Fprint(tw, cell(r.Team)+"\t")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", r.Endpoint, r.Group, strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
-				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS, "-"), ms(r.P95MS, "-"), ms(r.P99MS, "-"), top)
+			fmt.Fprintf(tw, "%s\t%s\t%s%%\t%d\t%d\t%d\t%s\t%s\t%s\t %s\t\n", cell(r.Endpoint), cell(r.Group), strconv.FormatFloat(r.AvailabilityPct, 'f', 3, 64),
+				r.Results, r.FailedRounds, r.DowntimeMinutes, ms(r.P50MS, "-"), ms(r.P95MS, "-"), ms(r.P99MS, "-"), cell(top))
 		}
 		return tw.Flush()
 	}
@@ -86,6 +87,39 @@ func Report(w io.Writer, rep api.Report, format string) error {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// cell makes text that teams, vantages or the network wrote (silence
+// reasons, AS names in alert summaries, a prober's last error) safe to
+// print on a terminal: a control character, which could be the start of
+// an escape sequence that retitles, clears or writes to the clipboard of
+// whoever lists it, is shown as U+FFFD; tabs and line breaks, which would
+// break the table, as spaces.
+func cell(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// csvText is cell for a CSV field, which a spreadsheet would also read as
+// a formula when it starts with =, +, -, @, a tab or a carriage return
+// (OWASP's CSV injection): such a field gets a leading single quote.
+// Names cannot start so today (they begin with a letter or digit), but
+// the report's columns should not depend on it.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		s = "'" + s
+	}
+	return cell(s)
+}
 
 // Applied writes the diff of an endpoints apply, one change a line.
 func Applied(w io.Writer, a api.Applied) error {
@@ -138,9 +172,9 @@ func Endpoints(w io.Writer, eps []results.Endpoint, withTeam bool) error {
 			kinds = append(kinds, k)
 		}
 		if withTeam {
-			fmt.Fprintf(tw, "%s\t", e.Team)
+			fmt.Fprintf(tw, "%s\t", cell(e.Team))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Target, strings.Join(kinds, ","), strings.Join(e.Regions, ","), e.UpdatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(e.Name), cell(e.Target), cell(strings.Join(kinds, ",")), cell(strings.Join(e.Regions, ",")), e.UpdatedAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -158,7 +192,7 @@ func Vantages(w io.Writer, vs []api.VantageStatus, now time.Time) error {
 		if v.ASN != 0 {
 			asn = "AS" + strconv.FormatUint(uint64(v.ASN), 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", v.ID, v.Region, v.Provider, asn, v.State, last, dash(v.Version), v.SpoolDepth, v.Running,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cell(v.ID), cell(v.Region), cell(v.Provider), asn, cell(v.State), last, cell(dash(v.Version)), v.SpoolDepth, v.Running,
 			dash(oneLine(v.LastError, maxErrorWidth)))
 	}
 	return tw.Flush()
@@ -169,7 +203,7 @@ const maxErrorWidth = 160
 
 // oneLine makes s fit one table cell of at most n runes.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(cell(s)), " ")
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}
@@ -181,7 +215,7 @@ func Teams(w io.Writer, ts []results.Team) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCREATED")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\n", cell(t.Name), t.CreatedAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -211,8 +245,8 @@ func Alerts(w io.Writer, as []alerting.Alert, now time.Time) error {
 			since = fmt.Sprintf("resolved %s ago, lasted %s", now.Sub(a.ResolvedAt).Round(time.Second),
 				a.ResolvedAt.Sub(a.StartsAt).Round(time.Second))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", state, a.Severity, a.Type, dash(a.Endpoint), dash(a.Check),
-			dash(strings.Join(a.Regions, ",")), since, a.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(state), cell(string(a.Severity)), cell(string(a.Type)), cell(dash(a.Endpoint)), cell(dash(a.Check)),
+			cell(dash(strings.Join(a.Regions, ","))), since, cell(a.Summary))
 	}
 	return tw.Flush()
 }
@@ -227,10 +261,10 @@ func Silences(w io.Writer, ss []alerting.Silence, withTeam bool) error {
 	fmt.Fprintln(tw, "ID\tENDPOINT\tTYPE\tVANTAGE\tSTARTS\tENDS\tREASON")
 	for _, s := range ss {
 		if withTeam {
-			fmt.Fprintf(tw, "%s\t", s.Team)
+			fmt.Fprintf(tw, "%s\t", cell(s.Team))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, dash(s.Endpoint), dash(string(s.Type)), dash(s.Vantage),
-			s.StartsAt.UTC().Format(time.RFC3339), s.EndsAt.UTC().Format(time.RFC3339), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(s.ID), cell(dash(s.Endpoint)), cell(dash(string(s.Type))), cell(dash(s.Vantage)),
+			s.StartsAt.UTC().Format(time.RFC3339), s.EndsAt.UTC().Format(time.RFC3339), cell(s.Reason))
 	}
 	return tw.Flush()
 }

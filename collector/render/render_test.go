@@ -220,3 +220,88 @@ search    s2  -             latency  -        2026-11-22T02:00:00Z  2026-11-22T0
 		}
 	}
 }
+
+// Text that a team, a vantage or the network wrote reaches the operator's
+// terminal through these tables: a silence's reason (any team), a
+// heartbeat's version and last error, AS names in alert summaries (any
+// vantage token). Escape sequences in it must be shown, not obeyed.
+func TestTablesNeutraliseControlCharacters(t *testing.T) {
+	const hostile = "x\x1b]0;owned\a\x1b[2J\x9b31m\ry\tz\nw"
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		write func(*bytes.Buffer) error
+		lines int // with the header
+	}{
+		{"silences", func(b *bytes.Buffer) error {
+			return Silences(b, []alerting.Silence{{ID: "s-1", Endpoint: "shop", StartsAt: now, EndsAt: now.Add(time.Hour), Reason: hostile}}, false)
+		}, 2},
+		{"alerts", func(b *bytes.Buffer) error {
+			return Alerts(b, []alerting.Alert{{Type: alerting.TypeDetour, Severity: alerting.SeverityInfo, State: alerting.StateFiring,
+				Endpoint: "shop", StartsAt: now, Summary: "shop: path detours through AS64500 " + hostile}}, now)
+		}, 2},
+		{"vantages", func(b *bytes.Buffer) error {
+			return Vantages(b, []api.VantageStatus{{State: "live", Vantage: results.Vantage{ID: "v1", Region: "eu", Provider: "p",
+				LastHeartbeat: now, Version: hostile, LastError: hostile}}}, now)
+		}, 2},
+		{"endpoints", func(b *bytes.Buffer) error {
+			return Endpoints(b, []results.Endpoint{{Team: "payments", Name: "shop", Target: "https://example.com/" + hostile}}, true)
+		}, 2},
+		{"report", func(b *bytes.Buffer) error {
+			return Report(b, api.Report{By: results.ByASN, Rows: []results.AvailabilityRow{{Team: "payments", Endpoint: "shop", Group: hostile}}}, Table)
+		}, 3}, // the window, the header, the row
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			out := strings.TrimRight(b.String(), "\n")
+			if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && (r < ' ' || r >= 0x7f && r < 0xa0) }); i >= 0 {
+				t.Fatalf("control character %q reaches the terminal:\n%q", out[i:min(i+4, len(out))], out)
+			}
+			if n := strings.Count(out, "\n") + 1; n != tt.lines {
+				t.Errorf("%d lines, want %d:\n%s", n, tt.lines, out)
+			}
+			if !strings.Contains(out, "x\uFFFD]0;owned\uFFFD\uFFFD[2J\uFFFD31m y") {
+				t.Errorf("the text is not shown with its control characters replaced:\n%q", out)
+			}
+		})
+	}
+}
+
+// A report cell a spreadsheet would read as a formula is quoted (OWASP
+// CSV injection); the other cells are unchanged.
+func TestReportCSVNeutralisesFormulas(t *testing.T) {
+	r := api.Report{By: results.ByProvider, Rows: []results.AvailabilityRow{
+		{Team: "=HYPERLINK(\"http://evil.example/\")", Endpoint: "+shop", Group: "-1+1", TopError: "@SUM(A1)"},
+		{Team: "payments", Endpoint: "shop", Group: "hetzner", TopError: "tls/cert_expired"},
+	}}
+	var b bytes.Buffer
+	if err := Report(&b, r, CSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		row, col int
+		want     string
+	}{
+		{1, 0, "'=HYPERLINK(\"http://evil.example/\")"},
+		{1, 1, "'+shop"},
+		{1, 2, "'-1+1"},
+		{1, 11, "'@SUM(A1)"},
+		{2, 0, "payments"},
+		{2, 1, "shop"},
+		{2, 2, "hetzner"},
+		{2, 11, "tls/cert_expired"},
+	}
+	for _, tt := range tests {
+		if got := rows[tt.row][tt.col]; got != tt.want {
+			t.Errorf("row %d column %s: %q, want %q", tt.row, rows[0][tt.col], got, tt.want)
+		}
+	}
+}
