@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,9 +12,11 @@ import (
 	"testing"
 
 	"github.com/picketnet/picket/checks"
+	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/collector/config"
 	"github.com/picketnet/picket/collector/endpointspec"
+	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/vantage"
 )
 
@@ -202,5 +205,58 @@ func TestRuntimeSectionErrors(t *testing.T) {
 				t.Errorf("the data directory was created before the error: %v", err)
 			}
 		})
+	}
+}
+
+// collector.yaml's limits reach the server: a team token cannot pass
+// limits.team_endpoints.
+func TestRuntimeLimits(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	cfg, err := config.Parse("collector.yaml", []byte("store: sqlite:"+filepath.Join(dir, "p.db")+"\nadmin_token_file: "+tokenFile+
+		"\ntargets: {allow: [203.0.113.0/24]}\nlimits: {team_endpoints: 1, ingest_batches: 4}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Start(context.Background(), cfg, checks.NewRegistry(probeKind{}), "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cap(rt.Server.ingestSlots); got != 4 {
+		t.Errorf("batches held at once: %d, want limits.ingest_batches 4", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(rt.URL(), strings.TrimSpace(string(token)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := admin.CreateTeam(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := client.New(rt.URL(), created.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := api.ApplyEndpoints{Endpoints: []results.Endpoint{endpoint("a", "https://203.0.113.1/", nil, probeCheckJSON(""))}}
+	if _, err := team.ApplyEndpoints(ctx, "", first); err != nil {
+		t.Fatalf("the first endpoint: %v", err)
+	}
+	second := api.ApplyEndpoints{Endpoints: []results.Endpoint{endpoint("b", "https://203.0.113.2/", nil, probeCheckJSON(""))}}
+	var apiErr *client.Error
+	if _, err := team.ApplyEndpoints(ctx, "", second); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity {
+		t.Errorf("a second endpoint with limits.team_endpoints 1: %v, want a 422", err)
 	}
 }

@@ -46,6 +46,7 @@ type Config struct {
 	HeartbeatEvery iconfig.Duration `yaml:"heartbeat_every"`
 	Metrics        Metrics          `yaml:"metrics"`
 	NEL            NEL              `yaml:"nel"`
+	Limits         Limits           `yaml:"limits"`
 	// Alerting and Notifiers belong to the alerting package, which decodes
 	// them with DecodeAlerting and DecodeNotifiers; they are kept as nodes
 	// so that their mistakes are still reported with this file's lines.
@@ -91,6 +92,17 @@ type Metrics struct {
 	MaxProbeSeries int `yaml:"max_probe_series"`
 	// ProbeSeriesTTL drops a probe series not updated for this long.
 	ProbeSeriesTTL iconfig.Duration `yaml:"probe_series_ttl"`
+}
+
+// Limits bound what one token can make the collector hold. Zero values
+// take the collector's defaults.
+type Limits struct {
+	// TeamEndpoints is the most endpoints a team token may give its team,
+	// over all its applies.
+	TeamEndpoints int `yaml:"team_endpoints"`
+	// IngestBatches is the most result batches decompressed and held at
+	// once; more wait, still compressed.
+	IngestBatches int `yaml:"ingest_batches"`
 }
 
 // NEL bounds the public endpoint for client reports, POST /v1/reports/nel.
@@ -242,6 +254,12 @@ func (c *Config) finish() error {
 	}
 	if c.Metrics.MaxProbeSeries < 0 {
 		return c.Errorf("metrics.max_probe_series", "must be positive")
+	}
+	switch l := c.Limits; {
+	case l.TeamEndpoints < 0 || l.TeamEndpoints > 1_000_000:
+		return c.Errorf("limits.team_endpoints", "%d is outside 0..1000000", l.TeamEndpoints)
+	case l.IngestBatches < 0 || l.IngestBatches > 1024:
+		return c.Errorf("limits.ingest_batches", "%d is outside 0..1024", l.IngestBatches)
 	}
 	switch n := c.NEL; {
 	case n.MaxBodyBytes < 0 || n.MaxBodyBytes > 16<<20:

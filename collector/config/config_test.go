@@ -120,6 +120,8 @@ func TestErrors(t *testing.T) {
 		{"nel:\n  rate_per_second: 1\n  burst: -5\n", "c.yaml:3: nel.burst: -5 is negative"},
 		{"nel:\n  rate_per_second: -1\n", "c.yaml:2: nel.rate_per_second: -1 is negative"},
 		{"nel:\n  max_networks: -1\n", "c.yaml:2: nel.max_networks: -1 is outside 0..10000000"},
+		{"limits:\n  team_endpoints: -1\n", "c.yaml:2: limits.team_endpoints: -1 is outside 0..1000000"},
+		{"limits: {ingest_batches: 5000}\n", "c.yaml:1: limits.ingest_batches: 5000 is outside 0..1024"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("c.yaml", []byte(tc.in))
