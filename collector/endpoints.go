@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -99,13 +100,13 @@ func (s *Server) handleApplyEndpoints(w http.ResponseWriter, r *http.Request, sc
 		s.internal(w, r, err)
 		return
 	}
-	// The bound is for teams; the operator (picket bench ingest registers
-	// more in steps) is not held to it.
-	limit := s.opt.MaxTeamEndpoints
+	// The bounds are for teams; the operator (picket bench ingest registers
+	// more in steps) is not held to them.
+	limits := teamLimits{endpoints: s.opt.MaxTeamEndpoints, runs: s.opt.MaxTeamRunsPerSecond, targetRuns: s.opt.MaxTargetRunsPerSecond}
 	if sc.admin {
-		limit = 0
+		limits = teamLimits{}
 	}
-	out, err := s.apply(r.Context(), sc.team, req, limit)
+	out, err := s.apply(r.Context(), sc.team, req, limits)
 	var refused *httpError
 	switch {
 	case errors.As(err, &refused) && refused.code == codeInvalid:
@@ -155,7 +156,16 @@ func (s *Server) checkNames(ctx context.Context, team string, req api.ApplyEndpo
 // apply makes the team's endpoints match req and reports the changes.
 // Everything was validated before, so a failure here is the store's, or
 // the team would have more than limit endpoints (0: no limit).
-func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints, limit int) (api.Applied, error) {
+// teamLimits bound what one team's endpoints make the prober network do;
+// zero is no bound.
+type teamLimits struct {
+	endpoints int
+	// runs is checks a second at each vantage, over all the team's
+	// endpoints; targetRuns the same, sent to one target host.
+	runs, targetRuns float64
+}
+
+func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints, limits teamLimits) (api.Applied, error) {
 	current, err := s.store.Endpoints(ctx, team)
 	if err != nil {
 		return api.Applied{}, err
@@ -196,9 +206,12 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints,
 			}
 		}
 	}
-	if total := len(current) + count(out.Changes, "create") - len(dels); limit > 0 && total > limit {
+	if total := len(current) + count(out.Changes, "create") - len(dels); limits.endpoints > 0 && total > limits.endpoints {
 		return api.Applied{}, &httpError{code: codeInvalid, field: "endpoints",
-			msg: fmt.Sprintf("endpoints: team %s would have %d endpoints; at most %d (apply with prune to replace them)", team, total, limit)}
+			msg: fmt.Sprintf("endpoints: team %s would have %d endpoints; at most %d (apply with prune to replace them)", team, total, limits.endpoints)}
+	}
+	if err := checkRates(team, req, current, puts, dels, limits); err != nil {
+		return api.Applied{}, err
 	}
 	if req.DryRun {
 		return out, nil
@@ -223,6 +236,65 @@ func (s *Server) apply(ctx context.Context, team string, req api.ApplyEndpoints,
 		}
 	}
 	return out, nil
+}
+
+// checkRates refuses an apply that would make the team's checks run more
+// often than limits allow, at every vantage or against one target host.
+// Only an apply that adds to a rate over its limit is refused: after the
+// operator lowers a limit, a team can still apply what brings it down.
+func checkRates(team string, req api.ApplyEndpoints, current, puts []results.Endpoint, dels []string, limits teamLimits) error {
+	if limits.runs <= 0 && limits.targetRuns <= 0 {
+		return nil
+	}
+	before := rates(current)
+	after := make(map[string]results.Endpoint, len(current)+len(puts))
+	for _, e := range current {
+		after[e.Name] = e
+	}
+	for _, e := range puts {
+		after[e.Name] = e
+	}
+	for _, name := range dels {
+		delete(after, name)
+	}
+	now := rates(slices.Collect(maps.Values(after)))
+	if limits.runs > 0 && now.total > limits.runs && now.total > before.total {
+		return &httpError{code: codeInvalid, field: "endpoints",
+			msg: fmt.Sprintf("endpoints: team %s's checks would run %.1f times a second at every vantage; at most %g (lengthen intervals or remove checks)",
+				team, now.total, limits.runs)}
+	}
+	if limits.targetRuns <= 0 {
+		return nil
+	}
+	for i, e := range req.Endpoints {
+		host := endpointspec.TargetHost(e.Target)
+		if rate := now.host[host]; rate > limits.targetRuns && rate > before.host[host] {
+			return &httpError{code: codeInvalid, field: fmt.Sprintf("endpoints[%d].target", i),
+				msg: fmt.Sprintf("endpoints[%d] (%s) target: team %s's checks would run %.1f times a second against %s at every vantage; at most %g per target host",
+					i, e.Name, team, rate, host, limits.targetRuns)}
+		}
+	}
+	return nil
+}
+
+// checkRate is what a set of endpoints costs each vantage: checks run a
+// second, in all and per target host.
+type checkRate struct {
+	total float64
+	host  map[string]float64
+}
+
+func rates(eps []results.Endpoint) checkRate {
+	r := checkRate{host: make(map[string]float64)}
+	for _, e := range eps {
+		n, err := endpointspec.RunsPerSecond(e)
+		if err != nil {
+			continue // not a runnable endpoint: probers skip it too
+		}
+		r.total += n
+		r.host[endpointspec.TargetHost(e.Target)] += n
+	}
+	return r
 }
 
 // count returns how many of changes are op.

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -214,5 +215,61 @@ func TestSilenceReasonOneLine(t *testing.T) {
 	}
 	if len(ss) != 1 {
 		t.Errorf("%d silences stored, want the one-line one only: %+v", len(ss), ss)
+	}
+}
+
+// A team's checks may run only so often at each vantage, in all and
+// against one host: without the bound, one team could aim every prober
+// at one address at 1 s intervals. probe checks here run every 30 s
+// unless the spec says otherwise.
+func TestTeamRunLimits(t *testing.T) {
+	e := newEnv(t, openSQLite, func(o *Options) { o.MaxTeamRunsPerSecond, o.MaxTargetRunsPerSecond = 1, 0.5 })
+	ctx := context.Background()
+	team := e.team("payments")
+	every := func(d string) json.RawMessage { return json.RawMessage(`{"kind":"probe","interval":"` + d + `"}`) }
+	ep := func(name, host, interval string) results.Endpoint {
+		return endpoint(name, "https://"+host+"/", nil, every(interval))
+	}
+	tests := []struct {
+		name  string
+		req   api.ApplyEndpoints
+		field string // "" when accepted
+	}{
+		// 0.2 + 0.2 a second on two hosts: within both limits.
+		{"within the limits", api.ApplyEndpoints{Endpoints: []results.Endpoint{ep("a", "203.0.113.1", "5s"), ep("b", "203.0.113.2", "5s")}}, ""},
+		// A third 5 s check on 203.0.113.1: 0.4 a second there, fine.
+		{"more on one host, within", api.ApplyEndpoints{Endpoints: []results.Endpoint{ep("c", "203.0.113.1", "5s")}}, ""},
+		// A fourth on it: 0.6 against one host.
+		{"past the host limit", api.ApplyEndpoints{Endpoints: []results.Endpoint{ep("d", "203.0.113.1", "5s")}}, "endpoints[0].target"},
+		// Five more hosts at 5 s: 1.6 a second in all.
+		{"past the team limit", api.ApplyEndpoints{Endpoints: []results.Endpoint{
+			ep("e", "203.0.113.3", "5s"), ep("f", "203.0.113.4", "5s"), ep("g", "203.0.113.5", "5s"),
+			ep("h", "203.0.113.6", "5s"), ep("i", "203.0.113.7", "5s")}}, "endpoints"},
+		// Slowing one down brings the host under its limit again.
+		{"a longer interval", api.ApplyEndpoints{Endpoints: []results.Endpoint{ep("c", "203.0.113.1", "1m"), ep("d", "203.0.113.1", "10s")}}, ""},
+	}
+	for _, tt := range tests {
+		before := endpointNames(t, team)
+		_, err := team.ApplyEndpoints(ctx, "", tt.req)
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		var ae *client.Error
+		if !errorsAs(err, &ae) || ae.Status != 422 || ae.Body.Field != tt.field || !strings.Contains(ae.Body.Error, "at most") {
+			t.Errorf("%s: %v, want 422 on %s naming the limit", tt.name, err, tt.field)
+		}
+		if after := endpointNames(t, team); after != before {
+			t.Errorf("%s: endpoints %q after the refusal, want %q unchanged", tt.name, after, before)
+		}
+	}
+	if got := endpointNames(t, team); got != "a,b,c,d" {
+		t.Errorf("endpoints %q, want a,b,c,d", got)
+	}
+	// The operator is not held to them.
+	if _, err := e.admin.ApplyEndpoints(ctx, "payments", api.ApplyEndpoints{Endpoints: []results.Endpoint{ep("z", "203.0.113.1", "1s")}}); err != nil {
+		t.Errorf("the admin token: %v", err)
 	}
 }

@@ -40,6 +40,6 @@ func (rt *Runtime) ApplyLocal(ctx context.Context, team string, f *endpointspec.
 	if err := v.ValidateAll(ctx, eps); err != nil {
 		return api.Applied{}, token, f.Locate(err)
 	}
-	out, err = s.apply(ctx, team, api.ApplyEndpoints{Endpoints: eps, Prune: true}, 0)
+	out, err = s.apply(ctx, team, api.ApplyEndpoints{Endpoints: eps, Prune: true}, teamLimits{})
 	return out, token, err
 }

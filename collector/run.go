@@ -85,20 +85,22 @@ func Start(ctx context.Context, cfg *config.Config, kinds *checks.Registry, list
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	srv, err := New(Options{
-		Store:            st,
-		Kinds:            kinds,
-		AdminToken:       token,
-		Policy:           cfg.Policy(),
-		AllowCAFiles:     cfg.Targets.AllowCAFiles,
-		HeartbeatEvery:   cfg.HeartbeatEvery.Std(),
-		Retention:        cfg.ResultsRetention(),
-		PublicMetrics:    cfg.Metrics.Public,
-		MaxProbeSeries:   cfg.Metrics.MaxProbeSeries,
-		ProbeSeriesTTL:   cfg.Metrics.ProbeSeriesTTL.Std(),
-		AlertValidator:   alerting.ValidatePolicy,
-		MaxTeamEndpoints: cfg.Limits.TeamEndpoints,
-		MaxIngestBatches: cfg.Limits.IngestBatches,
-		Logger:           log,
+		Store:                  st,
+		Kinds:                  kinds,
+		AdminToken:             token,
+		Policy:                 cfg.Policy(),
+		AllowCAFiles:           cfg.Targets.AllowCAFiles,
+		HeartbeatEvery:         cfg.HeartbeatEvery.Std(),
+		Retention:              cfg.ResultsRetention(),
+		PublicMetrics:          cfg.Metrics.Public,
+		MaxProbeSeries:         cfg.Metrics.MaxProbeSeries,
+		ProbeSeriesTTL:         cfg.Metrics.ProbeSeriesTTL.Std(),
+		AlertValidator:         alerting.ValidatePolicy,
+		MaxTeamEndpoints:       cfg.Limits.TeamEndpoints,
+		MaxIngestBatches:       cfg.Limits.IngestBatches,
+		MaxTeamRunsPerSecond:   cfg.Limits.TeamRunsPerSecond,
+		MaxTargetRunsPerSecond: cfg.Limits.TargetRunsPerSecond,
+		Logger:                 log,
 	})
 	if err != nil {
 		st.Close()

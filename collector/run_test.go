@@ -214,7 +214,7 @@ func TestRuntimeLimits(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin.token")
 	cfg, err := config.Parse("collector.yaml", []byte("store: sqlite:"+filepath.Join(dir, "p.db")+"\nadmin_token_file: "+tokenFile+
-		"\ntargets: {allow: [203.0.113.0/24]}\nlimits: {team_endpoints: 1, ingest_batches: 4}\n"))
+		"\ntargets: {allow: [203.0.113.0/24]}\nlimits: {team_endpoints: 1, ingest_batches: 4, team_runs_per_second: 7, target_runs_per_second: 3}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +224,9 @@ func TestRuntimeLimits(t *testing.T) {
 	}
 	if got := cap(rt.Server.ingestSlots); got != 4 {
 		t.Errorf("batches held at once: %d, want limits.ingest_batches 4", got)
+	}
+	if o := rt.Server.opt; o.MaxTeamRunsPerSecond != 7 || o.MaxTargetRunsPerSecond != 3 {
+		t.Errorf("runs a second: team %v, target %v; want limits' 7 and 3", o.MaxTeamRunsPerSecond, o.MaxTargetRunsPerSecond)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -22,6 +22,15 @@ import (
 	"github.com/picketnet/picket/vantage"
 )
 
+// The default bounds of how often one team's checks run at each vantage
+// (Options.MaxTeamRunsPerSecond, MaxTargetRunsPerSecond): 200 a second
+// is 2,000 checks every 10 s; 20 against one host is 200 paths of one
+// API checked every 10 s.
+const (
+	DefaultTeamRunsPerSecond   = 200
+	DefaultTargetRunsPerSecond = 20
+)
+
 // Options configure a Server. Store and Kinds are required.
 type Options struct {
 	Store results.Store
@@ -47,6 +56,12 @@ type Options struct {
 	// every prober of the network with checks. The admin token is not
 	// bound.
 	MaxTeamEndpoints int
+	// MaxTeamRunsPerSecond bounds how often a team's checks run at each
+	// vantage, all together (default 200 a second), and
+	// MaxTargetRunsPerSecond how often against one target host (default
+	// 20): without them, a team could point every prober of the network
+	// at one address at 1 s intervals. The admin token is not bound.
+	MaxTeamRunsPerSecond, MaxTargetRunsPerSecond float64
 	// Retention is applied periodically by RunMaintenance.
 	Retention results.Retention
 	// PublicMetrics serves /metrics without the admin token.
@@ -109,6 +124,12 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.MaxTeamEndpoints <= 0 {
 		opt.MaxTeamEndpoints = endpointspec.MaxEndpoints
+	}
+	if opt.MaxTeamRunsPerSecond <= 0 {
+		opt.MaxTeamRunsPerSecond = DefaultTeamRunsPerSecond
+	}
+	if opt.MaxTargetRunsPerSecond <= 0 {
+		opt.MaxTargetRunsPerSecond = DefaultTargetRunsPerSecond
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = prometheus.NewRegistry()

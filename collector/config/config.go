@@ -103,6 +103,10 @@ type Limits struct {
 	// IngestBatches is the most result batches decompressed and held at
 	// once; more wait, still compressed.
 	IngestBatches int `yaml:"ingest_batches"`
+	// TeamRunsPerSecond bounds how often a team's checks run at each
+	// vantage, and TargetRunsPerSecond how often against one target host.
+	TeamRunsPerSecond   float64 `yaml:"team_runs_per_second"`
+	TargetRunsPerSecond float64 `yaml:"target_runs_per_second"`
 }
 
 // NEL bounds the public endpoint for client reports, POST /v1/reports/nel.
@@ -260,6 +264,10 @@ func (c *Config) finish() error {
 		return c.Errorf("limits.team_endpoints", "%d is outside 0..1000000", l.TeamEndpoints)
 	case l.IngestBatches < 0 || l.IngestBatches > 1024:
 		return c.Errorf("limits.ingest_batches", "%d is outside 0..1024", l.IngestBatches)
+	case l.TeamRunsPerSecond < 0:
+		return c.Errorf("limits.team_runs_per_second", "%v is negative", l.TeamRunsPerSecond)
+	case l.TargetRunsPerSecond < 0:
+		return c.Errorf("limits.target_runs_per_second", "%v is negative", l.TargetRunsPerSecond)
 	}
 	switch n := c.NEL; {
 	case n.MaxBodyBytes < 0 || n.MaxBodyBytes > 16<<20:

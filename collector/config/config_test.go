@@ -122,6 +122,7 @@ func TestErrors(t *testing.T) {
 		{"nel:\n  max_networks: -1\n", "c.yaml:2: nel.max_networks: -1 is outside 0..10000000"},
 		{"limits:\n  team_endpoints: -1\n", "c.yaml:2: limits.team_endpoints: -1 is outside 0..1000000"},
 		{"limits: {ingest_batches: 5000}\n", "c.yaml:1: limits.ingest_batches: 5000 is outside 0..1024"},
+		{"limits:\n  target_runs_per_second: -2\n", "c.yaml:2: limits.target_runs_per_second: -2 is negative"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("c.yaml", []byte(tc.in))

@@ -451,6 +451,8 @@ type CheckRef struct {
 	ID string
 	// Kind is the check's kind ("http", "dns", ...).
 	Kind string
+	// Interval is how often every vantage runs it.
+	Interval time.Duration
 }
 
 // Checks returns the id and kind of each check of e, in order; the ids
@@ -466,10 +468,36 @@ func Checks(e results.Endpoint) ([]CheckRef, error) {
 			return nil, fmt.Errorf("endpoint %s: checks[%d] has no kind", e.Name, i)
 		}
 		seen[s.Kind]++
-		refs[i] = CheckRef{ID: e.Name + "/" + s.Kind, Kind: s.Kind}
+		refs[i] = CheckRef{ID: e.Name + "/" + s.Kind, Kind: s.Kind, Interval: interval(c)}
 		if n := seen[s.Kind]; n > 1 {
 			refs[i].ID += "-" + strconv.Itoa(n)
 		}
 	}
 	return refs, nil
+}
+
+// interval is a stored spec's interval: the default when it has none (or
+// one that Parse, which validated it, gave the default).
+func interval(spec json.RawMessage) time.Duration {
+	var s struct {
+		Interval checks.Duration `json:"interval"`
+	}
+	if json.Unmarshal(spec, &s) != nil || s.Interval <= 0 {
+		return checks.DefaultInterval
+	}
+	return s.Interval.Std()
+}
+
+// RunsPerSecond is how many checks of e a vantage of its regions runs a
+// second: what the endpoint costs every prober, and sends its target.
+func RunsPerSecond(e results.Endpoint) (float64, error) {
+	refs, err := Checks(e)
+	if err != nil {
+		return 0, err
+	}
+	var rate float64
+	for _, r := range refs {
+		rate += 1 / r.Interval.Seconds()
+	}
+	return rate, nil
 }
