@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/rollup"
 )
 
@@ -64,6 +63,28 @@ func (c *copyBuf) nullInt8(v *int64) {
 	c.int8(*v)
 }
 
+func (c *copyBuf) int4(v int32) {
+	c.b = binary.BigEndian.AppendUint32(c.b, 4)
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(v))
+}
+
+// textArray writes a one-dimensional text[] without NULLs.
+func (c *copyBuf) textArray(ss []string) {
+	size := 20
+	for _, s := range ss {
+		size += 4 + len(s)
+	}
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(size))
+	c.b = binary.BigEndian.AppendUint32(c.b, 1)  // dimensions
+	c.b = binary.BigEndian.AppendUint32(c.b, 0)  // no NULLs
+	c.b = binary.BigEndian.AppendUint32(c.b, 25) // element type: text
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(ss)))
+	c.b = binary.BigEndian.AppendUint32(c.b, 1) // lower bound
+	for _, s := range ss {
+		c.text(s)
+	}
+}
+
 func (c *copyBuf) float8(v float64) {
 	c.b = binary.BigEndian.AppendUint32(c.b, 8)
 	c.b = binary.BigEndian.AppendUint64(c.b, math.Float64bits(v))
@@ -86,50 +107,6 @@ func (c *copyBuf) send(ctx context.Context, tx pgx.Tx, table string, columns []s
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(c.b),
 		`COPY `+pgx.Identifier{table}.Sanitize()+` (`+strings.Join(columns, ", ")+`) FROM STDIN (FORMAT binary)`)
 	return err
-}
-
-// copyResults copies rs, in the order of order, into table (results or
-// its staging table); the columns are copyColumns.
-func copyResults(ctx context.Context, tx pgx.Tx, table string, rs []results.Result, order []int) error {
-	// Sized exactly, so that a batch of thousands is one allocation and
-	// one copy, not a dozen doublings.
-	size := 0
-	for i := range rs {
-		r := &rs[i]
-		layer, code, msg := r.ErrorColumns()
-		size += 2 + len(copyColumns)*4 + 8 + 8 + 8 + 8 + 1 + 5*8 +
-			len(r.ID) + len(r.Team) + len(r.Endpoint) + len(r.Check) + len(r.Kind) + len(r.Vantage) +
-			len(r.Region) + len(r.Provider) + len(r.Target) + len(r.Addr) + len(layer) + len(code) + len(msg) +
-			len(r.Details)
-	}
-	c := newCopyBuf(size)
-	for _, i := range order {
-		r := &rs[i]
-		layer, code, msg := r.ErrorColumns()
-		var details []byte
-		if len(r.Details) > 0 {
-			details = r.Details
-		}
-		c.row(len(copyColumns))
-		c.text(r.ID)
-		c.timestamptz(r.StartedAt)
-		for _, s := range []string{r.Team, r.Endpoint, r.Check, r.Kind, r.Vantage, r.Region, r.Provider} {
-			c.text(s)
-		}
-		c.int8(int64(r.ASN))
-		c.text(r.Target)
-		c.text(r.Addr)
-		c.float8(r.DurationMS)
-		c.bool(r.OK)
-		c.text(layer)
-		c.text(code)
-		c.text(msg)
-		for _, v := range []float64{r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS} {
-			c.float8(v)
-		}
-		c.bytea(details)
-	}
-	return c.send(ctx, tx, table, copyColumns)
 }
 
 // copyRollupRows copies rows of one level into its table; the columns are

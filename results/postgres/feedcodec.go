@@ -59,6 +59,18 @@ func appendFeedRecords(dst []byte, rs []results.Result) []byte {
 	return dst
 }
 
+// feedRecordSize is at least what appendFeedRecords adds for r, for
+// sizing buffers once (the header of the records aside).
+func feedRecordSize(r *results.Result) int {
+	n := len(r.ID) + len(r.Endpoint) + len(r.Team) + len(r.Check) + len(r.Kind) + len(r.Vantage) +
+		len(r.Region) + len(r.Provider) + len(r.Target) + len(r.Addr) + len(r.Details) +
+		11*binary.MaxVarintLen16 + 2*binary.MaxVarintLen64 + 1 + 6*8
+	if r.Error != nil {
+		n += len(r.Error.Layer) + len(r.Error.Code) + len(r.Error.Message) + 3*binary.MaxVarintLen16
+	}
+	return n
+}
+
 func appendBytes[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
@@ -68,7 +80,16 @@ func appendBytes[S ~string | ~[]byte](dst []byte, s S) []byte {
 // repeat from record to record (team, vantage, region, check...) are
 // allocated once.
 func decodeFeedRecords(b []byte) ([]results.Result, error) {
-	d := feedDecoder{b: b, strs: make(map[string]string)}
+	return decodeFeedRecordsOf(b, "", make(map[string]string))
+}
+
+// decodeFeedRecordsOf is decodeFeedRecords of the records of endpoint
+// alone, or of all when it is "": the others are skipped without being
+// made into results (reading one endpoint's results from packs of
+// several). The strings it makes are kept in strs, and taken from there
+// when they repeat, also in the next call given the same strs.
+func decodeFeedRecordsOf(b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
+	d := feedDecoder{b: b, strs: strs}
 	if v := d.octet(); v != feedCodecVersion {
 		return nil, fmt.Errorf("%w: version %d", errFeedRecords, v)
 	}
@@ -78,29 +99,17 @@ func decodeFeedRecords(b []byte) ([]results.Result, error) {
 	if d.err != nil || n > uint64(len(d.b)/60+1) {
 		return nil, fmt.Errorf("%w: %d records in %d bytes", errFeedRecords, n, len(b))
 	}
-	rs := make([]results.Result, n)
-	for i := range rs {
-		r := &rs[i]
-		r.ID = d.string(false)
-		for _, s := range [...]*string{&r.Endpoint, &r.Team, &r.Check, &r.Kind, &r.Vantage, &r.Region, &r.Provider, &r.Target, &r.Addr} {
-			*s = d.string(true)
-		}
-		asn := d.uvarint()
-		if asn > math.MaxUint32 {
-			d.fail()
-		}
-		r.ASN = uint32(asn)
-		r.StartedAt = time.Unix(0, d.varint()).UTC()
-		flags := d.octet()
-		r.OK = flags&feedOK != 0
-		if flags&feedHasError != 0 {
-			r.Error = &results.Error{Layer: results.Layer(d.string(true)), Code: results.Code(d.string(true)), Message: d.string(true)}
-		}
-		for _, f := range [...]*float64{&r.DurationMS, &r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS, &r.Phases.TransferMS} {
-			*f = d.float()
-		}
-		if details := d.bytes(); len(details) > 0 {
-			r.Details = append([]byte(nil), details...)
+	var rs []results.Result
+	if endpoint == "" {
+		rs = make([]results.Result, 0, n)
+	}
+	for i := range n {
+		id, ep := d.bytes(), d.bytes()
+		if endpoint != "" && string(ep) != endpoint {
+			d.skipRecord()
+		} else {
+			rs = append(rs, results.Result{ID: string(id), Endpoint: d.intern(ep)})
+			d.record(&rs[len(rs)-1])
 		}
 		if d.err != nil {
 			return nil, fmt.Errorf("%w: record %d", errFeedRecords, i)
@@ -110,6 +119,49 @@ func decodeFeedRecords(b []byte) ([]results.Result, error) {
 		return nil, fmt.Errorf("%w: %d bytes after the records", errFeedRecords, len(d.b))
 	}
 	return rs, nil
+}
+
+// record decodes the fields of a record after its id and endpoint into r.
+func (d *feedDecoder) record(r *results.Result) {
+	for _, s := range [...]*string{&r.Team, &r.Check, &r.Kind, &r.Vantage, &r.Region, &r.Provider, &r.Target, &r.Addr} {
+		*s = d.string(true)
+	}
+	asn := d.uvarint()
+	if asn > math.MaxUint32 {
+		d.fail()
+	}
+	r.ASN = uint32(asn)
+	r.StartedAt = time.Unix(0, d.varint()).UTC()
+	flags := d.octet()
+	r.OK = flags&feedOK != 0
+	if flags&feedHasError != 0 {
+		r.Error = &results.Error{Layer: results.Layer(d.string(true)), Code: results.Code(d.string(true)), Message: d.string(true)}
+	}
+	for _, f := range [...]*float64{&r.DurationMS, &r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS, &r.Phases.TransferMS} {
+		*f = d.float()
+	}
+	if details := d.bytes(); len(details) > 0 {
+		r.Details = append([]byte(nil), details...)
+	}
+}
+
+// skipRecord reads past the fields of a record after its id and
+// endpoint, as record does, without keeping them.
+func (d *feedDecoder) skipRecord() {
+	for range 8 {
+		d.bytes()
+	}
+	d.uvarint()
+	d.varint()
+	if d.octet()&feedHasError != 0 {
+		d.bytes()
+		d.bytes()
+		d.bytes()
+	}
+	for range 6 {
+		d.float()
+	}
+	d.bytes()
 }
 
 // feedDecoder reads b from its start; after the first short read every
@@ -180,6 +232,11 @@ func (d *feedDecoder) string(intern bool) string {
 	if !intern {
 		return string(b)
 	}
+	return d.intern(b)
+}
+
+// intern returns b as a string, allocated once per decoder.
+func (d *feedDecoder) intern(b []byte) string {
 	if s, ok := d.strs[string(b)]; ok {
 		return s
 	}

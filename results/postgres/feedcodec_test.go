@@ -43,6 +43,39 @@ func TestFeedRecordsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestFeedRecordsOfEndpoint: reading one endpoint's records of a pack
+// gives what decoding them all and keeping that endpoint's gives, and a
+// damaged pack is an error also where its records are skipped.
+func TestFeedRecordsOfEndpoint(t *testing.T) {
+	whole := appendFeedRecords(nil, feedSamples())
+	for _, endpoint := range []string{"shop", "elsewhere", ""} {
+		got, err := decodeFeedRecordsOf(whole, endpoint, map[string]string{})
+		if err != nil {
+			t.Fatalf("%q: %v", endpoint, err)
+		}
+		want := ofEndpoint(feedSamples(), endpoint)
+		if len(got) != len(want) || len(want) > 0 && !reflect.DeepEqual(got, want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", endpoint, got, want)
+		}
+		for cut := range len(whole) {
+			if _, err := decodeFeedRecordsOf(whole[:cut], endpoint, map[string]string{}); !errors.Is(err, errFeedRecords) {
+				t.Fatalf("%q, cut at %d of %d bytes: %v, want errFeedRecords", endpoint, cut, len(whole), err)
+			}
+		}
+	}
+}
+
+// ofEndpoint is the records of rs of endpoint, all when it is "".
+func ofEndpoint(rs []results.Result, endpoint string) []results.Result {
+	var out []results.Result
+	for _, r := range rs {
+		if endpoint == "" || r.Endpoint == endpoint {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // TestFeedRecordsCorrupt: a cut or damaged row is an error, never a panic
 // or a short list taken for the whole.
 func TestFeedRecordsCorrupt(t *testing.T) {
@@ -77,6 +110,12 @@ func FuzzFeedRecords(f *testing.F) {
 		}
 		// Compared as bytes: a NaN never equals itself.
 		enc := appendFeedRecords(nil, rs)
+		if len(rs) > 0 {
+			of, err := decodeFeedRecordsOf(b, rs[0].Endpoint+"x", map[string]string{})
+			if err != nil || !bytes.Equal(appendFeedRecords(nil, of), appendFeedRecords(nil, ofEndpoint(rs, rs[0].Endpoint+"x"))) {
+				t.Fatalf("the records of one endpoint differ from those of all: %v", err)
+			}
+		}
 		again, err := decodeFeedRecords(enc)
 		if err != nil || !bytes.Equal(appendFeedRecords(nil, again), enc) {
 			t.Fatalf("records decoded from their own encoding differ: %v\n%+v\n%+v", err, again, rs)

@@ -165,6 +165,10 @@ ALTER TABLE rollup_pending ALTER COLUMN deltas SET STORAGE EXTERNAL;
 CREATE INDEX results_endpoint ON results (endpoint, started_at);
 DROP INDEX results_check;
 `,
+	// 14: raw results in packs, with a narrow table of ids for
+	// idempotency (resultpacks.go); results becomes results_legacy
+	// (legacy.go).
+	resultPacksMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations when

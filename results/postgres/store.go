@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +26,8 @@ type Store struct {
 	url  string
 
 	pmu        sync.Mutex
-	partitions map[int64]bool // Unix day numbers with a results partition
+	partitions map[int64]bool // Unix day numbers with result_ids and result_packs partitions
+	legacy     time.Time      // see legacyEnd
 
 	lmu    sync.Mutex
 	lconn  *pgx.Conn // the dedicated session holding advisory locks
@@ -43,14 +43,6 @@ var _ results.Store = (*Store)(nil)
 // partitionLock serialises partition creation and dropping across replicas.
 const partitionLock = 0x7069636b65740002
 
-const resultColumns = `id, started_at, team, endpoint, check_id, kind, vantage, region, provider, asn,
-	target, addr, duration_ms, ok, err_layer, err_code, err_message,
-	dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, details`
-
-var copyColumns = []string{"id", "started_at", "team", "endpoint", "check_id", "kind", "vantage",
-	"region", "provider", "asn", "target", "addr", "duration_ms", "ok", "err_layer", "err_code",
-	"err_message", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms", "details"}
-
 const rollupColumns = `bucket, check_id, vantage, team, endpoint, kind, region, provider, asn,
 	count, failures, failed_minutes, down_minutes, errors, hist`
 
@@ -61,10 +53,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	// Each connection stages batches in its own temporary table.
+	// Each connection stages the ids of batches that hold duplicates in
+	// its own temporary table.
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS results_staging
-			(LIKE results INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`)
+		_, err := c.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS result_ids_staging
+			(LIKE result_ids) ON COMMIT DELETE ROWS`)
 		return err
 	}
 	if cfg.MaxConns < 8 {
@@ -79,15 +72,23 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	_, err = migrate(ctx, mpool)
+	if err != nil {
+		mpool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	// On the migrations' pool too, so that the store's starts empty: a
+	// connection left idle in it would be the first handed out, however
+	// long ago the database last answered it.
+	legacy, err := loadLegacyEnd(ctx, mpool)
 	mpool.Close()
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool, url: url, partitions: make(map[int64]bool), locked: make(map[string]bool)}
+	s := &Store{pool: pool, url: url, partitions: make(map[int64]bool), legacy: legacy, locked: make(map[string]bool)}
 	s.compactor.Start(s.Compact)
 	return s, nil
 }
@@ -123,10 +124,6 @@ const day = 24 * time.Hour
 
 func dayOf(t time.Time) int64 { return t.UTC().Truncate(day).Unix() / 86400 }
 
-func partitionName(d int64) string {
-	return "results_p" + time.Unix(d*86400, 0).UTC().Format("20060102")
-}
-
 // ensurePartitions creates the daily partitions the batch needs, and the
 // next day's ahead of it, once per day per process.
 func (s *Store) ensurePartitions(ctx context.Context, rs []results.Result) error {
@@ -157,10 +154,10 @@ func (s *Store) createPartitions(ctx context.Context, days []int64) error {
 			return err
 		}
 		for _, d := range want {
-			from := time.Unix(d*86400, 0).UTC()
-			q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF results FOR VALUES FROM ('%s') TO ('%s')`,
-				partitionName(d), from.Format(time.RFC3339), from.Add(day).Format(time.RFC3339))
-			if _, err := tx.Exec(ctx, q); err != nil {
+			if err := idsPartitions.create(ctx, tx, d); err != nil {
+				return err
+			}
+			if err := packsPartitions.create(ctx, tx, d); err != nil {
 				return err
 			}
 		}
@@ -177,12 +174,13 @@ func (s *Store) createPartitions(ctx context.Context, days []int64) error {
 	return nil
 }
 
-// Ingest implements results.ResultStore. It copies the batch into a
-// temporary table, inserts it with ON CONFLICT DO NOTHING RETURNING id,
-// and appends the rollup deltas of what was new as one rollup_pending
-// row, in one transaction. It rewrites no rollup row, so concurrent
-// batches never wait for each other's rollups: Compact folds the pending
-// deltas into the rollup tables later.
+// Ingest implements results.ResultStore. In one transaction it records
+// the ids of the batch's new results in result_ids, which makes ingest
+// idempotent, stores the results in packs (resultpacks.go), and appends
+// their rollup deltas as one rollup_pending row and the results as one
+// result_feed row. It rewrites no rollup row, so concurrent batches never
+// wait for each other's rollups: Compact folds the pending deltas into
+// the rollup tables later.
 func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
 	if len(rs) == 0 {
 		return results.IngestOutcome{}, nil
@@ -206,19 +204,25 @@ func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.Ingest
 	return out, err
 }
 
-// ingest first tries the fast path, a COPY straight into results, which
-// holds when no record of the batch is stored yet (nearly always: a
-// duplicate is a prober's retry). A record already stored makes the COPY
-// fail on the unique key, and then the batch goes the merging way.
+// ingest first tries the fast path, a COPY of the ids straight into
+// result_ids, which holds when no record of the batch is stored yet
+// (nearly always: a duplicate is a prober's retry). A record already
+// stored makes the COPY fail on the unique key, and then the batch goes
+// the merging way. So does a batch holding results stored before the
+// upgrade to packs (legacy.go).
 func (s *Store) ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
-	if !hasDuplicateIDs(rs) {
+	legacy, err := s.legacyDuplicates(ctx, rs)
+	if err != nil {
+		return results.IngestOutcome{}, err
+	}
+	if len(legacy) == 0 && !hasDuplicateIDs(rs) {
 		out, err := s.ingestCopy(ctx, rs)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && pgErr.Code != "40P01") {
 			return out, err
 		}
 	}
-	return s.ingestMerge(ctx, rs)
+	return s.ingestMerge(ctx, rs, legacy)
 }
 
 func hasDuplicateIDs(rs []results.Result) bool {
@@ -232,27 +236,20 @@ func hasDuplicateIDs(rs []results.Result) bool {
 	return false
 }
 
-// ingestCopy copies the batch into results, in key order so that two
-// overlapping batches wait for each other rather than deadlock; the later
-// one then fails on the unique key.
+// ingestCopy copies the batch's ids into result_ids, in key order so that
+// two overlapping batches wait for each other rather than deadlock; the
+// later one then fails on the unique key.
 func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
 	var out results.IngestOutcome
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		return cmp.Or(strings.Compare(rs[a].ID, rs[b].ID), rs[a].StartedAt.Compare(rs[b].StartedAt))
-	})
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return out, fmt.Errorf("postgres: ingest: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	if err := copyResults(ctx, tx, "results", rs, order); err != nil {
-		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
+	if err := copyIDs(ctx, tx, "result_ids", rs, byKey(rs)); err != nil {
+		return out, fmt.Errorf("postgres: ingest: copy ids: %w", err)
 	}
-	if err := appendPending(ctx, tx, rs); err != nil {
+	if err := storeFresh(ctx, tx, rs); err != nil {
 		return out, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -266,6 +263,16 @@ func (s *Store) ingestCopy(ctx context.Context, rs []results.Result) (results.In
 	return out, nil
 }
 
+// storeFresh stores, in the ingest transaction, the results whose ids it
+// has just recorded (fresh): in packs, and what they need once committed
+// (appendPending).
+func storeFresh(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
+	if err := copyPacks(ctx, tx, fresh); err != nil {
+		return fmt.Errorf("postgres: ingest: copy packs: %w", err)
+	}
+	return appendPending(ctx, tx, fresh)
+}
+
 // appendPending records, in the ingest transaction, what the results
 // stored for the first time (fresh) need once committed: their rollup
 // deltas, as one rollup_pending row for compaction, and the results
@@ -276,18 +283,23 @@ func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error
 	if err != nil {
 		return fmt.Errorf("postgres: ingest: rollups: %w", err)
 	}
+	size := 16
+	for i := range fresh {
+		size += feedRecordSize(&fresh[i])
+	}
 	var b pgx.Batch
 	b.Queue(`INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob)
-	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), appendFeedRecords(nil, fresh))
+	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), appendFeedRecords(make([]byte, 0, size), fresh))
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("postgres: ingest: pending rollups and feed: %w", err)
 	}
 	return nil
 }
 
-// ingestMerge stages the batch in a temporary table and inserts what is
-// not stored yet.
-func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
+// ingestMerge stages the batch's ids in a temporary table, inserts those
+// not stored yet, and stores their results. The records of legacy, which
+// results_legacy holds, are duplicates from the start.
+func (s *Store) ingestMerge(ctx context.Context, rs []results.Result, legacy map[idKey]bool) (results.IngestOutcome, error) {
 	var out results.IngestOutcome
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -295,35 +307,41 @@ func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.I
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
 
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
+	var order []int
+	for i := range rs {
+		if !legacy[keyOf(&rs[i])] {
+			order = append(order, i)
+		}
 	}
-	if err := copyResults(ctx, tx, "results_staging", rs, order); err != nil {
-		return out, fmt.Errorf("postgres: ingest: copy: %w", err)
-	}
-	// ORDER BY id takes the unique-index entries in one order in every
-	// transaction, so overlapping batches wait for each other instead of
-	// deadlocking.
-	rows, err := tx.Query(ctx, `INSERT INTO results (`+resultColumns+`)
-		SELECT DISTINCT ON (id, started_at) `+resultColumns+` FROM results_staging ORDER BY id, started_at
-		ON CONFLICT (id, started_at) DO NOTHING RETURNING id`)
-	if err != nil {
-		return out, fmt.Errorf("postgres: ingest: insert: %w", err)
-	}
-	inserted := make(map[string]bool, len(rs))
-	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-		inserted[id] = true
-		return nil
-	})
-	if err != nil {
-		return out, fmt.Errorf("postgres: ingest: insert: %w", err)
+	inserted := make(map[idKey]bool, len(order))
+	if len(order) > 0 {
+		if err := copyIDs(ctx, tx, "result_ids_staging", rs, order); err != nil {
+			return out, fmt.Errorf("postgres: ingest: copy ids: %w", err)
+		}
+		// ORDER BY takes the unique-index entries in one order in every
+		// transaction, so overlapping batches wait for each other instead
+		// of deadlocking.
+		rows, err := tx.Query(ctx, `INSERT INTO result_ids (id, started_at)
+			SELECT DISTINCT id, started_at FROM result_ids_staging ORDER BY id, started_at
+			ON CONFLICT (id, started_at) DO NOTHING RETURNING id, started_at`)
+		if err != nil {
+			return out, fmt.Errorf("postgres: ingest: insert ids: %w", err)
+		}
+		var k idKey
+		var at time.Time
+		_, err = pgx.ForEachRow(rows, []any{&k.id, &at}, func() error {
+			k.at = at.UnixMicro()
+			inserted[k] = true
+			return nil
+		})
+		if err != nil {
+			return out, fmt.Errorf("postgres: ingest: insert ids: %w", err)
+		}
 	}
 	fresh := make([]results.Result, 0, len(inserted))
 	for i := range rs {
-		if inserted[rs[i].ID] {
-			delete(inserted, rs[i].ID) // a second copy in the batch is a duplicate
+		if k := keyOf(&rs[i]); inserted[k] {
+			delete(inserted, k) // a second copy in the batch is a duplicate
 			out.Accepted = append(out.Accepted, rs[i].ID)
 			fresh = append(fresh, rs[i])
 		} else {
@@ -331,7 +349,7 @@ func (s *Store) ingestMerge(ctx context.Context, rs []results.Result) (results.I
 		}
 	}
 	if len(fresh) > 0 {
-		if err := appendPending(ctx, tx, fresh); err != nil {
+		if err := storeFresh(ctx, tx, fresh); err != nil {
 			return results.IngestOutcome{}, err
 		}
 	}
@@ -733,59 +751,13 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// resultQuery is the statement and arguments of Query(q). An index on
-// (endpoint, started_at) serves what the dashboard asks: an
-// endpoint's newest results, or one of its checks'.
-func resultQuery(q results.ResultQuery) (string, []any) {
-	var w where
-	w.eq("team", q.Team)
-	w.eq("endpoint", q.Endpoint)
-	w.eq("check_id", q.Check)
-	w.eq("vantage", q.Vantage)
-	w.eq("region", q.Region)
-	w.eq("kind", q.Kind)
-	if q.OnlyFailed {
-		w.add("NOT ok")
-	}
-	if !q.Since.IsZero() {
-		w.add("started_at >= $", q.Since)
-	}
-	if !q.Until.IsZero() {
-		w.add("started_at < $", q.Until)
-	}
-	limit := results.RowLimit(q.Limit)
-	return `SELECT ` + resultColumns + ` FROM results` + w.String() +
-		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, limit), w.args
-}
-
-// Query implements results.ResultStore.
-func (s *Store) Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error) {
-	query, args := resultQuery(q)
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: query results: %w", err)
-	}
-	defer rows.Close()
-	var out []results.Result
-	for rows.Next() {
-		r, err := scanResult(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: query results: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: query results: %w", err)
-	}
-	return out, nil
-}
-
 // ApplyRetention implements results.ResultStore. Raw results go a whole
 // daily partition at a time, once the partition's last instant is older
-// than the raw retention (so up to a day more than asked is kept); rollups
-// are deleted by bucket, packs with the hour rows. It also creates
-// the partitions of today and the next two days ahead of need. A zero
-// period keeps everything.
+// than the raw retention (so up to a day more than asked is kept): their
+// ids, their packs and the legacy rows of before packs; rollups are
+// deleted by bucket, rollup packs with the hour rows. It also creates the
+// partitions of today and tomorrow ahead of need. A zero period keeps
+// everything.
 func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now time.Time) error {
 	// Pending deltas of old results would bring back the rows deleted.
 	if err := s.Compact(ctx); err != nil {
@@ -799,39 +771,7 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 		return err
 	}
 	if r.Raw > 0 {
-		cutoff := now.Add(-r.Raw)
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(partitionLock)); err != nil {
-				return err
-			}
-			rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
-				JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-				WHERE p.relname = 'results' AND p.relnamespace = c.relnamespace`)
-			if err != nil {
-				return err
-			}
-			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			for _, name := range names {
-				d, err := time.Parse("20060102", strings.TrimPrefix(name, "results_p"))
-				if err != nil {
-					continue // not one of ours
-				}
-				if d.Add(day).After(cutoff) {
-					continue
-				}
-				if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
-					return err
-				}
-				s.pmu.Lock()
-				delete(s.partitions, dayOf(d))
-				s.pmu.Unlock()
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.dropRaw(ctx, now.Add(-r.Raw)); err != nil {
 			return fmt.Errorf("postgres: retention of results: %w", err)
 		}
 	}
@@ -844,6 +784,40 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 		if err := s.expireHours(ctx, now.Add(-r.Hour)); err != nil {
 			return fmt.Errorf("postgres: retention of hour rollups: %w", err)
 		}
+	}
+	return nil
+}
+
+// dropRaw drops the partitions of raw results whose last instant is
+// before cutoff.
+func (s *Store) dropRaw(ctx context.Context, cutoff time.Time) error {
+	var gone, legacyGone []int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(partitionLock)); err != nil {
+			return err
+		}
+		gone, legacyGone = nil, nil
+		for _, p := range []partitioned{idsPartitions, packsPartitions} {
+			days, err := p.dropBefore(ctx, tx, cutoff)
+			if err != nil {
+				return err
+			}
+			gone = append(gone, days...)
+		}
+		var err error
+		legacyGone, err = legacyPartition.dropBefore(ctx, tx, cutoff)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	for _, d := range gone {
+		delete(s.partitions, d)
+	}
+	if len(legacyGone) > 0 && !s.legacy.After(time.Unix((slices.Max(legacyGone)+1)*86400, 0)) {
+		s.legacy = time.Time{} // nothing left in results_legacy
 	}
 	return nil
 }

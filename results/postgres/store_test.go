@@ -13,6 +13,7 @@ import (
 	"github.com/picketnet/picket/internal/pgtest"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/storetest"
+	"github.com/picketnet/picket/results/synth"
 )
 
 var pg = pgtest.New()
@@ -138,8 +139,8 @@ func TestLockAcrossReplicas(t *testing.T) {
 	}
 }
 
-// Retention drops whole daily partitions of raw results, and creates the
-// coming days' partitions ahead.
+// Retention drops whole daily partitions of raw results (their ids and
+// their packs), and creates the coming days' partitions ahead.
 func TestRetentionDropsPartitions(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
@@ -153,35 +154,27 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	if _, err := s.Ingest(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	partitions := func() []string {
-		rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'results' ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
+	for _, p := range []partitioned{idsPartitions, packsPartitions} {
+		if got := partitionNames(t, s, p.parent); len(got) != 6 || got[0] != p.prefix+"20261117" || got[5] != p.prefix+"20261122" {
+			t.Fatalf("%s partitions after ingest: %v", p.parent, got)
 		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return names
-	}
-	if got := partitions(); len(got) != 6 || got[0] != "results_p20261117" || got[5] != "results_p20261122" {
-		t.Fatalf("partitions after ingest: %v", got)
 	}
 	if err := s.ApplyRetention(ctx, results.Retention{Raw: 48 * time.Hour}, now); err != nil {
 		t.Fatal(err)
 	}
 	// The cutoff is 11-19 12:00: 11-17 and 11-18 end before it and go;
 	// 11-19 ends after it and stays whole.
-	if got := partitions(); len(got) != 5 || got[0] != "results_p20261119" || got[4] != "results_p20261123" {
-		t.Fatalf("partitions after retention: %v", got)
+	for _, p := range []partitioned{idsPartitions, packsPartitions} {
+		if got := partitionNames(t, s, p.parent); len(got) != 5 || got[0] != p.prefix+"20261119" || got[4] != p.prefix+"20261123" {
+			t.Fatalf("%s partitions after retention: %v", p.parent, got)
+		}
 	}
 	left, err := s.Query(ctx, results.ResultQuery{})
 	if err != nil || len(left) != 3 {
 		t.Fatalf("results left: %d, %v", len(left), err)
 	}
-	// Ingest into a day whose partition was dropped by "another replica".
-	if _, err := s.pool.Exec(ctx, `DROP TABLE results_p20261121`); err != nil {
+	// Ingest into a day whose partitions were dropped by "another replica".
+	if _, err := s.pool.Exec(ctx, `DROP TABLE result_ids_p20261121; DROP TABLE result_packs_p20261121`); err != nil {
 		t.Fatal(err)
 	}
 	out, err := s.Ingest(ctx, []results.Result{{ID: "again", Endpoint: "api", Check: "api/http", Kind: "http",
@@ -191,64 +184,136 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	}
 }
 
-// The dashboard's questions about an endpoint's recent results can be
-// answered from an index on every partition, not only by scanning every
-// result of the window. (On a table this small the planner prefers a scan,
-// so the scan is ruled out: if no index served the query, the plan would
-// still scan.)
+// partitionNames lists the partitions of the table parent, by name.
+func partitionNames(t *testing.T, s *Store, parent string) []string {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1::regclass ORDER BY 1`, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// The dashboard's questions about an endpoint's recent results are
+// answered from the GIN index on the packs' endpoints, in the partitions
+// of the window's days only, and the questions about every endpoint from
+// the B-tree on started_max. The packs are those of 100 endpoints from 10
+// vantages over 10 minutes of each of the last three days; the planner
+// has their statistics. (On tables this small it prefers a scan, so the
+// scan is ruled out: if no index served the query, the plan would still
+// scan.)
 func TestEndpointQueriesUseAnIndex(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	now := time.Now()
-	if err := s.createPartitions(ctx, []int64{dayOf(now) - 1, dayOf(now)}); err != nil {
+	s.compactor.Stop()
+	now := time.Now().UTC()
+	today := dayOf(now)
+	for d := today - 2; d <= today; d++ {
+		start := time.Unix(d*86400, 0).UTC().Add(now.Sub(now.Truncate(day)) / 2)
+		cfg := synth.Config{Checks: 100, Vantages: 10, Seed: 1, Start: start, End: start.Add(10 * time.Minute)}
+		if err := cfg.Results(1000, func(b []results.Result) error { _, err := s.Ingest(ctx, b); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `ANALYZE result_packs`); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'results_endpoint'::regclass`)
-	if err != nil {
-		t.Fatal(err)
+	// The partitions' indexes, by day.
+	indexes := func(parent string) map[int64]string {
+		rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = $1::regclass`, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDay := make(map[int64]string)
+		for _, name := range names {
+			d, err := time.Parse("20060102", strings.TrimPrefix(name, packsPartitions.prefix)[:8])
+			if err != nil {
+				t.Fatalf("index %s: %v", name, err)
+			}
+			byDay[dayOf(d)] = name
+		}
+		return byDay
 	}
-	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(indexes) < 2 {
-		t.Fatalf("partition indexes of results_endpoint: %v (%v), want one per partition", indexes, err)
+	gin, btree := indexes("result_packs_endpoints"), indexes("result_packs_started")
+	if len(gin) != 4 || len(btree) != 4 {
+		t.Fatalf("partition indexes: %v %v, want one per partition", gin, btree)
 	}
-	since := now.Add(-26 * time.Hour) // across two partitions
+	explain := func(query string, args []any) string {
+		var plan []string
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, "EXPLAIN "+query, args...)
+			if err != nil {
+				return err
+			}
+			plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(plan, "\n")
+	}
+	api := results.ResultQuery{Team: "team-002", Endpoint: "ep-00042"}
+	failed := api
+	failed.OnlyFailed = true
+	// The partitions a window reads: those of its days, and those only;
+	// where it holds packs, the endpoint's are found by the GIN index.
 	for _, tc := range []struct {
-		name string
-		q    results.ResultQuery
+		name   string
+		q      results.ResultQuery
+		lo, hi time.Time
 	}{
-		{"newest of an endpoint", results.ResultQuery{Team: "pay", Endpoint: "api", Since: since, Limit: 5000}},
-		{"its failures", results.ResultQuery{Team: "pay", Endpoint: "api", OnlyFailed: true, Since: since}},
-		{"one of its checks", results.ResultQuery{Team: "pay", Endpoint: "api", Check: "api/http", Since: since}},
-		{"its traceroutes", results.ResultQuery{Team: "pay", Endpoint: "api", Kind: "traceroute", Since: since}},
+		{"the last day", api, now.Add(-24 * time.Hour), time.Time{}},
+		{"the last three days", api, now.Add(-72 * time.Hour), time.Time{}},
+		{"its failures of two days", failed, now.Add(-48 * time.Hour), time.Time{}},
+		{"all before a day ago", api, time.Time{}, now.Add(-24 * time.Hour)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			query, args := resultQuery(tc.q)
-			var plan []string
-			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-					return err
+			query, args := endpointPacksQuery(tc.q, tc.lo, tc.hi)
+			text := explain(query, args)
+			lookups := 0
+			for d, name := range gin {
+				read := (tc.lo.IsZero() || d >= dayOf(tc.lo)) && (tc.hi.IsZero() || d <= dayOf(tc.hi))
+				if got := strings.Contains(text, " on "+packsPartitions.name(d)+" "); got != read {
+					t.Errorf("partition %s read: %v, want %v:\n%s", packsPartitions.name(d), got, read, text)
 				}
-				rows, err := tx.Query(ctx, "EXPLAIN "+query, args...)
-				if err != nil {
-					return err
+				data := time.Unix(d*86400, 0).Add(now.Sub(now.Truncate(day)) / 2)
+				if d > today || !data.Add(10*time.Minute).After(tc.lo) || !tc.hi.IsZero() && !data.Before(tc.hi) {
+					continue // none of the window's packs there
 				}
-				plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			text := strings.Join(plan, "\n")
-			for _, name := range indexes {
-				if !strings.Contains(text, " using "+name+" on ") {
-					t.Errorf("plan does not use %s:\n%s", name, text)
+				lookups++
+				if !strings.Contains(text, " on "+name+" ") {
+					t.Errorf("index %s not used:\n%s", name, text)
 				}
 			}
-			if n := strings.Count(text, "Index Cond: ((endpoint = 'api'::text) AND (started_at >= "); n != len(indexes) {
-				t.Errorf("%d index scans look up the endpoint, want %d:\n%s", n, len(indexes), text)
+			if n := strings.Count(text, "Index Cond: (endpoints @> "); n < lookups {
+				t.Errorf("%d index scans look up the endpoint, want %d at least:\n%s", n, lookups, text)
 			}
 		})
+	}
+	// Every endpoint's newest results: the B-tree on started_max, newest
+	// first, of the window's partitions only.
+	var w where
+	packWindow(&w, results.ResultQuery{Since: now.Add(-time.Hour)}, now.Add(-time.Hour), time.Time{})
+	text := explain(`SELECT started_max, records FROM result_packs`+w.String()+` ORDER BY started_max DESC`, w.args)
+	for d, name := range btree {
+		want := d >= dayOf(now.Add(-time.Hour))
+		if used := strings.Contains(text, " on "+name+" ") || strings.Contains(text, " using "+name+" on "); used != want {
+			t.Errorf("index %s used: %v, want %v:\n%s", name, used, want, text)
+		}
 	}
 }
