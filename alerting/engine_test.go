@@ -46,7 +46,7 @@ func healthy(_ time.Time, _ vantageSpec, kind string) outcome {
 	case "http":
 		return outcome{ms: 100, phases: results.Phases{DNSMS: 5, ConnectMS: 20, TLSMS: 30, TTFBMS: 40, TransferMS: 5}}
 	case "icmp":
-		return outcome{ms: 2000, details: results.ICMPDetails{Sent: 3, Received: 3, RTTMinMS: 19, RTTAvgMS: 20, RTTMaxMS: 21}}
+		return outcome{ms: 2000, details: results.ICMPDetails{Sent: 3, Received: 3, RTTMinMS: new(19.0), RTTAvgMS: new(20.0), RTTMaxMS: new(21.0)}}
 	}
 	return outcome{ms: 10}
 }

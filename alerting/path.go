@@ -32,8 +32,8 @@ type pathState struct {
 func (e *Engine) observePath(s *checkVantage, r results.Result) {
 	if r.Kind == "icmp" {
 		var d results.ICMPDetails
-		if r.DecodeDetails(&d) == nil && d.Received > 0 {
-			s.minRTT = d.RTTMinMS
+		if r.DecodeDetails(&d) == nil && d.Received > 0 && d.RTTMinMS != nil {
+			s.minRTT = *d.RTTMinMS
 		}
 		return
 	}

@@ -28,26 +28,41 @@ type TLSDetails struct {
 	ALPN          string    `json:"alpn,omitempty"`
 }
 
-// DNSDetails is the record of a dns check.
+// DNSDetails is the record of a dns check. Rcode and Authoritative
+// describe the answer, and are absent when none came (a timeout, a
+// refused port): there was no rcode nor AA bit to read.
 type DNSDetails struct {
-	Rcode         string   `json:"rcode"`
+	Rcode         string   `json:"rcode,omitempty"`
 	Answers       []string `json:"answers,omitempty"` // RRs in presentation format
-	Authoritative bool     `json:"authoritative"`
+	Authoritative *bool    `json:"authoritative,omitempty"`
 	Resolver      string   `json:"resolver"`
 	Transport     string   `json:"transport,omitempty"` // udp, tcp, tls
 	Truncated     bool     `json:"truncated,omitempty"` // the UDP answer was truncated and retried over TCP
+	// UDPQueries is how many queries went out over UDP (1 to 3): more
+	// than one means an answer did not come within a third of the timeout
+	// and the query was sent again.
+	UDPQueries int `json:"udp_queries,omitempty"`
+	// UDPAnswerTo is the query (1-based) the UDP answer was for: below
+	// UDPQueries, the answer was slow, not lost.
+	UDPAnswerTo int `json:"udp_answer_to,omitempty"`
+	// UDPWrongID counts datagrams from the resolver that were ignored
+	// because their id matched no query sent: forged answers, or late ones
+	// a middlebox rewrote.
+	UDPWrongID int `json:"udp_wrong_id,omitempty"`
 }
 
-// ICMPDetails is the record of an icmp check.
+// ICMPDetails is the record of an icmp check. The round-trip times are
+// nil, and absent from the JSON, when no reply came: there was no round
+// trip to measure, and a 0 would read as an instant one.
 type ICMPDetails struct {
-	Sent       int     `json:"sent"`
-	Received   int     `json:"received"`
-	Loss       float64 `json:"loss"` // fraction, 0..1
-	RTTMinMS   float64 `json:"rtt_min_ms"`
-	RTTAvgMS   float64 `json:"rtt_avg_ms"`
-	RTTMaxMS   float64 `json:"rtt_max_ms"`
-	RTTStdDev  float64 `json:"rtt_stddev_ms"`
-	Privileged bool    `json:"privileged"` // raw socket, as opposed to an unprivileged datagram socket
+	Sent       int      `json:"sent"`
+	Received   int      `json:"received"`
+	Loss       float64  `json:"loss"` // fraction, 0..1
+	RTTMinMS   *float64 `json:"rtt_min_ms,omitempty"`
+	RTTAvgMS   *float64 `json:"rtt_avg_ms,omitempty"`
+	RTTMaxMS   *float64 `json:"rtt_max_ms,omitempty"`
+	RTTStdDev  *float64 `json:"rtt_stddev_ms,omitempty"`
+	Privileged bool     `json:"privileged"` // raw socket, as opposed to an unprivileged datagram socket
 }
 
 // TCPDetails is the record of a tcp check: the connect, and the TLS

@@ -143,10 +143,12 @@ func (r *Result) Latency() (ms float64, ok bool) {
 		return 0, false
 	case "icmp":
 		var d ICMPDetails
-		if r.DecodeDetails(&d) != nil || d.Received == 0 {
+		// Records written before the RTTs were omitted carry zeros for a
+		// run without replies: Received tells them apart.
+		if r.DecodeDetails(&d) != nil || d.Received == 0 || d.RTTAvgMS == nil {
 			return 0, false
 		}
-		return d.RTTAvgMS, true
+		return *d.RTTAvgMS, true
 	}
 	return r.DurationMS, true
 }

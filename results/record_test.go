@@ -220,6 +220,8 @@ func TestLatency(t *testing.T) {
 		{"icmp: the average round trip, not the ping train",
 			Result{Kind: "icmp", DurationMS: 2096.3, Details: json.RawMessage(`{"sent":3,"received":3,"rtt_avg_ms":12.5}`)}, 12.5, true},
 		{"icmp without a reply", Result{Kind: "icmp", DurationMS: 3000, Details: json.RawMessage(`{"sent":3,"received":0}`)}, 0, false},
+		{"icmp without a reply, written with zero RTTs by an older prober",
+			Result{Kind: "icmp", DurationMS: 3000, Details: json.RawMessage(`{"sent":3,"received":0,"rtt_min_ms":0,"rtt_avg_ms":0,"rtt_max_ms":0,"rtt_stddev_ms":0}`)}, 0, false},
 		{"icmp without details", Result{Kind: "icmp", DurationMS: 3000}, 0, false},
 		{"traceroute: none", Result{Kind: "traceroute", DurationMS: 900}, 0, false},
 	} {

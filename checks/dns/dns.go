@@ -95,6 +95,7 @@ type Check struct {
 	dnssec     bool
 	timeout    time.Duration
 	resolvConf string
+	lookup     *net.Resolver // looks up a resolver given by name; nil: the system's
 
 	rcode         int
 	contains      string

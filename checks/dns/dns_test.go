@@ -1,6 +1,7 @@
 package dnscheck
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -139,12 +140,14 @@ func TestDetails(t *testing.T) {
 	want := results.DNSDetails{
 		Rcode:         "NOERROR",
 		Answers:       []string{"auth.test. 60 IN A 192.0.2.53"},
-		Authoritative: true,
+		Authoritative: new(true),
 		Resolver:      s.udpAddr,
 		Transport:     "udp",
+		UDPQueries:    1,
+		UDPAnswerTo:   1,
 	}
-	if fmt.Sprint(d) != fmt.Sprint(want) {
-		t.Errorf("details\n got %+v\nwant %+v", d, want)
+	if got, _ := json.Marshal(d); string(got) != string(must(json.Marshal(want))) {
+		t.Errorf("details\n got %s\nwant %s", got, must(json.Marshal(want)))
 	}
 	if r.Phases.ConnectMS != 0 || r.Phases.TLSMS != 0 {
 		t.Errorf("UDP has no connect or TLS phase: %+v", r.Phases)
@@ -206,6 +209,22 @@ func TestTruncationFallsBackToTCP(t *testing.T) {
 	}
 }
 
+// A resolver that truncates over UDP and has no TCP: the run fails on the
+// TCP connect, and says that the truncation is why it tried.
+func TestTruncatedWithoutTCP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveUDP(t, pc, &testServer{release: make(chan struct{})})
+
+	r, d := run(t, checks.Env{}, "big.test", `{"resolver":"`+pc.LocalAddr().String()+`","query":{"type":"TXT"}}`)
+	wantOutcome(t, r, results.LayerConnect, results.CodeRefused)
+	if !strings.Contains(r.Error.Message, "the UDP answer was truncated, and over TCP: ") || !d.Truncated || d.Transport != "tcp" {
+		t.Errorf("message %q, details %+v: want the truncation named", r.Error.Message, d)
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	s := startServer(t)
 	for _, transport := range []string{"udp", "tcp", "tls"} {
@@ -217,6 +236,13 @@ func TestTimeout(t *testing.T) {
 			}
 			r, _ := run(t, checks.Env{}, "slow.test", `{"timeout":"200ms","transport":"`+transport+`","resolver":"`+addr+`"`+extra+`}`)
 			wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
+			// No answer came: no rcode, no AA bit, no first byte to report.
+			if bytes.Contains(r.Details, []byte(`"rcode"`)) || bytes.Contains(r.Details, []byte(`"authoritative"`)) {
+				t.Errorf("details %s describe an answer that never came", r.Details)
+			}
+			if r.Phases.TTFBMS != 0 {
+				t.Errorf("ttfb_ms %v without an answer", r.Phases.TTFBMS)
+			}
 		})
 	}
 }
@@ -309,6 +335,9 @@ func TestNetworkFailures(t *testing.T) {
 			if r.Addr != "127.0.0.1" {
 				t.Errorf("addr %q, want the resolver's address 127.0.0.1", r.Addr)
 			}
+			if tt.layer != "" && r.Phases.TTFBMS != 0 {
+				t.Errorf("ttfb_ms %v without an answer", r.Phases.TTFBMS)
+			}
 			if _, after := s.lastQuery(); tt.code == results.CodeDenied && after != before {
 				t.Errorf("a denied resolver received %d queries", after-before)
 			}
@@ -355,14 +384,7 @@ func TestSystemResolver(t *testing.T) {
 		if err != nil {
 			t.Fatalf("listen on 127.0.53.1:53: %v", err)
 		}
-		s := &testServer{release: make(chan struct{})}
-		srv := &dns.Server{PacketConn: pc, Handler: s}
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		done := make(chan struct{})
-		go func() { defer close(done); _ = srv.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { close(s.release); _ = srv.Shutdown(); <-done })
+		serveUDP(t, pc, &testServer{release: make(chan struct{})})
 
 		conf := filepath.Join(dir, "resolv.conf")
 		if err := os.WriteFile(conf, []byte("search example.test\nnameserver 127.0.53.1\nnameserver 192.0.2.1\n"), 0o600); err != nil {
@@ -433,25 +455,48 @@ func TestNothingOutlivesARun(t *testing.T) {
 	})
 }
 
-// TestMalformedAnswer: a reply with the query's id whose body does not
-// parse is dns/bad_response, not a network error.
+// TestMalformedAnswer: a reply with the query's id that does not parse is
+// dns/bad_response, not a network error; so is one larger than any answer
+// the query allowed, which the read may have cut.
 func TestMalformedAnswer(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 512)
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil || n < 2 {
-			return
-		}
+	tests := []struct {
+		name  string
+		reply func(query []byte) []byte
+		text  string
+	}{
 		// The query's id, QR set, one question promised and none sent.
-		_, _ = pc.WriteTo([]byte{buf[0], buf[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7, 'e'}, from)
-	}()
-	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","timeout":"2s"}`)
-	wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+		{"short", func(q []byte) []byte { return []byte{q[0], q[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 7, 'e'} }, "malformed answer"},
+		{"oversized", func(q []byte) []byte { return append(q[:2:2], make([]byte, 5000)...) }, "4096 bytes or more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			go func() {
+				buf := make([]byte, 512)
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil || n < 2 {
+					return
+				}
+				_, _ = pc.WriteTo(tt.reply(buf[:n]), from)
+			}()
+			r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","timeout":"2s"}`)
+			wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+			if !strings.Contains(r.Error.Message, tt.text) {
+				t.Errorf("message %q lacks %q", r.Error.Message, tt.text)
+			}
+		})
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func readFile(t *testing.T, name string) string {
@@ -486,7 +531,7 @@ func jsonString(t *testing.T, s string) string {
 // as over TCP, like a closed port is connect/refused over both: the
 // resolver is not there, and that is no DNS failure.
 func TestResolverUnreachable(t *testing.T) {
-	for _, resolver := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable} {
+	for _, resolver := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable, netlab.Prohibited6, netlab.NetUnreachable6} {
 		h1 := netlab.RejectingRouter(t)
 		for _, transport := range []string{"udp", "tcp"} {
 			t.Run(resolver+"/"+transport, func(t *testing.T) {
@@ -501,4 +546,194 @@ func TestResolverUnreachable(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A datagram lost on the way is no outage: the query goes out again after
+// a third of the timeout, from a fresh socket with a fresh id, as a stub
+// resolver retries (dig +tries=3, glibc's attempts), and an answer to any
+// query sent counts.
+func TestUDPRetries(t *testing.T) {
+	tests := []struct {
+		name, target, timeout string
+		layer                 results.Layer
+		code                  results.Code
+		queries, answerTo     int
+		answer, message       string
+	}{
+		// The first query is lost: the second, a third of 1.5s later, is
+		// answered.
+		{"first query lost", "drop1.test", "1500ms", "", "", 2, 2, "192.0.2.10", ""},
+		// The first query is answered only after the second went out, and
+		// the second is lost: the answer to the first still counts.
+		{"slow answer to the first", "late.test", "1500ms", "", "", 2, 1, "192.0.2.11", ""},
+		// The third query leaves at 800ms: 400ms of slack for a busy machine.
+		{"every query lost", "slow.test", "1200ms", results.LayerDNS, results.CodeTimeout, 3, 0, "", "no answer to 3 queries over UDP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t)
+			r, d := run(t, checks.Env{}, tt.target, `{"timeout":"`+tt.timeout+`","resolver":"`+s.udpAddr+`"}`)
+			wantOutcome(t, r, tt.layer, tt.code)
+			if d.UDPQueries != tt.queries || d.UDPAnswerTo != tt.answerTo || d.Transport != "udp" {
+				t.Errorf("details %+v, want udp_queries %d, udp_answer_to %d over udp", d, tt.queries, tt.answerTo)
+			}
+			if tt.answer != "" && !strings.Contains(strings.Join(d.Answers, "\n"), tt.answer) {
+				t.Errorf("answers %q lack %s", d.Answers, tt.answer)
+			}
+			if tt.message != "" && !strings.Contains(r.Error.Message, tt.message) {
+				t.Errorf("message %q lacks %q", r.Error.Message, tt.message)
+			}
+			seen := s.seen(dns.Fqdn(tt.target))
+			if len(seen) != tt.queries {
+				t.Fatalf("server saw %d queries, want %d", len(seen), tt.queries)
+			}
+			// Each retry is a new flow, so that an ECMP path or a NAT
+			// binding that lost the first does not lose it again, and
+			// carries a new id.
+			ids, ports := map[uint16]bool{}, map[string]bool{}
+			for _, q := range seen {
+				ids[q.id], ports[q.from] = true, true
+			}
+			if len(ids) != len(seen) || len(ports) != len(seen) {
+				t.Errorf("queries %+v: want a fresh id and source port each", seen)
+			}
+		})
+	}
+}
+
+// Only an answer with the id of a query sent is an answer. Over UDP a
+// datagram with another id is ignored, as a resolver ignores a forged
+// answer (RFC 5452), and counted; over TCP, where nobody off the path can
+// inject one, a wrong id is a broken server.
+func TestAnswerIDs(t *testing.T) {
+	s := startServer(t)
+	t.Run("forged answer before the true one", func(t *testing.T) {
+		r, d := run(t, checks.Env{}, "spoof.test", `{"resolver":"`+s.udpAddr+`"}`)
+		wantOutcome(t, r, "", "")
+		if got := strings.Join(d.Answers, "\n"); !strings.Contains(got, "192.0.2.12") || strings.Contains(got, "192.0.2.66") {
+			t.Errorf("answers %q: want the true 192.0.2.12, not the forged 192.0.2.66", d.Answers)
+		}
+		if d.UDPWrongID != 1 || d.UDPQueries != 1 {
+			t.Errorf("details %+v, want udp_wrong_id 1 after 1 query", d)
+		}
+	})
+	t.Run("udp, every answer with a wrong id", func(t *testing.T) {
+		r, d := run(t, checks.Env{}, "wrongid.test", `{"timeout":"1200ms","resolver":"`+s.udpAddr+`"}`)
+		wantOutcome(t, r, results.LayerDNS, results.CodeTimeout)
+		want := fmt.Sprintf("%d answers with a wrong id ignored", d.UDPWrongID)
+		if d.UDPQueries != 3 || d.UDPWrongID != 3 || !strings.Contains(r.Error.Message, want) {
+			t.Errorf("details %+v, message %q: want 3 queries and their 3 wrong-id answers named", d, r.Error.Message)
+		}
+	})
+	t.Run("tcp, an answer with a wrong id", func(t *testing.T) {
+		r, _ := run(t, checks.Env{}, "wrongid.test", `{"resolver":"`+s.udpAddr+`","transport":"tcp"}`)
+		wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+	})
+}
+
+// A UDP echo service sends the query back: the id and the question match,
+// but it is no answer (QR clear), and reading it as an empty NOERROR one
+// would say the name has no record.
+func TestQueryEchoedBack(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","expect":{"min_answers":0}}`)
+	wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
+	if !strings.Contains(r.Error.Message, "not a response") {
+		t.Errorf("message %q", r.Error.Message)
+	}
+	if bytes.Contains(r.Details, []byte(`"rcode"`)) {
+		t.Errorf("details %s take the echoed query's rcode for an answer's", r.Details)
+	}
+}
+
+// A resolver named by a host name with several addresses, the first of
+// them silent: each UDP retry goes to the next address, as dig moves on to
+// the next address of a server, so one dead address of an anycast pair or
+// a dual-stack name does not fail the check. addr is the one that
+// answered.
+func TestUDPRetryMovesToTheNextAddress(t *testing.T) {
+	s := startServer(t)
+	_, port, _ := net.SplitHostPort(s.udpAddr)
+	silent, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.2", port))
+	if err != nil {
+		t.Skipf("127.0.0.2:%s: %v", port, err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	names := startNameServer(t, map[string][]string{
+		"pair.test.":    {"127.0.0.2", "127.0.0.1"}, // the first address silent: a retry after a third of the timeout
+		"refused.test.": {"127.0.0.3", "127.0.0.1"}, // nothing on the first (port unreachable): the next at once
+		"dead.test.":    {"127.0.0.3", "127.0.0.4"}, // neither: the last refusal ends the run
+	})
+	for _, tt := range []struct {
+		name  string
+		layer results.Layer
+		code  results.Code
+		addr  string
+	}{
+		{"pair.test", "", "", "127.0.0.1"},
+		{"refused.test", "", "", "127.0.0.1"},
+		{"dead.test", results.LayerConnect, results.CodeRefused, "127.0.0.4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Kind{}.Parse("example.test", json.RawMessage(`{"timeout":"1500ms","resolver":"`+tt.name+`:`+port+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.(*Check).lookup = names
+			r := c.Run(context.Background(), checks.Env{})
+			wantOutcome(t, r, tt.layer, tt.code)
+			var d results.DNSDetails
+			if err := r.DecodeDetails(&d); err != nil {
+				t.Fatal(err)
+			}
+			if r.Addr != tt.addr || d.UDPQueries != 2 || (tt.layer == "" && d.UDPAnswerTo != 2) {
+				t.Errorf("addr %s, details %+v: want 2 queries, the second answered by %s", r.Addr, d, tt.addr)
+			}
+		})
+	}
+}
+
+// startNameServer serves A records for names on loopback and returns a
+// resolver that asks it, for the resolver's own name.
+func startNameServer(t *testing.T, records map[string][]string) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg).SetReply(req)
+		q := req.Question[0]
+		for _, a := range records[q.Name] {
+			if q.Qtype == dns.TypeA {
+				rr, _ := dns.NewRR(q.Name + " 60 IN A " + a)
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown(); <-done })
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
 }

@@ -19,7 +19,7 @@ func (Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 	fs.StringVar(&qtype, "type", "A", "query type: A, AAAA, MX, TXT, CAA, SRV, NS, SOA, ... or TYPEnnn")
 	fs.StringVar(&class, "class", "IN", "query class: IN, CH, HS")
 	fs.StringVar(&resolver, "resolver", "", "resolver as host[:port] (default: the first nameserver of /etc/resolv.conf)")
-	fs.StringVar(&transport, "transport", "udp", "udp (TCP on truncation), tcp, or tls (DNS-over-TLS, port 853)")
+	fs.StringVar(&transport, "transport", "udp", "udp (up to 3 queries, a third of the timeout apart; TCP on truncation), tcp, or tls (DNS-over-TLS, port 853)")
 	fs.StringVar(&serverName, "server-name", "", "name the DoT resolver's certificate must carry (default: the resolver's host)")
 	fs.StringVar(&caFile, "ca-file", "", "PEM file of the CAs that sign the DoT resolver's certificate (default: system roots)")
 	fs.BoolVar(&recurse, "recursion-desired", true, "set the RD bit")

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,11 +32,15 @@ const (
 	// ednsBufferSize is advertised with the DO bit: the size DNS Flag Day
 	// 2020 recommends, small enough to avoid IP fragmentation.
 	ednsBufferSize = 1232
+	// maxUDPAnswer is the largest UDP answer read; one as large is
+	// refused, since the kernel may have cut it.
+	maxUDPAnswer = 4096
 )
 
-// Run sends the query once and checks the answer against the
-// expectations. It returns when the answer is in, the timeout passes or
-// ctx is done, and closes every socket it opened before returning.
+// Run sends the query (over UDP again when no answer comes, see
+// exchangeUDP) and checks the answer against the expectations. It returns
+// when the answer is in, the timeout passes or ctx is done, and closes
+// every socket it opened before returning.
 func (c *Check) Run(ctx context.Context, env checks.Env) results.Result {
 	r := checks.Begin(Name, c.target)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -70,7 +78,7 @@ func (c *Check) run(ctx context.Context, env checks.Env, r *results.Result, d *r
 	// The resolver's own name is looked up like any target's, so that the
 	// policy sees each of its addresses at connect time, in the order
 	// every kind tries them.
-	addrs, took, err := netdial.Dialer{}.Lookup(ctx, "ip", host)
+	addrs, took, err := netdial.Dialer{Resolver: c.lookup}.Lookup(ctx, "ip", host)
 	r.Phases.DNSMS = results.Millis(took)
 	if err != nil {
 		return classify(ctx, results.LayerDNS, fmt.Errorf("resolve resolver %s: %w", host, err))
@@ -81,13 +89,14 @@ func (c *Check) run(ctx context.Context, env checks.Env, r *results.Result, d *r
 	var resp *dns.Msg
 	switch c.transport {
 	case transportUDP:
-		if resp, err = x.exchange(ctx, "udp", q); err != nil {
+		if resp, err = x.exchangeUDP(ctx, q, d); err != nil {
 			return classify(ctx, x.phase, err)
 		}
 		if resp.Truncated {
 			d.Truncated, d.Transport = true, transportTCP
 			if resp, err = x.exchange(ctx, "tcp", q); err != nil {
-				return classify(ctx, x.phase, err)
+				// The resolver answered over UDP: say why TCP was needed.
+				return classify(ctx, x.phase, fmt.Errorf("the UDP answer was truncated, and over TCP: %w", err))
 			}
 		}
 	default:
@@ -140,8 +149,9 @@ func (c *Check) query() *dns.Msg {
 type exchanger struct {
 	dialer netdial.Dialer
 	// addrs are the resolver's addresses, in the order to try them; after
-	// the first connection, only the address it reached, so that a retry
-	// over TCP asks the server that said its answer was truncated.
+	// an answer (or a TCP connection), only the address it came from, so
+	// that a retry over TCP asks the server that said its answer was
+	// truncated.
 	addrs      []netip.Addr
 	port       string
 	serverName string
@@ -150,14 +160,12 @@ type exchanger struct {
 	phase      results.Layer
 }
 
+// exchange sends q over a stream transport, tcp or tls, and reads the
+// answer.
 func (x *exchanger) exchange(ctx context.Context, transport string, q *dns.Msg) (*dns.Msg, error) {
-	network := "udp"
-	if transport != transportUDP {
-		network = "tcp"
-	}
 	x.phase = results.LayerConnect
 	start := time.Now()
-	conn, addr, err := x.dialer.Connect(ctx, network, x.addrs, x.port)
+	conn, addr, err := x.dialer.Connect(ctx, "tcp", x.addrs, x.port)
 	if addr.IsValid() {
 		x.r.Addr = addr.String()
 	}
@@ -166,14 +174,7 @@ func (x *exchanger) exchange(ctx context.Context, transport string, q *dns.Msg) 
 	}
 	defer conn.Close()
 	x.addrs = []netip.Addr{addr}
-	if uc, ok := conn.(*net.UDPConn); ok {
-		// A query is never larger than the IPv6 minimum MTU, so no packet
-		// too big can come back to read past.
-		netdial.ReportICMPErrors(uc)
-	}
-	if network == "tcp" {
-		x.r.Phases.ConnectMS += results.Millis(time.Since(start))
-	}
+	x.r.Phases.ConnectMS += results.Millis(time.Since(start))
 	// Reads and writes follow socket deadlines, not contexts: a cancelled
 	// ctx moves the deadline to now so that the run ends at once.
 	raw := conn
@@ -198,8 +199,196 @@ func (x *exchanger) exchange(ctx context.Context, transport string, q *dns.Msg) 
 	}
 	start = time.Now()
 	resp, _, err := client.ExchangeWithConnContext(ctx, q, &dns.Conn{Conn: conn})
-	x.r.Phases.TTFBMS += results.Millis(time.Since(start))
+	if answered(err) {
+		x.r.Phases.TTFBMS += results.Millis(time.Since(start))
+	}
 	return resp, err
+}
+
+// udpTries is how many queries a UDP exchange sends at most, as dig's
+// +tries=3: the check's timeout is shared among them like dig's +time.
+const udpTries = 3
+
+// errMalformed marks an answer that carries a query's id but does not
+// parse.
+var errMalformed = errors.New("malformed answer")
+
+// udpReply is what one query's socket received: an answer carrying the
+// query's id, or the error that ended its reading.
+type udpReply struct {
+	msg  *dns.Msg
+	try  int        // 1-based
+	addr netip.Addr // where the query went
+	err  error
+}
+
+// exchangeUDP asks over UDP the way a stub resolver does: when no answer
+// has come a third of the time left after the first query, it asks again,
+// and once more after another third. Each query leaves from a fresh
+// socket, a new flow an ECMP path or a NAT binding that lost the first
+// one may carry, with a fresh id; every socket is read until the end, so
+// a slow answer to an earlier query counts as well as the answer to the
+// last. A resolver with several addresses (a name) is asked at the next
+// one at each retry, as dig moves on to a server's next address, and at
+// once when an address answers with an ICMP error. A
+// datagram whose id is not its socket's query's is ignored, as a
+// resolver ignores forged answers (RFC 5452), and counted in d. An ICMP
+// error (port, host or network unreachable) from the last address to try
+// ends the exchange at once: the resolver cannot answer any query.
+func (x *exchanger) exchangeUDP(ctx context.Context, q *dns.Msg, d *results.DNSDetails) (*dns.Msg, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(checks.DefaultTimeout)
+	}
+	interval := time.Until(deadline) / udpTries
+	all := x.addrs
+	replies := make(chan udpReply, udpTries)
+	var (
+		wg      sync.WaitGroup
+		conns   []net.Conn
+		wrongID atomic.Int32
+	)
+	defer func() {
+		// Closing the sockets ends the reads, so no reader outlives the run.
+		for _, c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+		d.UDPWrongID = int(wrongID.Load())
+	}()
+	send := func() error {
+		x.phase = results.LayerConnect
+		// The next address first; Connect falls back to the others (the
+		// other family) as it does for the first query.
+		k := d.UDPQueries % len(all)
+		order := append(slices.Clone(all[k:]), all[:k]...)
+		conn, addr, err := x.dialer.Connect(ctx, "udp", order, x.port)
+		if addr.IsValid() {
+			x.r.Addr = addr.String()
+		}
+		if err != nil {
+			return err
+		}
+		conns = append(conns, conn)
+		if uc, ok := conn.(*net.UDPConn); ok {
+			// A query is never larger than the IPv6 minimum MTU, so no
+			// packet too big can come back to read past.
+			netdial.ReportICMPErrors(uc)
+		}
+		m := q.Copy()
+		if d.UDPQueries > 0 {
+			m.Id = dns.Id()
+		}
+		wire, err := m.Pack()
+		if err != nil {
+			return err
+		}
+		x.phase = results.LayerDNS
+		if _, err := conn.Write(wire); err != nil {
+			return err
+		}
+		d.UDPQueries++
+		try := d.UDPQueries
+		wg.Go(func() {
+			rep := readUDP(conn, m.Id, &wrongID)
+			rep.try, rep.addr = try, addr
+			replies <- rep
+		})
+		return nil
+	}
+
+	start := time.Now()
+	if err := send(); err != nil {
+		return nil, err
+	}
+	resend := time.NewTimer(interval)
+	defer resend.Stop()
+	for {
+		select {
+		case rep := <-replies:
+			if rep.err != nil && !answered(rep.err) && d.UDPQueries < min(len(all), udpTries) {
+				// That address cannot answer (a closed port, an unreachable
+				// route): ask the next one now rather than fail.
+				if err := send(); err != nil {
+					return nil, err
+				}
+				if d.UDPQueries < udpTries {
+					resend.Reset(interval)
+				}
+				continue
+			}
+			if answered(rep.err) {
+				x.r.Phases.TTFBMS += results.Millis(time.Since(start))
+			}
+			// The record names the address that answered (or failed), and a
+			// truncated answer is asked again there, over TCP.
+			x.r.Addr, x.addrs = rep.addr.String(), []netip.Addr{rep.addr}
+			if rep.err != nil {
+				return nil, rep.err
+			}
+			d.UDPAnswerTo = rep.try
+			return rep.msg, nil
+		case <-resend.C:
+			if err := send(); err != nil {
+				return nil, err
+			}
+			if d.UDPQueries < udpTries {
+				resend.Reset(interval)
+			}
+		case <-ctx.Done():
+			what := "query"
+			if d.UDPQueries > 1 {
+				what = "queries"
+			}
+			ignored := ""
+			switch n := wrongID.Load(); n {
+			case 0:
+			case 1:
+				ignored = "; 1 answer with a wrong id ignored"
+			default:
+				ignored = fmt.Sprintf("; %d answers with a wrong id ignored", n)
+			}
+			return nil, fmt.Errorf("no answer to %d %s over UDP in %s%s: %w",
+				d.UDPQueries, what, time.Since(start).Round(time.Millisecond), ignored, ctx.Err())
+		}
+	}
+}
+
+// answered reports whether an exchange that returned err got an answer
+// from the resolver, even one that did not parse: only then is there a
+// first byte to time. A timeout, a refused port or an unreachable route
+// has none, and a ttfb_ms would be a lie.
+func answered(err error) bool {
+	var dnsErr *dns.Error
+	return err == nil || errors.Is(err, errMalformed) || errors.As(err, &dnsErr)
+}
+
+// readUDP reads conn until a datagram carries id, and returns it parsed.
+// Datagrams with another id are counted in wrongID and skipped. It returns
+// the read's error when conn fails or is closed.
+func readUDP(conn net.Conn, id uint16, wrongID *atomic.Int32) udpReply {
+	// The query allows 512 bytes, or ednsBufferSize; a server may send
+	// more, and the buffer leaves room for that (the common EDNS0 limit)
+	// without costing every run 64 KiB.
+	buf := make([]byte, maxUDPAnswer)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return udpReply{err: err}
+		}
+		if n < 2 || binary.BigEndian.Uint16(buf) != id {
+			wrongID.Add(1)
+			continue
+		}
+		if n == len(buf) {
+			return udpReply{err: fmt.Errorf("%w: a UDP answer of %d bytes or more, beyond what the query allowed", errMalformed, n)}
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			return udpReply{err: fmt.Errorf("%w: %w", errMalformed, err)}
+		}
+		return udpReply{msg: m}
+	}
 }
 
 func (x *exchanger) tlsConfig() *tls.Config {
@@ -233,16 +422,18 @@ func classify(ctx context.Context, phase results.Layer, err error) *results.Erro
 		return results.Fail(results.LayerConnect, results.CodeRefused, "%v", err)
 	}
 	// Likewise a router's or firewall's host, network or prohibited
-	// unreachable: over UDP it comes back on the read of the answer, over
+	// unreachable (EACCES is an ICMPv6 prohibited, EPERM this host's own
+	// firewall): over UDP it comes back on the read of the answer, over
 	// TCP on the connect, and it is the resolver that cannot be reached
 	// either way, not a DNS failure. (Looking up the resolver's own name
 	// is DNS, and stays so.)
 	var lookupErr *net.DNSError
-	if !errors.As(err, &lookupErr) && (errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)) {
-		return results.Fail(results.LayerConnect, results.CodeUnreachable, "%v", err)
+	if !errors.As(err, &lookupErr) && (errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) {
+		return neterr.Classify(results.LayerConnect, err)
 	}
 	var dnsErr *dns.Error
-	if phase == results.LayerDNS && errors.As(err, &dnsErr) {
+	if phase == results.LayerDNS && (errors.As(err, &dnsErr) || errors.Is(err, errMalformed)) {
 		return results.Fail(results.LayerDNS, results.CodeBadResponse, "%v", err)
 	}
 	return neterr.Classify(phase, err)
@@ -252,8 +443,14 @@ func classify(ctx context.Context, phase results.Layer, err error) *results.Erro
 // expectations, in the order an operator reads them: rcode, authority,
 // number of answers, content.
 func (c *Check) evaluate(q, resp *dns.Msg, d *results.DNSDetails) *results.Error {
+	what := strings.TrimSuffix(c.name, ".") + " " + typeName(c.qtype)
+	if !resp.Response {
+		// The query itself, sent back by an echo service or a loop: no
+		// answer, so nothing of it is recorded as one.
+		return results.Fail(results.LayerDNS, results.CodeBadResponse, "%s: the reply is not a response (QR bit clear): the query came back unanswered", what)
+	}
 	d.Rcode = rcodeName(resp.Rcode)
-	d.Authoritative = resp.Authoritative
+	d.Authoritative = new(resp.Authoritative)
 	answers := make([]string, len(resp.Answer))
 	matching := 0
 	for i, rr := range resp.Answer {
@@ -269,7 +466,6 @@ func (c *Check) evaluate(q, resp *dns.Msg, d *results.DNSDetails) *results.Error
 		d.Answers = append(d.Answers, a)
 	}
 
-	what := strings.TrimSuffix(c.name, ".") + " " + typeName(c.qtype)
 	if len(resp.Question) > 0 {
 		got := resp.Question[0]
 		if !strings.EqualFold(got.Name, q.Question[0].Name) || got.Qtype != c.qtype || got.Qclass != c.qclass {

@@ -34,8 +34,12 @@ var zone = map[string][]string{
 		"www.example.test. 300 IN CNAME example.test.",
 		"example.test. 300 IN A 192.0.2.1",
 	},
-	"auth.test.":   {"auth.test. 60 IN A 192.0.2.53"},
-	"nodata.test.": {},
+	"auth.test.":    {"auth.test. 60 IN A 192.0.2.53"},
+	"nodata.test.":  {},
+	"drop1.test.":   {"drop1.test. 60 IN A 192.0.2.10"},
+	"late.test.":    {"late.test. 60 IN A 192.0.2.11"},
+	"spoof.test.":   {"spoof.test. 60 IN A 192.0.2.12"},
+	"wrongid.test.": {"wrongid.test. 60 IN A 192.0.2.13"},
 	"version.bind.": {
 		`version.bind. 0 CH TXT "picket-test"`,
 	},
@@ -44,14 +48,37 @@ var zone = map[string][]string{
 // testServer is a miekg/dns server on loopback serving zone over UDP and
 // TCP on one port (so that truncation can fall back), and over TLS on
 // another. It records the last query it received.
+//
+// Some names misbehave as networks and servers do:
+//   - drop1.test: the first query is lost, later ones are answered;
+//   - late.test: the first query is answered only once a second one has
+//     come, and the second is lost (a slow answer, not a lost one);
+//   - spoof.test: every answer is preceded by a forged one, with another
+//     id and another address, as an off-path attacker would send it;
+//   - wrongid.test: every answer carries another id than the query's.
 type testServer struct {
 	udpAddr, tlsAddr string
 	caFile           string // PEM of the CA that signed the TLS server's certificate
 	release          chan struct{}
+	lateSecond       chan struct{} // closed when late.test's second query comes
 
 	mu      sync.Mutex
 	last    *dns.Msg
 	queries int
+	byName  map[string][]seenQuery // queries received, per name
+}
+
+// seenQuery is one query as the server received it.
+type seenQuery struct {
+	id   uint16
+	from string // the client's address and port
+}
+
+// seen returns the queries received for name (fully qualified).
+func (s *testServer) seen(name string) []seenQuery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seenQuery(nil), s.byName[name]...)
 }
 
 func (s *testServer) lastQuery() (*dns.Msg, int) {
@@ -61,14 +88,35 @@ func (s *testServer) lastQuery() (*dns.Msg, int) {
 }
 
 func (s *testServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
 	s.mu.Lock()
 	s.last, s.queries = req.Copy(), s.queries+1
+	if s.byName == nil {
+		s.byName = map[string][]seenQuery{}
+	}
+	s.byName[name] = append(s.byName[name], seenQuery{req.Id, w.RemoteAddr().String()})
+	nth := len(s.byName[name])
 	s.mu.Unlock()
+
+	switch {
+	case name == "drop1.test." && nth == 1:
+		return
+	case name == "late.test." && nth == 1:
+		select {
+		case <-s.lateSecond:
+		case <-s.release:
+			return
+		}
+	case name == "late.test." && nth == 2:
+		close(s.lateSecond)
+		return
+	case name == "late.test.":
+		return
+	}
 
 	m := new(dns.Msg)
 	m.SetReply(req)
-	q := req.Question[0]
-	name := strings.ToLower(q.Name)
 	switch name {
 	case "nx.test.":
 		m.Rcode = dns.RcodeNameError
@@ -114,13 +162,22 @@ func (s *testServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		m.Truncate(size)
 	}
+	switch name {
+	case "spoof.test.":
+		forged := m.Copy()
+		forged.Id++
+		forged.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 66)}}
+		_ = w.WriteMsg(forged)
+	case "wrongid.test.":
+		m.Id++
+	}
 	_ = w.WriteMsg(m)
 }
 
 // startServer starts the servers and stops them when the test ends.
 func startServer(t testing.TB) *testServer {
 	t.Helper()
-	s := &testServer{release: make(chan struct{})}
+	s := &testServer{release: make(chan struct{}), lateSecond: make(chan struct{})}
 
 	var pc net.PacketConn
 	var ln net.Listener
@@ -169,4 +226,16 @@ func startServer(t testing.TB) *testServer {
 		wg.Wait()
 	})
 	return s
+}
+
+// serveUDP serves h on pc alone (no TCP beside it) until the test ends.
+func serveUDP(t testing.TB, pc net.PacketConn, h *testServer) {
+	t.Helper()
+	srv := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { close(h.release); _ = srv.Shutdown(); <-done })
 }

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
@@ -106,6 +108,34 @@ type run struct {
 	d        *dialer
 	details  results.HTTPDetails
 	bodyDone time.Time
+	// h2c is the last clear connection opened for HTTP/2 with prior
+	// knowledge; the transport dials on goroutines of its own.
+	h2c atomic.Pointer[headConn]
+}
+
+// headConn keeps the first bytes read from a connection.
+type headConn struct {
+	net.Conn
+	mu   sync.Mutex
+	head []byte
+}
+
+func (c *headConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if k := min(n, 8-len(c.head)); k > 0 {
+		c.head = append(c.head, p[:k]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// answeredHTTP1 reports whether the server's first bytes are an HTTP/1
+// status line.
+func (c *headConn) answeredHTTP1() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.HasPrefix(c.head, []byte("HTTP/1."))
 }
 
 func (r *run) do(ctx context.Context) *results.Error {
@@ -194,6 +224,11 @@ func (r *run) do(ctx context.Context) *results.Error {
 	}
 	if n > r.cfg.maxBytes {
 		r.details.ResponseBytes = r.cfg.maxBytes
+		// The status came first, and an unexpected one (a large error
+		// page) says more about the endpoint than the body's size.
+		if fail := r.expectStatus(resp); fail != nil {
+			return fail
+		}
 		return results.Fail(results.LayerHTTP, results.CodeTooLarge, "response body larger than %d bytes", r.cfg.maxBytes)
 	}
 	if want := r.cfg.version; want == Version2 && resp.ProtoMajor != 2 || want == Version3 && resp.ProtoMajor != 3 {
@@ -204,19 +239,8 @@ func (r *run) do(ctx context.Context) *results.Error {
 
 // expect checks the response against the spec's expectations.
 func (r *run) expect(resp *http.Response, body []byte) *results.Error {
-	ok := false
-	for _, s := range r.cfg.statuses {
-		if resp.StatusCode >= s.lo && resp.StatusCode <= s.hi {
-			ok = true
-			break
-		}
-	}
-	if !ok {
-		want := make([]string, len(r.cfg.statuses))
-		for i, s := range r.cfg.statuses {
-			want[i] = s.String()
-		}
-		return results.Fail(results.LayerHTTP, results.CodeStatus, "status %d, expected %s", resp.StatusCode, strings.Join(want, ", "))
+	if fail := r.expectStatus(resp); fail != nil {
+		return fail
 	}
 	for _, h := range r.cfg.headers {
 		values := resp.Header.Values(h.name)
@@ -251,6 +275,12 @@ func (r *run) classify(ctx context.Context, err error) *results.Error {
 		return results.Fail(results.LayerHTTP, results.CodeProtocol, "%s", err)
 	}
 	e := neterr.Classify(phase, err)
+	if hc := r.h2c.Load(); hc != nil && hc.answeredHTTP1() {
+		// The HTTP/2 client reads an HTTP/1 answer to its preface as a
+		// frame header ("HTT" is a length of 4.7 MB), or gives up on the
+		// connection: either way its error does not say what happened.
+		e.Message = "the server answered in HTTP/1, not HTTP/2 with prior knowledge (h2c): " + e.Message
+	}
 	// The deadline may surface as whatever the cancelled stream reports
 	// (HTTP/2 and HTTP/3 stream resets), and the transport cancels its own
 	// dial when the request's deadline passes, so a lookup still waiting
@@ -266,6 +296,20 @@ func (r *run) classify(ctx context.Context, err error) *results.Error {
 		}
 	}
 	return e
+}
+
+// expectStatus checks the response's status against expect.status.
+func (r *run) expectStatus(resp *http.Response) *results.Error {
+	for _, s := range r.cfg.statuses {
+		if resp.StatusCode >= s.lo && resp.StatusCode <= s.hi {
+			return nil
+		}
+	}
+	want := make([]string, len(r.cfg.statuses))
+	for i, s := range r.cfg.statuses {
+		want[i] = s.String()
+	}
+	return results.Fail(results.LayerHTTP, results.CodeStatus, "status %d, expected %s", resp.StatusCode, strings.Join(want, ", "))
 }
 
 // tlsConfig builds the run's TLS client config, reading the CA file.
@@ -289,8 +333,22 @@ func (r *run) transport(tlsConf *tls.Config) http.RoundTripper {
 		conf.NextProtos = []string{http3.NextProtoH3}
 		return &h3RoundTripper{d: r.d, tr: r.tr, tlsConf: conf, h3: http3.Transport{MaxResponseHeaderBytes: maxResponseHeaderBytes}}
 	}
+	dial := r.d.DialContext
+	if r.cfg.version == Version2 {
+		// Prior knowledge (h2c) over clear TCP: keep the first bytes the
+		// server sends, to tell an HTTP/1-only server from other failures.
+		dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := r.d.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			hc := &headConn{Conn: c}
+			r.h2c.Store(hc)
+			return hc, nil
+		}
+	}
 	t := &http.Transport{
-		DialContext:       r.d.DialContext,
+		DialContext:       dial,
 		TLSClientConfig:   tlsConf,
 		DisableKeepAlives: true,
 		// A prober measures the path to the target itself: no proxy.

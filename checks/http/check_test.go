@@ -113,6 +113,16 @@ func wantAddr(addr string) func(*testing.T, results.Result, results.HTTPDetails)
 	}
 }
 
+// wantMessage wants the record's error message to contain text.
+func wantMessage(text string) func(*testing.T, results.Result, results.HTTPDetails) {
+	return func(t *testing.T, r results.Result, _ results.HTTPDetails) {
+		t.Helper()
+		if r.Error == nil || !strings.Contains(r.Error.Message, text) {
+			t.Errorf("error %v, want a message containing %q", r.Error, text)
+		}
+	}
+}
+
 // wantFinalURLBounded wants a final_url that starts with prefix and is no
 // longer than a target may be, whatever the length the server sent.
 func wantFinalURLBounded(prefix string) func(*testing.T, results.Result, results.HTTPDetails) {
@@ -179,6 +189,10 @@ func TestRunHTTP1(t *testing.T) {
 			}},
 		{name: "body over max_bytes", target: base + "/bytes/101", spec: `{"max_bytes":100}`,
 			layer: results.LayerHTTP, code: results.CodeTooLarge},
+		// The status is known before the body: an outage's large error
+		// page is the outage, not a body too large.
+		{name: "error status with a body over max_bytes", target: base + "/bytes/101?status=503", spec: `{"max_bytes":100}`,
+			layer: results.LayerHTTP, code: results.CodeStatus, check: wantDetails(503, "1.1", 0)},
 		{name: "redirects counted", target: base + "/redirect/2", check: all(wantDetails(200, "1.1", 3),
 			func(t *testing.T, _ results.Result, d results.HTTPDetails) {
 				if d.FinalURL != base+"/ok" {
@@ -270,6 +284,11 @@ func TestRunH2C(t *testing.T) {
 	runCases(t, []runCase{
 		{name: "prior knowledge", target: base + "/echo", spec: `{"http_version":"2","expect":{"body":"proto=HTTP/2.0"}}`, check: wantDetails(200, "2", 0)},
 		{name: "auto stays on 1.1 in clear", target: base + "/ok", check: wantDetails(200, "1.1", 0)},
+		// A server without h2c answers the preface in HTTP/1.1, which the
+		// HTTP/2 client reads as a frame header: say so, not only "frame
+		// too large".
+		{name: "server without h2c", target: startHTTP(t, false).URL + "/ok", spec: `{"http_version":"2"}`,
+			layer: results.LayerHTTP, code: results.CodeProtocol, check: wantMessage("the server answered in HTTP/1, not HTTP/2")},
 	})
 }
 
@@ -304,9 +323,16 @@ func TestRunHTTP3(t *testing.T) {
 			layer: results.LayerHTTP, code: results.CodeTimeout},
 		{name: "body timeout", target: base + "/slowbody", spec: `{` + h3 + `}`, timeout: slow,
 			layer: results.LayerHTTP, code: results.CodeTimeout},
-		{name: "refused", target: "https://" + closedUDPPort(t) + "/", spec: `{` + h3 + `}`, layer: results.LayerConnect, code: results.CodeRefused},
+		// A server with HTTPS over TCP alone: the message says why there
+		// is no HTTP/3, not only what the socket said.
+		{name: "refused", target: "https://" + closedUDPPort(t) + "/", spec: `{` + h3 + `}`, layer: results.LayerConnect, code: results.CodeRefused,
+			check: wantMessage("no HTTP/3: nothing listens on UDP")},
 		{name: "no answer", target: "https://" + startSilentUDP(t) + "/", spec: `{` + h3 + `}`, timeout: 300 * time.Millisecond,
-			layer: results.LayerConnect, code: results.CodeTimeout},
+			layer: results.LayerConnect, code: results.CodeTimeout, check: wantMessage("no HTTP/3: no answer to QUIC Initial packets")},
+		// Datagrams come back, but not in QUIC: still no QUIC server, and
+		// its first datagram does not end the connect phase.
+		{name: "a UDP service that is not QUIC", target: "https://" + startNotQUICUDP(t) + "/", spec: `{` + h3 + `}`, timeout: 300 * time.Millisecond,
+			layer: results.LayerConnect, code: results.CodeTimeout, check: wantMessage("datagrams that are not QUIC")},
 	})
 }
 
@@ -375,12 +401,12 @@ func TestRunConnectTimeout(t *testing.T) {
 // QUIC socket is opened on the calling goroutine, in the lab's namespace,
 // while net/http dials TCP from goroutines of its own.)
 func TestHTTP3RouterUnreachable(t *testing.T) {
-	for _, dst := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable} {
+	for _, dst := range []string{netlab.HostUnreachable, netlab.Prohibited, netlab.NetUnreachable, netlab.Prohibited6, netlab.NetUnreachable6} {
 		t.Run(dst, func(t *testing.T) {
 			h1 := netlab.RejectingRouter(t)
 			var rec results.Result
 			if err := h1.Do(func() error {
-				rec, _ = runOnce(t, runCase{target: "https://" + dst + "/", spec: `{"http_version":"3"}`, timeout: 3 * time.Second})
+				rec, _ = runOnce(t, runCase{target: "https://" + net.JoinHostPort(dst, "443") + "/", spec: `{"http_version":"3"}`, timeout: 3 * time.Second})
 				return nil
 			}); err != nil {
 				t.Fatal(err)
@@ -435,4 +461,26 @@ func TestHTTP3PacketTooBig(t *testing.T) {
 			t.Fatalf("got %v, %d bytes; want the whole body", rec.Error, d.ResponseBytes)
 		}
 	}
+}
+
+// A dual-stack name whose preferred address swallows QUIC (broken IPv6,
+// a firewall dropping UDP) while the other answers: HTTP/3 moves on to the
+// next address, as a browser does, instead of spending the whole timeout
+// on the first and failing a site its users reach.
+func TestHTTP3FallsBackPastASilentAddress(t *testing.T) {
+	ca := newCA(t)
+	base := startH3(t, ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "dual.test"))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "https://"))
+	p, _ := strconv.Atoi(port)
+	silent, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback, Port: p})
+	if err != nil {
+		t.Skipf("[::1]:%d is taken: %v", p, err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	resolver := dnsServer(t, map[string][]net.IP{"dual.test.": {net.IPv6loopback, net.ParseIP("127.0.0.1")}})
+	runCases(t, []runCase{
+		{name: "silent IPv6, working IPv4", target: "https://dual.test:" + port + "/ok", resolver: resolver, timeout: 5 * time.Second,
+			spec:  `{"http_version":"3","prefer_ip":"6","ca_file":"` + ca.pemFile + `"}`,
+			check: all(wantDetails(200, "3", 0), wantAddr("127.0.0.1"))},
+	})
 }

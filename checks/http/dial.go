@@ -3,13 +3,16 @@ package httpcheck
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -239,10 +242,18 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 	return conn, nil
 }
 
+// quicFallbackAfter is how long an HTTP/3 attempt waits for the server's
+// first datagram before the next address is tried: a few of quic-go's
+// Initial retransmissions, and several round trips of the longest paths.
+const quicFallbackAfter = time.Second
+
 // dialQUIC opens a QUIC connection for HTTP/3 to host:port. The addresses
-// are tried one after the other (QUIC has no cheap connect to race). Each
-// attempt gets its own connected UDP socket, so an ICMP port unreachable
-// surfaces as a refusal instead of a silent timeout.
+// are tried one after the other (QUIC has no cheap connect to race); an
+// address that has sent back no QUIC datagram after quicFallbackAfter is
+// given up for the next one, as a browser falls back past a broken IPv6,
+// and the last address gets the rest of the run. Each attempt gets its own
+// connected UDP socket, so an ICMP port unreachable surfaces as a refusal
+// instead of a silent timeout.
 //
 // Timings: connect runs from the first Initial packet sent to the first
 // datagram received from the server (one round trip, like a TCP
@@ -259,8 +270,12 @@ func (d *dialer) dialQUIC(ctx context.Context, host, port string, tlsConf *tls.C
 		return nil, fmt.Errorf("bad port %q", port)
 	}
 	var first error
-	for _, a := range addrs {
-		conn, err := d.dialQUICAddr(ctx, netip.AddrPortFrom(a, uint16(p)), tlsConf)
+	for i, a := range addrs {
+		var answerWithin time.Duration // none for the last address
+		if i < len(addrs)-1 {
+			answerWithin = quicFallbackAfter
+		}
+		conn, err := d.dialQUICAddr(ctx, netip.AddrPortFrom(a, uint16(p)), tlsConf, answerWithin)
 		if err == nil {
 			return conn, nil
 		}
@@ -274,7 +289,9 @@ func (d *dialer) dialQUIC(ctx context.Context, host, port string, tlsConf *tls.C
 	return nil, first
 }
 
-func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *tls.Config) (*quic.Conn, error) {
+// dialQUICAddr makes one attempt at ap. With answerWithin > 0 the attempt
+// is given up when no QUIC datagram has come back by then.
+func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *tls.Config, answerWithin time.Duration) (*quic.Conn, error) {
 	d.tr.enter(results.LayerConnect)
 	d.tr.tried(ap.Addr())
 	if err := d.netDialer.Policy.Check(ap.Addr()); err != nil {
@@ -295,7 +312,8 @@ func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *t
 			d.tr.tlsStarted()
 		})
 	}
-	qt := &quic.Transport{Conn: &firstReadConn{conn: udp, first: answered}}
+	frc := &firstReadConn{conn: udp, first: answered}
+	qt := &quic.Transport{Conn: frc}
 	if !d.keep(udp) || !d.keep(qt) {
 		return nil, errRunOver
 	}
@@ -311,7 +329,23 @@ func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *t
 		cfg.HandshakeIdleTimeout = time.Until(dl) + time.Second
 		cfg.MaxIdleTimeout = cfg.HandshakeIdleTimeout
 	}
-	conn, err := qt.Dial(ctx, net.UDPAddrFromAddrPort(ap), tlsConf, cfg)
+	// quic-go uses the context for the handshake only, so cancelling it
+	// once Dial has returned leaves the connection be.
+	attempt, cancelAttempt := context.WithCancel(ctx)
+	defer cancelAttempt()
+	gaveUp := false
+	if answerWithin > 0 {
+		timer := time.AfterFunc(answerWithin, func() {
+			if !frc.seen.Load() {
+				cancelAttempt()
+			}
+		})
+		defer timer.Stop()
+	}
+	conn, err := qt.Dial(attempt, net.UDPAddrFromAddrPort(ap), tlsConf, cfg)
+	if err != nil && ctx.Err() == nil && attempt.Err() != nil {
+		gaveUp = true
+	}
 	if d.tr.current() != results.LayerTLS {
 		// Not a datagram back: all of it was connect.
 		once.Do(func() { d.tr.add(&d.tr.connect, time.Since(start)) })
@@ -322,6 +356,23 @@ func (d *dialer) dialQUICAddr(ctx context.Context, ap netip.AddrPort, tlsConf *t
 	if err != nil {
 		if d.tr.current() == results.LayerTLS {
 			d.tr.tlsDone(err)
+			return nil, err
+		}
+		// Nothing came back: say what that means for HTTP/3, since a
+		// server that serves HTTPS over TCP alone is the common case.
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("no HTTP/3: nothing listens on UDP %s (ICMP port unreachable): %w", ap, err)
+		case ctx.Err() != nil || gaveUp:
+			other := ""
+			if n := frc.notQUIC.Load(); n > 0 {
+				other = fmt.Sprintf(" (%d datagrams that are not QUIC came back: another service listens there)", n)
+			}
+			if gaveUp {
+				// Our own fallback: a timeout of that address.
+				return nil, fmt.Errorf("no HTTP/3: no answer to QUIC Initial packets from UDP %s in %s%s: %w", ap, answerWithin, other, os.ErrDeadlineExceeded)
+			}
+			return nil, fmt.Errorf("no HTTP/3: no answer to QUIC Initial packets from UDP %s%s: %w", ap, other, err)
 		}
 		return nil, err
 	}
@@ -345,6 +396,28 @@ func (q quicCloser) Close() error { return q.c.CloseWithError(0, "") }
 type firstReadConn struct {
 	conn  *net.UDPConn
 	first func()
+	// seen is set at the server's first datagram; notQUIC counts the
+	// datagrams before it that came
+	// back in no QUIC version's long header: another service on the port,
+	// which is no sign of a server.
+	seen    atomic.Bool
+	notQUIC atomic.Int32
+}
+
+// isQUICLongHeader reports whether a datagram starts with a QUIC long
+// header of a known version, as a server's first answer (Initial, Retry or
+// Version Negotiation) does.
+func isQUICLongHeader(p []byte) bool {
+	if len(p) < 5 || p[0]&0x80 == 0 {
+		return false
+	}
+	switch binary.BigEndian.Uint32(p[1:5]) {
+	case 0, // Version Negotiation
+		0x00000001, // QUIC v1, RFC 9000
+		0x6b3343cf: // QUIC v2, RFC 9369
+		return true
+	}
+	return false
 }
 
 func (c *firstReadConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -357,8 +430,14 @@ func (c *firstReadConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			// as lost).
 			continue
 		}
-		if err == nil {
-			c.first()
+		if err == nil && !c.seen.Load() {
+			if isQUICLongHeader(p[:n]) {
+				c.seen.Store(true)
+				c.first()
+			} else {
+				// Not the server's: quic-go drops it, and the connect goes on.
+				c.notQUIC.Add(1)
+			}
 		}
 		return n, addr, err
 	}

@@ -60,9 +60,11 @@ func (Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 			}
 		}
 		if maxBytes != "" {
-			if o.MaxBytes, err = piconfig.ParseByteSize(maxBytes); err != nil {
+			n, err := piconfig.ParseByteSize(maxBytes)
+			if err != nil {
 				return nil, fmt.Errorf("--max-bytes: %w", err)
 			}
+			o.MaxBytes = &n
 		}
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "max-redirects" {

@@ -79,6 +79,9 @@ func testHandler() http.Handler {
 	mux.HandleFunc("/bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		w.Header().Set("Content-Type", "application/octet-stream")
+		if code, err := strconv.Atoi(r.URL.Query().Get("status")); err == nil {
+			w.WriteHeader(code)
+		}
 		w.Write([]byte(strings.Repeat("x", n)))
 	})
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
@@ -247,6 +250,31 @@ func startSilentUDP(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
+}
+
+// startNotQUICUDP starts a UDP service on loopback that answers every
+// datagram, but not in QUIC, as a DNS server or a game server on the port
+// would, and returns its address.
+func startNotQUICUDP(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			_, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteToUDP([]byte("\x00\x01hello, this is not QUIC"), from)
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-done })
 	return c.LocalAddr().String()
 }
 

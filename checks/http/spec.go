@@ -37,8 +37,9 @@ type Options struct {
 	PreferIP string `json:"prefer_ip,omitempty"`
 	Expect   Expect `json:"expect,omitzero"`
 	// MaxBytes is the most response body bytes read (after decoding);
-	// a longer body fails with http/too_large. Default 1 MiB.
-	MaxBytes int64 `json:"max_bytes,omitempty"`
+	// a longer body fails with http/too_large. Default 1 MiB; 0 is
+	// refused rather than read as the default.
+	MaxBytes *int64 `json:"max_bytes,omitempty"`
 	// MaxRedirects is how many redirects are followed; 0 follows none.
 	// Default 10.
 	MaxRedirects *int `json:"max_redirects,omitempty"`
@@ -264,12 +265,12 @@ func (o *Options) compile(u *url.URL) (*config, error) {
 	}
 
 	switch {
-	case o.MaxBytes == 0:
+	case o.MaxBytes == nil:
 		c.maxBytes = DefaultMaxBytes
-	case o.MaxBytes < 0 || o.MaxBytes > MaxMaxBytes:
-		return nil, checks.Errorf("max_bytes", "%d is outside 1..%d", o.MaxBytes, MaxMaxBytes)
+	case *o.MaxBytes < 1 || *o.MaxBytes > MaxMaxBytes:
+		return nil, checks.Errorf("max_bytes", "%d is outside 1..%d", *o.MaxBytes, MaxMaxBytes)
 	default:
-		c.maxBytes = o.MaxBytes
+		c.maxBytes = *o.MaxBytes
 	}
 
 	c.maxRedirects = DefaultMaxRedirects

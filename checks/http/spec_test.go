@@ -47,6 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad header regex", url, `{"expect":{"headers":{"X-A":"[a"}}}`, "expect.headers.X-A", "bad regex"},
 		{"long regex", url, `{"expect":{"body_regex":"` + strings.Repeat("a", 2000) + `"}}`, "expect.body_regex", "longer than"},
 		{"negative max_bytes", url, `{"max_bytes":-1}`, "max_bytes", "outside"},
+		{"zero max_bytes is no default", url, `{"max_bytes":0}`, "max_bytes", "outside"},
 		{"huge max_bytes", url, `{"max_bytes":1099511627776}`, "max_bytes", "outside"},
 		{"max_bytes string", url, `{"max_bytes":"1MiB"}`, "max_bytes", "expected"},
 		{"negative redirects", url, `{"max_redirects":-1}`, "max_redirects", "outside"},

@@ -3,6 +3,7 @@ package icmpcheck
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
@@ -55,16 +57,18 @@ type Kind struct{}
 func (Kind) Name() string { return Name }
 
 // Options are an icmp check's options. The JSON names avoid "interval" and
-// "timeout", which are the schedule's.
+// "timeout", which are the schedule's. The numbers are pointers so that a
+// field left out takes its default while one given as 0 is refused, never
+// silently read as the default.
 type Options struct {
 	// Count is the number of echo requests.
-	Count int `json:"count,omitempty"`
+	Count *int `json:"count,omitempty"`
 	// PacketInterval is the time between two requests.
-	PacketInterval checks.Duration `json:"packet_interval,omitzero"`
+	PacketInterval *checks.Duration `json:"packet_interval,omitempty"`
 	// Size is the ICMP payload size in bytes.
-	Size int `json:"size,omitempty"`
+	Size *int `json:"size,omitempty"`
 	// Wait is how long to wait for replies after the last request.
-	Wait checks.Duration `json:"wait,omitzero"`
+	Wait *checks.Duration `json:"wait,omitempty"`
 	// MaxLoss is the largest loss (a fraction, 0..1) that still passes;
 	// nil means DefaultMaxLoss.
 	MaxLoss *float64 `json:"max_loss,omitempty"`
@@ -77,21 +81,20 @@ type Options struct {
 
 // withDefaults fills the unset options.
 func (o Options) withDefaults() Options {
-	if o.Count == 0 {
-		o.Count = DefaultCount
+	if o.Count == nil {
+		o.Count = new(DefaultCount)
 	}
-	if o.PacketInterval == 0 {
-		o.PacketInterval = checks.Duration(DefaultInterval)
+	if o.PacketInterval == nil {
+		o.PacketInterval = new(checks.Duration(DefaultInterval))
 	}
-	if o.Size == 0 {
-		o.Size = DefaultSize
+	if o.Size == nil {
+		o.Size = new(DefaultSize)
 	}
-	if o.Wait == 0 {
-		o.Wait = checks.Duration(DefaultWait)
+	if o.Wait == nil {
+		o.Wait = new(checks.Duration(DefaultWait))
 	}
 	if o.MaxLoss == nil {
-		l := DefaultMaxLoss
-		o.MaxLoss = &l
+		o.MaxLoss = new(DefaultMaxLoss)
 	}
 	if o.Mode == "" {
 		o.Mode = ModeAuto
@@ -99,16 +102,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// validate checks options that withDefaults filled.
 func (o Options) validate() error {
 	switch {
-	case o.Count < 1 || o.Count > maxCount:
-		return checks.Errorf("count", "%d is outside 1..%d", o.Count, maxCount)
+	case *o.Count < 1 || *o.Count > maxCount:
+		return checks.Errorf("count", "%d is outside 1..%d", *o.Count, maxCount)
 	case o.PacketInterval.Std() < minInterval || o.PacketInterval.Std() > maxInterval:
-		return checks.Errorf("packet_interval", "%s is outside %s..%s", o.PacketInterval, minInterval, maxInterval)
-	case o.Size < minSize || o.Size > maxSize:
-		return checks.Errorf("size", "%d is outside %d..%d bytes", o.Size, minSize, maxSize)
+		return checks.Errorf("packet_interval", "%s is outside %s..%s", *o.PacketInterval, minInterval, maxInterval)
+	case *o.Size < minSize || *o.Size > maxSize:
+		return checks.Errorf("size", "%d is outside %d..%d bytes", *o.Size, minSize, maxSize)
 	case o.Wait.Std() < time.Millisecond || o.Wait.Std() > maxWait:
-		return checks.Errorf("wait", "%s is outside 1ms..%s", o.Wait, maxWait)
+		return checks.Errorf("wait", "%s is outside 1ms..%s", *o.Wait, maxWait)
 	case *o.MaxLoss < 0 || *o.MaxLoss > 1:
 		return checks.Errorf("max_loss", "%v is outside 0..1 (a fraction: 0.2 is 20%%)", *o.MaxLoss)
 	case o.Mode != ModeAuto && o.Mode != ModePrivileged && o.Mode != ModeUnprivileged:
@@ -137,8 +141,8 @@ func (Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	if need := time.Duration(o.Count-1) * o.PacketInterval.Std(); need >= timeout {
-		return nil, checks.Errorf("count", "%d requests %s apart take %s, not less than the timeout %s", o.Count, o.PacketInterval, need, timeout)
+	if need := time.Duration(*o.Count-1) * o.PacketInterval.Std(); need >= timeout {
+		return nil, checks.Errorf("count", "%d requests %s apart take %s, not less than the timeout %s", *o.Count, *o.PacketInterval, need, timeout)
 	}
 	return &Check{target: target, host: host, opts: o, timeout: timeout}, nil
 }
@@ -204,20 +208,23 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 	if err != nil {
 		return nil, addr.String(), results.Fail(results.LayerICMP, results.CodePermission, "%s", err)
 	}
+	if err := sendable(addr); err != nil {
+		return &results.ICMPDetails{Privileged: privileged}, addr.String(), err
+	}
 
 	p := probing.New(addr.String())
 	p.SetIPAddr(&net.IPAddr{IP: addr.AsSlice(), Zone: addr.Zone()})
 	p.SetPrivileged(privileged)
 	p.SetLogger(probing.NoopLogger{})
-	p.Count = c.opts.Count
+	p.Count = *c.opts.Count
 	p.Interval = c.opts.PacketInterval.Std()
-	p.Size = c.opts.Size
+	p.Size = *c.opts.Size
 	p.RecordTTLs = false
 	// End on our own a little before the deadline, so that a run cut short
 	// reports the loss it saw instead of a bare timeout.
 	deadline, _ := ctx.Deadline()
 	budget := time.Until(deadline) - 5*time.Millisecond
-	p.Timeout = min(time.Duration(c.opts.Count-1)*p.Interval+c.opts.Wait.Std(), max(budget, time.Millisecond))
+	p.Timeout = min(time.Duration(*c.opts.Count-1)*p.Interval+c.opts.Wait.Std(), max(budget, time.Millisecond))
 	var (
 		mu      sync.Mutex
 		sendErr error
@@ -238,19 +245,23 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 	var (
 		unreached     int
 		unreachedFrom netip.Addr
-		unreachedCode uint8
+		unreachedText string
 	)
 	if watch != nil {
-		unreached, unreachedFrom, unreachedCode = watch.stop()
+		unreached, unreachedFrom, unreachedText = watch.stop()
 	}
 	d := &results.ICMPDetails{
 		Sent:       st.PacketsSent,
 		Received:   st.PacketsRecv,
-		RTTMinMS:   results.Millis(st.MinRtt),
-		RTTAvgMS:   results.Millis(st.AvgRtt),
-		RTTMaxMS:   results.Millis(st.MaxRtt),
-		RTTStdDev:  results.Millis(st.StdDevRtt),
 		Privileged: privileged,
+	}
+	if st.PacketsRecv > 0 {
+		// pro-bing reports zeros when nothing came back: no round trip
+		// was measured, and the record must not say it took 0 ms.
+		d.RTTMinMS = new(results.Millis(st.MinRtt))
+		d.RTTAvgMS = new(results.Millis(st.AvgRtt))
+		d.RTTMaxMS = new(results.Millis(st.MaxRtt))
+		d.RTTStdDev = new(results.Millis(st.StdDevRtt))
 	}
 	if st.PacketsSent > 0 {
 		d.Loss = float64(st.PacketsSent-st.PacketsRecv) / float64(st.PacketsSent)
@@ -261,8 +272,15 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 		// reason (unreachable, ...) when nothing came back.
 		runErr = sendErr
 	}
+	refused := sendErr != nil && errors.Is(runErr, sendErr) &&
+		(errors.Is(sendErr, syscall.EPERM) || errors.Is(sendErr, syscall.EACCES))
 	mu.Unlock()
 	switch {
+	case refused && d.Received == 0:
+		// The socket is open, so this is no missing privilege: a firewall
+		// rule of this host dropped the echo request on its way out.
+		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeUnreachable,
+			"this host will not send to %s: %s (its firewall refused the packet)", addr, sendErr)
 	case runErr != nil && ctx.Err() != nil:
 		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeTimeout, "%s", runErr)
 	case runErr != nil:
@@ -272,7 +290,7 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 	case d.Loss > *c.opts.MaxLoss && unreached > 0:
 		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeUnreachable,
 			"%s answered %s to %d of %d echo requests; %d of %d lost (%.0f%%), more than max_loss %.0f%%",
-			unreachedFrom, unreachableText(addr.Is6(), unreachedCode), min(unreached, d.Sent), d.Sent,
+			unreachedFrom, unreachedText, min(unreached, d.Sent), d.Sent,
 			d.Sent-d.Received, d.Sent, d.Loss*100, *c.opts.MaxLoss*100)
 	case d.Loss > *c.opts.MaxLoss:
 		return d, addr.String(), results.Fail(results.LayerICMP, results.CodeLoss,
@@ -280,6 +298,29 @@ func (c *Check) run(ctx context.Context, env checks.Env, ph *results.Phases) (*r
 			d.Sent-d.Received, d.Sent, d.Loss*100, *c.opts.MaxLoss*100)
 	}
 	return d, addr.String(), nil
+}
+
+// sendable asks this host's routing table, without sending a packet,
+// whether it will send to addr: a connected UDP socket looks the route up.
+// A missing route or an unreachable one is icmp/unreachable at once, and so
+// is a prohibit route, which must be caught here: pro-bing answers the
+// EACCES of its send by setting SO_BROADCAST and trying again, forever,
+// deaf to the context, so the run would never end.
+func sendable(addr netip.Addr) *results.Error {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 9)))
+	if err == nil {
+		conn.Close()
+		return nil
+	}
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return results.Fail(results.LayerICMP, results.CodeUnreachable, "this host will not send to %s: %v (a prohibit route, or a broadcast address)", addr, err)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return results.Fail(results.LayerICMP, results.CodeUnreachable, "this host has no usable route to %s: %v", addr, err)
+	}
+	// Anything else (no socket left, ...) is for the echo requests to
+	// meet and report.
+	return nil
 }
 
 // resolve returns the address to ping, recording dns_ms for a name.
@@ -347,34 +388,43 @@ func pingGroupRange() string {
 // BindFlags registers the flags of `picket check icmp`.
 func (Kind) BindFlags(fs *flag.FlagSet) func() (json.RawMessage, error) {
 	var (
-		o        Options
-		maxLoss  float64
-		interval time.Duration
-		wait     time.Duration
+		count, size, ipVersion int
+		interval, wait         time.Duration
+		maxLoss                float64
+		mode                   string
 	)
-	fs.IntVar(&o.Count, "count", DefaultCount, "number of echo requests")
+	fs.IntVar(&count, "count", DefaultCount, "number of echo requests")
 	fs.DurationVar(&interval, "interval", DefaultInterval, "time between echo requests")
-	fs.IntVar(&o.Size, "size", DefaultSize, "ICMP payload `bytes`")
+	fs.IntVar(&size, "size", DefaultSize, "ICMP payload `bytes`")
 	fs.DurationVar(&wait, "wait", DefaultWait, "how long to wait for replies after the last request")
 	fs.Float64Var(&maxLoss, "max-loss", DefaultMaxLoss, "largest loss that passes, a `fraction` (0.2 = 20%)")
-	fs.StringVar(&o.Mode, "mode", ModeAuto, "socket: auto, privileged (raw) or unprivileged (datagram)")
-	fs.IntVar(&o.IPVersion, "ip-version", 0, "address family of the target: 4 or 6 (default: the first address)")
+	fs.StringVar(&mode, "mode", ModeAuto, "socket: auto, privileged (raw) or unprivileged (datagram)")
+	fs.IntVar(&ipVersion, "ip-version", 0, "address family of the target: 4 or 6 (default: the first address)")
 	return func() (json.RawMessage, error) {
-		o.PacketInterval = checks.Duration(interval)
-		o.Wait = checks.Duration(wait)
-		o.MaxLoss = &maxLoss
-		if err := o.validate(); err != nil {
+		// Only the flags given become options, so that they override a
+		// --spec's fields without resetting the others to the defaults.
+		var o Options
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "count":
+				o.Count = &count
+			case "interval":
+				o.PacketInterval = new(checks.Duration(interval))
+			case "size":
+				o.Size = &size
+			case "wait":
+				o.Wait = new(checks.Duration(wait))
+			case "max-loss":
+				o.MaxLoss = &maxLoss
+			case "mode":
+				o.Mode = mode
+			case "ip-version":
+				o.IPVersion = ipVersion
+			}
+		})
+		if err := o.withDefaults().validate(); err != nil {
 			return nil, err
 		}
 		return json.Marshal(o)
 	}
-}
-
-// unreachableText is what an unreachable message said, as ping words it.
-func unreachableText(v6 bool, code uint8) string {
-	text, mark := neterr.Unreachable(v6, code)
-	if mark == "" {
-		return text
-	}
-	return text + " (" + mark + ")"
 }

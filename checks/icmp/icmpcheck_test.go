@@ -45,6 +45,19 @@ func decode(t testing.TB, r results.Result) results.ICMPDetails {
 	return d
 }
 
+// wantNoRTT fails unless the record's details leave the round-trip
+// times out: with no reply there is no round trip, and a 0 would say it
+// was instant.
+func wantNoRTT(t testing.TB, r results.Result) {
+	t.Helper()
+	if bytes.Contains(r.Details, []byte("rtt_")) {
+		t.Errorf("details %s: no reply came, yet they give round-trip times", r.Details)
+	}
+	if ms, ok := r.Latency(); ok {
+		t.Errorf("Latency() = %v, true for a run without replies", ms)
+	}
+}
+
 func TestLoopbackPrivileged(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tt := range []struct{ target, mode string }{
@@ -59,8 +72,11 @@ func TestLoopbackPrivileged(t *testing.T) {
 			if d.Sent != 3 || d.Received != 3 || d.Loss != 0 || !d.Privileged {
 				t.Fatalf("details = %+v, want 3 sent and received over a raw socket", d)
 			}
-			if d.RTTMinMS <= 0 || d.RTTMinMS > d.RTTAvgMS || d.RTTAvgMS > d.RTTMaxMS || d.RTTStdDev < 0 {
-				t.Fatalf("rtts = %+v, want 0 < min <= avg <= max", d)
+			if d.RTTMinMS == nil || d.RTTAvgMS == nil || d.RTTMaxMS == nil || d.RTTStdDev == nil {
+				t.Fatalf("rtts = %+v, want all four after replies", d)
+			}
+			if *d.RTTMinMS <= 0 || *d.RTTMinMS > *d.RTTAvgMS || *d.RTTAvgMS > *d.RTTMaxMS || *d.RTTStdDev < 0 {
+				t.Fatalf("rtts = %v/%v/%v/%v, want 0 < min <= avg <= max", *d.RTTMinMS, *d.RTTAvgMS, *d.RTTMaxMS, *d.RTTStdDev)
 			}
 			if r.Addr != tt.target || r.Kind != "icmp" {
 				t.Errorf("addr, kind = %q, %q", r.Addr, r.Kind)
@@ -302,6 +318,7 @@ func TestLossAndUnreachable(t *testing.T) {
 			if tt.sent > 0 && d.Loss != 1 {
 				t.Fatalf("loss = %v, want 1", d.Loss)
 			}
+			wantNoRTT(t, r)
 		})
 	}
 	t.Run("loss within max_loss", func(t *testing.T) {
@@ -309,6 +326,9 @@ func TestLossAndUnreachable(t *testing.T) {
 		if !r.OK {
 			t.Fatalf("max_loss 1 tolerates any loss; got %v", r.Error)
 		}
+		// A run that passes with every reply lost still measured no
+		// round trip.
+		wantNoRTT(t, r)
 	})
 }
 
@@ -340,6 +360,11 @@ func TestParseErrors(t *testing.T) {
 		{"example.com", `{"count":0.5}`, "count"},
 		{"example.com", `{"count":1000}`, "count"},
 		{"example.com", `{"count":-1}`, "count"},
+		// Zero is no way to ask for the default: refused, not replaced.
+		{"example.com", `{"count":0}`, "count"},
+		{"example.com", `{"size":0}`, "size"},
+		{"example.com", `{"wait":"0s"}`, "wait"},
+		{"example.com", `{"packet_interval":"0s"}`, "packet_interval"},
 		{"example.com", `{"packet_interval":"1ms"}`, "packet_interval"},
 		{"example.com", `{"packet_interval":"soon"}`, "packet_interval"},
 		{"example.com", `{"size":8}`, "size"},
@@ -400,6 +425,26 @@ func TestBindFlags(t *testing.T) {
 	if _, err := opts(); err == nil || !strings.Contains(err.Error(), "max_loss") {
 		t.Fatalf("--max-loss 20: err = %v, want it to name max_loss", err)
 	}
+
+	// Only the flags given become options, so that they override the
+	// fields of a --spec without resetting the others to the flags'
+	// defaults.
+	fs = flag.NewFlagSet("check", flag.ContinueOnError)
+	opts = icmpcheck.Kind{}.BindFlags(fs)
+	if err := fs.Parse([]string{"--size", "200"}); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := opts(); err != nil || string(raw) != `{"size":200}` {
+		t.Fatalf("--size 200 alone: options %s, %v; want {\"size\":200}", raw, err)
+	}
+	fs = flag.NewFlagSet("check", flag.ContinueOnError)
+	opts = icmpcheck.Kind{}.BindFlags(fs)
+	if err := fs.Parse([]string{"--count", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := opts(); err == nil || !strings.Contains(err.Error(), "count: 0 is outside 1..100") {
+		t.Fatalf("--count 0: err = %v, want count refused", err)
+	}
 }
 
 func FuzzParse(f *testing.F) {
@@ -450,6 +495,76 @@ func TestRouterAnswersUnreachable(t *testing.T) {
 			if d := decode(t, r); d.Sent != 3 || d.Received != 0 || d.Loss != 1 {
 				t.Errorf("details = %+v, want 3 sent, none received", d)
 			}
+			wantNoRTT(t, r)
+		})
+	}
+}
+
+// In a routing loop the echo requests die of their TTL and a router says
+// so, as ping shows "From 198.18.2.2 icmp_seq=1 Time to live exceeded":
+// icmp/unreachable naming who answered what, not the silent loss of a
+// host that drops them.
+func TestRoutingLoop(t *testing.T) {
+	const spec = `{"count":3,"packet_interval":"20ms","wait":"300ms"}`
+	for _, tt := range []struct{ target, text string }{
+		{netlab.Looped, netlab.LoopRouterV4 + " answered time to live exceeded in transit (a routing loop?) to "},
+		{netlab.Looped6, netlab.LoopRouterV6 + " answered hop limit exceeded in transit (a routing loop?) to "},
+	} {
+		t.Run(tt.target, func(t *testing.T) {
+			h1 := netlab.RoutingLoop(t)
+			var r results.Result
+			if err := h1.Do(func() error { r = run(t, tt.target, spec, checks.Env{}); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != results.CodeUnreachable || !strings.Contains(r.Error.Message, tt.text) {
+				t.Fatalf("got %v; want icmp/unreachable saying %q", r.Error, tt.text)
+			}
+			wantNoRTT(t, r)
+		})
+	}
+}
+
+// This host's own routes or firewall refuse to send: a prohibit route
+// (EACCES) or an OUTPUT rule that drops (EPERM) is icmp/unreachable like an
+// unreachable route (EHOSTUNREACH), not icmp/permission, which means the
+// process may not open an ICMP socket.
+// pro-bing retries a send that failed with EACCES forever, whatever the
+// context says: the run must not get that far, and the test fails rather
+// than hangs if it does.
+func TestLocalRouteRefuses(t *testing.T) {
+	const spec = `{"count":2,"packet_interval":"20ms","wait":"100ms"}`
+	h1 := netlab.RejectingRouter(t)
+	h1.IP("route", "add", "prohibit", "198.18.55.0/24")
+	h1.IP("route", "add", "unreachable", "198.18.56.0/24")
+	h1.IP("-6", "route", "add", "prohibit", "2001:db8:55::/64")
+	// This host's firewall drops its echo requests on the way out: the
+	// send fails with EPERM, which is no missing privilege.
+	h1.Iptables(false, "-A", "OUTPUT", "-d", "198.18.57.0/24", "-p", "icmp", "-j", "DROP")
+	for _, target := range []string{"198.18.55.1", "198.18.56.1", "2001:db8:55::1", "198.18.57.1"} {
+		t.Run(target, func(t *testing.T) {
+			c, err := icmpcheck.Kind{}.Parse(target, json.RawMessage(spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan results.Result, 1)
+			go func() {
+				_ = h1.Do(func() error {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					done <- c.Run(ctx, checks.Env{})
+					return nil
+				})
+			}()
+			var r results.Result
+			select {
+			case r = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the run did not end 15s past its timeout: pro-bing is retrying a refused send")
+			}
+			if r.OK || r.Error.Layer != results.LayerICMP || r.Error.Code != results.CodeUnreachable || !strings.Contains(r.Error.Message, "this host") {
+				t.Fatalf("got %v; want icmp/unreachable saying this host will not send", r.Error)
+			}
+			wantNoRTT(t, r)
 		})
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"sync"
 
 	"golang.org/x/net/icmp"
+
+	"github.com/picketnet/picket/checks/neterr"
 )
 
 // unreachWatch watches, on a raw socket of its own, for the destination
-// unreachable messages that routers on the way (or the target) send back
-// for a run's echo requests. pro-bing reads only echo replies, so without
+// unreachable and time exceeded messages that routers on the way (or the
+// target) send back for a run's echo requests. pro-bing reads only echo replies, so without
 // it a router saying "no route" (ping's "Destination Net Unreachable")
 // would look the same as a host that silently drops every packet.
 //
@@ -28,19 +30,22 @@ type unreachWatch struct {
 	stopped chan struct{}
 
 	mu    sync.Mutex
-	count int        // echo requests answered with destination unreachable
+	count int        // echo requests answered with destination unreachable or time exceeded
 	from  netip.Addr // the sender of the first of them
+	typ   uint8      // its ICMP type
 	code  uint8
 }
 
 // ICMP message types this file reads.
 const (
-	icmp4Unreachable = 3
-	icmp6Unreachable = 1
-	icmp4Echo        = 8
-	icmp6Echo        = 128
-	protoICMP        = 1
-	protoICMPv6      = 58
+	icmp4Unreachable  = 3
+	icmp6Unreachable  = 1
+	icmp4TimeExceeded = 11
+	icmp6TimeExceeded = 3
+	icmp4Echo         = 8
+	icmp6Echo         = 128
+	protoICMP         = 1
+	protoICMPv6       = 58
 )
 
 // watchUnreachable opens the raw socket and starts reading; stop must be
@@ -70,14 +75,14 @@ func (w *unreachWatch) read() {
 			}
 			continue
 		}
-		code, ok := w.quotesOurs(buf[:n])
+		typ, code, ok := w.quotesOurs(buf[:n])
 		if !ok {
 			continue
 		}
 		from, _ := netip.AddrFromSlice(peer.(*net.IPAddr).IP)
 		w.mu.Lock()
 		if w.count == 0 {
-			w.from, w.code = from.Unmap(), code
+			w.from, w.typ, w.code = from.Unmap(), typ, code
 		}
 		w.count++
 		w.mu.Unlock()
@@ -85,28 +90,28 @@ func (w *unreachWatch) read() {
 }
 
 // quotesOurs reports whether msg (an ICMP message, without the IPv4
-// header) is a destination unreachable that quotes one of this run's echo
-// requests, and returns its code.
-func (w *unreachWatch) quotesOurs(msg []byte) (uint8, bool) {
+// header) is a destination unreachable or time exceeded that quotes one of
+// this run's echo requests, and returns its type and code.
+func (w *unreachWatch) quotesOurs(msg []byte) (typ, code uint8, ok bool) {
 	if len(msg) < 8 {
-		return 0, false
+		return 0, 0, false
 	}
 	quoted := msg[8:] // the header of the probe, then at least 8 bytes of it
 	var proto uint8
 	var dst netip.Addr
 	if w.v6 {
-		if msg[0] != icmp6Unreachable || len(quoted) < 40+8 {
-			return 0, false
+		if (msg[0] != icmp6Unreachable && msg[0] != icmp6TimeExceeded) || len(quoted) < 40+8 {
+			return 0, 0, false
 		}
 		proto, dst = quoted[6], netip.AddrFrom16([16]byte(quoted[24:40]))
 		quoted = quoted[40:]
 	} else {
-		if msg[0] != icmp4Unreachable || len(quoted) < 20 {
-			return 0, false
+		if (msg[0] != icmp4Unreachable && msg[0] != icmp4TimeExceeded) || len(quoted) < 20 {
+			return 0, 0, false
 		}
 		ihl := int(quoted[0]&0x0f) * 4
 		if quoted[0]>>4 != 4 || ihl < 20 || len(quoted) < ihl+8 {
-			return 0, false
+			return 0, 0, false
 		}
 		proto, dst = quoted[9], netip.AddrFrom4([4]byte(quoted[16:20]))
 		quoted = quoted[ihl:]
@@ -116,19 +121,44 @@ func (w *unreachWatch) quotesOurs(msg []byte) (uint8, bool) {
 		echo, wantProto = icmp6Echo, protoICMPv6
 	}
 	if proto != wantProto || dst != w.dst || quoted[0] != echo || binary.BigEndian.Uint16(quoted[4:6]) != w.id {
-		return 0, false
+		return 0, 0, false
 	}
-	return msg[1], true
+	return msg[0], msg[1], true
 }
 
 // stop closes the socket and returns how many echo requests were
-// answered unreachable, by whom and with which code. It is called once
-// pro-bing has waited for the replies, so the errors, which come back as
-// fast as replies would, have been read.
-func (w *unreachWatch) stop() (count int, from netip.Addr, code uint8) {
+// answered unreachable or time exceeded, by whom, and what the first of
+// those answers said. It is called once pro-bing has waited for the
+// replies, so the errors, which come back as fast as replies would, have
+// been read.
+func (w *unreachWatch) stop() (count int, from netip.Addr, text string) {
 	w.conn.Close()
 	<-w.stopped
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.count, w.from, w.code
+	if w.count == 0 {
+		return 0, netip.Addr{}, ""
+	}
+	return w.count, w.from, answerText(w.v6, w.typ, w.code)
+}
+
+// answerText says what an ICMP error of type typ and code answered, as
+// ping does.
+func answerText(v6 bool, typ, code uint8) string {
+	if (v6 && typ == icmp6TimeExceeded) || (!v6 && typ == icmp4TimeExceeded) {
+		// Code 0 is the TTL running out on the way; 1 is fragment
+		// reassembly timing out at the destination.
+		switch {
+		case code == 1:
+			return "fragment reassembly time exceeded"
+		case v6:
+			return "hop limit exceeded in transit (a routing loop?)"
+		}
+		return "time to live exceeded in transit (a routing loop?)"
+	}
+	text, mark := neterr.Unreachable(v6, code)
+	if mark == "" {
+		return text
+	}
+	return text + " (" + mark + ")"
 }

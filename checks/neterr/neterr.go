@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/picketnet/picket/checks/netdial"
 	"github.com/picketnet/picket/checks/targetpolicy"
@@ -62,6 +64,15 @@ func Classify(phase results.Layer, err error) *results.Error {
 		if phase == results.LayerICMP || phase == results.LayerPath {
 			return results.Fail(phase, results.CodePermission, "%s", msg)
 		}
+		// On a connection or a datagram, "permission denied" is no
+		// privilege this process lacks: it is how Linux reports an ICMPv6
+		// administratively prohibited (a router's or firewall's REJECT),
+		// or this host's own firewall refusing the packet (EPERM).
+		layer := phase
+		if layer != results.LayerDNS {
+			layer = results.LayerConnect
+		}
+		return results.Fail(layer, results.CodeUnreachable, "%s (administratively prohibited: a firewall refused the packet)", msg)
 	}
 	if phase == results.LayerTLS && strings.Contains(msg, "tls:") {
 		return results.Fail(results.LayerTLS, results.CodeHandshake, "%s", msg)
@@ -95,6 +106,23 @@ func IsTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// certName names the certificate an error is about, for its message.
+func certName(c *x509.Certificate) string {
+	if c == nil {
+		return ""
+	}
+	subject := c.Subject.String()
+	if len(subject) > 256 {
+		subject = strings.ToValidUTF8(subject[:256], "") + "..."
+	}
+	role := "the server's certificate"
+	if c.IsCA {
+		role = "a CA certificate of the chain"
+	}
+	return fmt.Sprintf(" (%s, subject %q, valid %s to %s)", role, subject,
+		c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+}
+
 func dnsCode(e *net.DNSError) results.Code {
 	switch {
 	case errors.Is(e, netdial.ErrNoAddress):
@@ -119,6 +147,10 @@ func classifyTLS(err error) *results.Error {
 	msg := err.Error()
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
+		// Go's message gives the dates but not whose they are: an expired
+		// intermediate reads like an expired leaf, beside details that
+		// show the leaf valid for months.
+		msg += certName(invalid.Cert)
 		switch invalid.Reason {
 		case x509.Expired:
 			// The message always says "expired or is not yet valid"; only

@@ -17,6 +17,7 @@ import (
 	"github.com/picketnet/picket/checks/targetpolicy"
 	tcpcheck "github.com/picketnet/picket/checks/tcp"
 	"github.com/picketnet/picket/checks/tls/tlstest"
+	"github.com/picketnet/picket/internal/netlab"
 	"github.com/picketnet/picket/results"
 )
 
@@ -272,4 +273,38 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil check without an error")
 		}
 	})
+}
+
+// A router's answer to the SYN (no route, an unreachable or prohibit
+// route: a firewall's REJECT) ends the connect at once as
+// connect/unreachable; a blackhole, which says nothing, is
+// connect/timeout when the run's time is up. Neither is the
+// connect/refused of a host whose port is closed.
+func TestRouterAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		dst     string
+		timeout time.Duration
+		code    results.Code
+	}{
+		{netlab.NetUnreachable, 5 * time.Second, results.CodeUnreachable},
+		{netlab.HostUnreachable, 5 * time.Second, results.CodeUnreachable},
+		{netlab.Prohibited, 5 * time.Second, results.CodeUnreachable},
+		{netlab.Prohibited6, 5 * time.Second, results.CodeUnreachable},
+		{netlab.Blackholed, 300 * time.Millisecond, results.CodeTimeout},
+	} {
+		t.Run(tt.dst, func(t *testing.T) {
+			h1 := netlab.RejectingRouter(t)
+			var r results.Result
+			if err := h1.Do(func() error {
+				r = run(t, net.JoinHostPort(tt.dst, "443"), `{}`, checks.Env{}, tt.timeout)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			wantFailure(t, r, results.LayerConnect, tt.code)
+			if r.Addr != tt.dst {
+				t.Errorf("addr %q, want %s", r.Addr, tt.dst)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package tlscheck
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -203,7 +204,15 @@ func Handshake(ctx context.Context, conn net.Conn, host string, o Options) (resu
 	}
 	_, verr := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
 	if verr != nil {
-		return d, neterr.Classify(results.LayerTLS, verr)
+		fail := neterr.Classify(results.LayerTLS, verr)
+		var unknown x509.UnknownAuthorityError
+		if errors.As(verr, &unknown) && len(st.PeerCertificates) == 1 && !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+			// Often the commonest chain fault, a missing intermediate, which
+			// browsers that fetch it (AIA) hide and other clients fail on;
+			// but a root this prober does not trust looks the same.
+			fail.Message += fmt.Sprintf(" (the server sent only its own certificate, issued by %q: an intermediate missing from the chain, or an issuer not trusted here)", truncate(leaf.Issuer.String()))
+		}
+		return d, fail
 	}
 	d.ChainVerified = true
 	if want, ok := protocolVersion(o.Expect.MinVersion); ok && st.Version < want {

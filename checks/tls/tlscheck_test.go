@@ -65,6 +65,8 @@ func TestHandshakeOutcomes(t *testing.T) {
 	local := tlstest.Leaf{CommonName: "localhost", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}
 	with := func(f func(*tlstest.Leaf)) tlstest.Leaf { l := local; f(&l); return l }
+	intermediate := ca.Intermediate(t, "Picket Test Intermediate", now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	expiredIntermediate := ca.Intermediate(t, "Picket Expired Intermediate", now.Add(-2*365*24*time.Hour), now.Add(-time.Hour))
 
 	tests := []struct {
 		name       string
@@ -77,6 +79,8 @@ func TestHandshakeOutcomes(t *testing.T) {
 		wantCode   results.Code // empty: the check passes
 		verified   bool
 		version    string
+		message    string // in the error's message
+		leafOnly   bool   // the server sends its certificate without the chain
 	}{
 		{name: "valid", leaf: local, spec: `{"expect":{"min_days_left":14,"min_version":"1.3"}}`, verified: true, version: "TLS 1.3"},
 		{name: "valid by server_name", leaf: local, spec: `{"server_name":"localhost"}`, verified: true, version: "TLS 1.3"},
@@ -86,6 +90,16 @@ func TestHandshakeOutcomes(t *testing.T) {
 			wantLayer: results.LayerTLS, wantCode: results.CodeCertNotYetValid, version: "TLS 1.3"},
 		{name: "wrong host", leaf: with(func(l *tlstest.Leaf) { l.DNSNames, l.IPs = []string{"other.example"}, nil }), spec: `{"server_name":"localhost"}`,
 			wantLayer: results.LayerTLS, wantCode: results.CodeHostnameMismatch, version: "TLS 1.3"},
+		{name: "valid through an intermediate", leaf: local, signer: intermediate, verified: true, version: "TLS 1.3"},
+		// The leaf is good for 90 days, but the chain expired with its
+		// intermediate: as expired as an expired leaf to every client.
+		{name: "expired intermediate", leaf: local, signer: expiredIntermediate, message: "Picket Expired Intermediate",
+			wantLayer: results.LayerTLS, wantCode: results.CodeCertExpired, version: "TLS 1.3"},
+		// The most common chain fault: the server sends its certificate
+		// without the intermediate that signed it. Clients that do not
+		// fetch it themselves cannot verify, and the message says why.
+		{name: "intermediate not sent", leaf: local, signer: intermediate, leafOnly: true, message: `the server sent only its own certificate, issued by "CN=Picket Test Intermediate`,
+			wantLayer: results.LayerTLS, wantCode: results.CodeCertUntrusted, version: "TLS 1.3"},
 		{name: "untrusted: other CA", leaf: local, signer: other,
 			wantLayer: results.LayerTLS, wantCode: results.CodeCertUntrusted, version: "TLS 1.3"},
 		{name: "untrusted: system roots", leaf: local, noCA: true,
@@ -107,7 +121,11 @@ func TestHandshakeOutcomes(t *testing.T) {
 			if tt.signer != nil {
 				signer = tt.signer
 			}
-			srv := tlsServer(t, signer.Issue(t, tt.leaf), tt.maxVersion)
+			cert := signer.Issue(t, tt.leaf)
+			if tt.leafOnly {
+				cert.Certificate = cert.Certificate[:1]
+			}
+			srv := tlsServer(t, cert, tt.maxVersion)
 			spec := map[string]any{}
 			if tt.spec != "" {
 				if err := json.Unmarshal([]byte(tt.spec), &spec); err != nil {
@@ -126,6 +144,9 @@ func TestHandshakeOutcomes(t *testing.T) {
 				}
 			} else {
 				wantFailure(t, r, tt.wantLayer, tt.wantCode)
+				if !strings.Contains(r.Error.Message, tt.message) {
+					t.Errorf("message %q does not name %q", r.Error.Message, tt.message)
+				}
 			}
 			// The certificate is described whether or not it passed.
 			d := details(t, r)

@@ -45,22 +45,24 @@ func New(resolver ASResolver) *Kind {
 // Name implements checks.Kind.
 func (*Kind) Name() string { return "traceroute" }
 
-// Options are the traceroute spec's own fields.
+// Options are the traceroute spec's own fields. The numbers are pointers
+// so that a field left out takes its default while a field given as 0 is
+// refused: a zero is never a silent way to ask for the default.
 type Options struct {
 	// Mode is icmp (echo requests, the default), udp or tcp (SYNs).
 	Mode string `json:"mode,omitempty"`
 	// MaxHops is the highest TTL probed (1..64, default 30).
-	MaxHops int `json:"max_hops,omitempty"`
+	MaxHops *int `json:"max_hops,omitempty"`
 	// Probes is the number of probes per TTL (1..10, default 3).
-	Probes int `json:"probes,omitempty"`
+	Probes *int `json:"probes,omitempty"`
 	// Port is the destination port (default 33434 for udp; for tcp the
 	// target's port, else 443).
-	Port int `json:"port,omitempty"`
+	Port *int `json:"port,omitempty"`
 	// Gap is the number of silent hops in a row that ends the path
 	// (default 5).
-	Gap int `json:"gap,omitempty"`
+	Gap *int `json:"gap,omitempty"`
 	// Wait is how long to wait for answers after the last probe (default 2s).
-	Wait checks.Duration `json:"wait,omitzero"`
+	Wait *checks.Duration `json:"wait,omitempty"`
 	// Family restricts name resolution to "4" or "6"; default either.
 	Family string `json:"family,omitempty"`
 }
@@ -78,12 +80,12 @@ func (k *Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) 
 			return nil, err
 		}
 	}
-	if opts.Mode == string(ModeTCP) && opts.Port == 0 {
+	if opts.Mode == string(ModeTCP) && opts.Port == nil && port != 0 {
 		// SYNs go where the service listens, as tcptraceroute HOST PORT
 		// does: to the port of host:port or of the URL (80 for http://),
 		// so that a trace of http://host:8080/ is not judged by port 443,
 		// which a firewall may drop.
-		opts.Port = port
+		opts.Port = &port
 	}
 	cfg, err := opts.config()
 	if err != nil {
@@ -100,21 +102,36 @@ func (k *Kind) Parse(target string, spec json.RawMessage) (checks.Check, error) 
 }
 
 func (o Options) config() (Config, error) {
-	cfg := Config{Mode: Mode(o.Mode), MaxHops: o.MaxHops, Probes: o.Probes, Port: o.Port, Gap: o.Gap, Wait: o.Wait.Std()}
-	switch {
-	case o.Mode != "" && o.Mode != string(ModeICMP) && o.Mode != string(ModeUDP) && o.Mode != string(ModeTCP):
+	cfg := Config{Mode: Mode(o.Mode)}
+	if o.Mode != "" && o.Mode != string(ModeICMP) && o.Mode != string(ModeUDP) && o.Mode != string(ModeTCP) {
 		return cfg, checks.Errorf("mode", "%q is not one of icmp, udp, tcp", o.Mode)
-	case o.MaxHops < 0 || o.MaxHops > MaxMaxHops:
-		return cfg, checks.Errorf("max_hops", "%d is outside 1..%d", o.MaxHops, MaxMaxHops)
-	case o.Probes < 0 || o.Probes > MaxProbes:
-		return cfg, checks.Errorf("probes", "%d is outside 1..%d", o.Probes, MaxProbes)
-	case o.Port < 0 || o.Port > 65535:
-		return cfg, checks.Errorf("port", "%d is outside 1..65535", o.Port)
-	case o.Gap < 0 || o.Gap > MaxMaxHops:
-		return cfg, checks.Errorf("gap", "%d is outside 1..%d", o.Gap, MaxMaxHops)
-	case o.Wait < 0 || o.Wait.Std() > time.Minute:
-		return cfg, checks.Errorf("wait", "%s is outside 0..1m", o.Wait)
-	case o.Family != "" && o.Family != "4" && o.Family != "6":
+	}
+	for _, f := range []struct {
+		name     string
+		v        *int
+		min, max int
+		dst      *int
+	}{
+		{"max_hops", o.MaxHops, 1, MaxMaxHops, &cfg.MaxHops},
+		{"probes", o.Probes, 1, MaxProbes, &cfg.Probes},
+		{"port", o.Port, 1, 65535, &cfg.Port},
+		{"gap", o.Gap, 1, MaxMaxHops, &cfg.Gap},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < f.min || *f.v > f.max {
+			return cfg, checks.Errorf(f.name, "%d is outside %d..%d", *f.v, f.min, f.max)
+		}
+		*f.dst = *f.v
+	}
+	if o.Wait != nil {
+		if w := o.Wait.Std(); w < time.Millisecond || w > time.Minute {
+			return cfg, checks.Errorf("wait", "%s is outside 1ms..1m", o.Wait)
+		}
+		cfg.Wait = o.Wait.Std()
+	}
+	if o.Family != "" && o.Family != "4" && o.Family != "6" {
 		return cfg, checks.Errorf("family", "%q is not 4 or 6", o.Family)
 	}
 	return cfg.withDefaults(), nil

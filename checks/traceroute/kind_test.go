@@ -28,6 +28,15 @@ func TestParseValidation(t *testing.T) {
 		{"example.com", `{"max_hops":65}`, "max_hops"},
 		{"example.com", `{"probes":11}`, "probes"},
 		{"example.com", `{"port":70000}`, "port"},
+		// Zero is no way to ask for the default: it is refused like any
+		// other value out of range, not silently replaced.
+		{"example.com", `{"max_hops":0}`, "max_hops"},
+		{"example.com", `{"max_hops":-1}`, "max_hops"},
+		{"example.com", `{"probes":0}`, "probes"},
+		{"example.com", `{"probes":-3}`, "probes"},
+		{"example.com", `{"gap":0}`, "gap"},
+		{"example.com", `{"port":0}`, "port"},
+		{"example.com", `{"wait":"0s"}`, "wait"},
 		{"example.com", `{"gap":-1}`, "gap"},
 		{"example.com", `{"wait":"2m"}`, "wait"},
 		{"example.com", `{"family":"5"}`, "family"},

@@ -509,3 +509,26 @@ func TestTraceTCPTargetPort(t *testing.T) {
 		}
 	}
 }
+
+// This host's own routing table refuses the destination (a prohibit or
+// unreachable route): no probe leaves, and the record says so at once in
+// every mode, not "no hop answered" after the wait as if the path were
+// silent.
+func TestTraceLocalRouteRefuses(t *testing.T) {
+	h1 := netlab.RejectingRouter(t)
+	h1.IP("route", "add", "prohibit", "198.18.55.0/24")
+	h1.IP("route", "add", "unreachable", "198.18.56.0/24")
+	for _, mode := range []string{"icmp", "udp", "tcp"} {
+		for dst, text := range map[string]string{
+			"198.18.55.1": "this host will not send to 198.18.55.1 (a prohibit route)",
+			"198.18.56.1": "no route to 198.18.56.1",
+		} {
+			t.Run(mode+"/"+dst, func(t *testing.T) {
+				rec, _ := runCheck(t, New(nil), h1, dst, `{"timeout":"3s","mode":"`+mode+`"}`, checks.Env{})
+				if rec.OK || rec.Error.Layer != results.LayerPath || rec.Error.Code != results.CodeNetwork || !strings.Contains(rec.Error.Message, text) {
+					t.Errorf("got %v, want path/network saying %q", rec.Error, text)
+				}
+			})
+		}
+	}
+}

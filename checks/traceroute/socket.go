@@ -2,6 +2,7 @@ package traceroute
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,7 +16,10 @@ import (
 // packet leaves.
 func sourceAddr(dst netip.Addr, port int) (netip.Addr, error) {
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(port))))
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.EACCES):
+		return netip.Addr{}, fmt.Errorf("this host will not send to %s (a prohibit route): %w", dst, err)
+	case err != nil:
 		return netip.Addr{}, fmt.Errorf("no route to %s: %w", dst, err)
 	}
 	defer c.Close()

@@ -150,6 +150,13 @@ func (t *Tracer) Trace(ctx context.Context, dst netip.Addr, cfg Config) (*Trace,
 	if !dst.IsValid() {
 		return nil, fmt.Errorf("invalid destination address")
 	}
+	// Ask the routing table first, in every mode: a destination this host
+	// has no route to, or a prohibit route for, takes probes that never
+	// leave (raw sends do not all report it), and the trace would read as
+	// a path where no hop answers.
+	if _, err := sourceAddr(dst, cfg.Port); err != nil {
+		return nil, err
+	}
 	v6 := dst.Is6()
 	l := t.v4
 	if v6 {

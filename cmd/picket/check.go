@@ -80,6 +80,12 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 
 	spec, err := buildSpec(kindName, *specJSON, *timeout, kindOptions)
 	if err != nil {
+		// A kind may check its flags as it reads them: the same bad spec
+		// as one Parse finds, and said the same way.
+		var fe *checks.FieldError
+		if errors.As(err, &fe) {
+			err = fmt.Errorf("bad spec: %w%s", err, flagHint(fs, err))
+		}
 		return fail(io, "check", exitUsage, err)
 	}
 	parsed, err := reg.Parse(target, spec)

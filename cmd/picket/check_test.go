@@ -94,6 +94,8 @@ func TestCheckDNS(t *testing.T) {
 			exitUsage, nil, `bad spec: expect.rcode: "BOGUS" is not an rcode`, ""},
 		{"hint for a nested field", []string{"check", "dns", "example.test", "--min-answers", "-3"},
 			exitUsage, nil, "expect.min_answers: -3 is outside 0..1000 (flag --min-answers)", ""},
+		{"zero is no default", []string{"check", "traceroute", "example.test", "--probes", "0"},
+			exitUsage, nil, "picket check: bad spec: probes: 0 is outside 1..10 (flag --probes)", ""},
 		{"unknown kind", []string{"check", "gopher", "x"}, exitUsage, nil, `unknown kind "gopher"; one of`, ""},
 		{"missing target", []string{"check", "dns", "--resolver", resolver}, exitUsage, nil, "want exactly one TARGET after dns, got 0", ""},
 		{"two targets", []string{"check", "dns", "a.test", "b.test"}, exitUsage, nil, "want exactly one TARGET after dns, got 2", ""},

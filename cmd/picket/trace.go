@@ -50,7 +50,7 @@ func runTrace(ctx context.Context, args []string, io stdio) int {
 	kind := traceroute.New(resolver)
 	spec, err := buildSpec(kind.Name(), "", *timeout, kindOptions)
 	if err != nil {
-		return fail(io, "trace", exitUsage, err)
+		return fail(io, "trace", exitUsage, fmt.Errorf("%w%s", err, flagHint(fs, err)))
 	}
 	parsed, err := checks.NewRegistry(kind).Parse(fs.Arg(0), spec)
 	if err != nil {

@@ -223,6 +223,16 @@ func TestRealKinds(t *testing.T) {
 			t.Errorf("http timeout over the interval: %v", err)
 		}
 	}
+	// A zero is refused, naming endpoint and field, rather than read as
+	// "the default".
+	f, err := Parse("e.yaml", []byte("endpoints:\n  - name: web\n    target: https://example.com/\n    checks:\n      - {kind: icmp}\n      - kind: traceroute\n        probes: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "e.yaml:7: endpoints[0] (web) checks[1].probes: 0 is outside 1..10"
+	if err := f.Validate(context.Background(), v); err == nil || err.Error() != want {
+		t.Errorf("traceroute probes 0:\n got %v\nwant %s", err, want)
+	}
 }
 
 func TestValidateRules(t *testing.T) {

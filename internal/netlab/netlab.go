@@ -439,3 +439,35 @@ func RejectingRouter(t testing.TB) *Node {
 	}
 	return h1
 }
+
+// Addresses of RoutingLoop's lab.
+const (
+	Looped       = "198.18.76.1"    // routed in a loop between the two routers
+	Looped6      = "2001:db8:76::1" // the same in IPv6
+	LoopRouterV4 = "198.18.2.2"     // r2, which gets the packets' last hop of TTL (from a host's 64)
+	LoopRouterV6 = "2001:db8:2::2"
+)
+
+// RoutingLoop builds, in a lab of its own, host h1 behind router r1,
+// which routes Looped (and Looped6) to router r2, which routes them back
+// to r1: every packet to them bounces until its TTL runs out and a router
+// answers time exceeded. It returns h1.
+func RoutingLoop(t testing.TB) *Node {
+	t.Helper()
+	lab := New(t)
+	h1, r1, r2 := lab.Node("h1"), lab.Node("r1"), lab.Node("r2")
+	lab.Chain([]*Node{h1, r1, r2},
+		[]string{"198.18.1.0/24", "2001:db8:1::/64"}, []string{"198.18.2.0/24", "2001:db8:2::/64"})
+	for _, r := range []struct {
+		node     *Node
+		dst, via string
+	}{
+		{h1, "198.18.76.0/24", "198.18.1.2"}, {h1, "2001:db8:76::/64", "2001:db8:1::2"},
+		{r1, "198.18.76.0/24", LoopRouterV4}, {r1, "2001:db8:76::/64", LoopRouterV6},
+		{r2, "198.18.76.0/24", "198.18.2.1"}, {r2, "2001:db8:76::/64", "2001:db8:2::1"},
+	} {
+		r.node.Route(r.dst, r.via)
+	}
+	r2.Forward() // Chain made r1 a router; r2 ends the chain
+	return h1
+}

@@ -22,6 +22,10 @@ import (
 type CA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
+	// chain is what a server sends after a leaf this CA issued: the
+	// CA's own certificate and its parents' up to the root (which is
+	// left out), none for a root.
+	chain [][]byte
 	// File is the CA's certificate in PEM, for a ca_file option.
 	File string
 }
@@ -55,6 +59,45 @@ func NewCA(t testing.TB, name string) *CA {
 		t.Fatal(err)
 	}
 	return &CA{cert: cert, key: key, File: file}
+}
+
+// Intermediate makes a CA that ca signs, valid from notBefore to
+// notAfter; the leaves it issues carry it (and its parents below the root)
+// as their chain, as a server sends them. Its File is its own
+// certificate, which a client must not be given as a root to test the
+// chain.
+func (ca *CA) Intermediate(t testing.TB, name string, notBefore, notAfter time.Time) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"Picket tests"}},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "intermediate.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &CA{cert: cert, key: key, chain: append([][]byte{der}, ca.chain...), File: file}
 }
 
 // Leaf describes a certificate to issue.
@@ -98,7 +141,7 @@ func (ca *CA) Issue(t testing.TB, l Leaf) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return tls.Certificate{Certificate: append([][]byte{der}, ca.chain...), PrivateKey: key}
 }
 
 // Server is a loopback TCP listener that hands every connection to a
