@@ -110,15 +110,7 @@ func TestRuntimeNELLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	serve(t, rt)
 	body := `[{"type":"network-error","url":"https://shop.example/","body":{"type":"tcp.refused","phase":"connection","sampling_fraction":1,"pad":"` + strings.Repeat("x", 2000) + `"}}]`
 	resp, err := http.Post(rt.URL()+"/v1/reports/nel", "application/reports+json", strings.NewReader(body))
 	if err != nil {
@@ -228,15 +220,7 @@ func TestRuntimeLimits(t *testing.T) {
 	if o := rt.Server.opt; o.MaxTeamRunsPerSecond != 7 || o.MaxTargetRunsPerSecond != 3 {
 		t.Errorf("runs a second: team %v, target %v; want limits' 7 and 3", o.MaxTeamRunsPerSecond, o.MaxTargetRunsPerSecond)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Serve(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx := serve(t, rt)
 	token, err := os.ReadFile(tokenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -262,4 +246,19 @@ func TestRuntimeLimits(t *testing.T) {
 	if _, err := team.ApplyEndpoints(ctx, "", second); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity {
 		t.Errorf("a second endpoint with limits.team_endpoints 1: %v, want a 422", err)
 	}
+}
+
+// serve runs rt until the test ends, and returns the context it serves in.
+func serve(t *testing.T, rt *Runtime) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return ctx
 }

@@ -22,12 +22,7 @@ import (
 func TestUpQuickstart(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
 	defer target.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -104,12 +99,7 @@ endpoints:
 // Without a picket.yaml, up runs on the defaults: a collector, and a
 // local prober with nothing to probe until endpoints are applied.
 func TestUpWithoutConfig(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	t.Chdir(t.TempDir())
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -209,13 +199,7 @@ func TestListenAddressInUse(t *testing.T) {
 // A store that cannot be reached is one line on stderr, exit 1, though
 // pgx puts every address it tried on a line of its own.
 func TestStoreUnreachableIsOneLine(t *testing.T) {
-	// A port nothing listens on: taken, then released.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	t.Chdir(dir)
 	file := filepath.Join(dir, "collector.yaml")
@@ -242,4 +226,15 @@ func TestOneLine(t *testing.T) {
 			t.Errorf("oneLine(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// freeAddr is a loopback address nothing listens on: taken, then released.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -98,7 +98,7 @@ func liveBatches(n int) [][]results.Result {
 
 // The server's CPU for each step of the ingest transaction of live
 // batches (as BenchmarkIngestOnly's), per result: the ids, the packs, the
-// rollup_pending and result_feed rows, the commit. It reads the CPU time
+// rollup_pending row, the commit. It reads the CPU time
 // of the session's backend from /proc, so it needs the server on this
 // machine (internal/pgtest's).
 func BenchmarkIngestSteps(b *testing.B) {
@@ -125,7 +125,7 @@ func BenchmarkIngestSteps(b *testing.B) {
 	}{
 		{"ids", func(tx pgx.Tx, rs []results.Result) error { return copyIDs(ctx, tx, "result_ids", rs, byKey(rs)) }},
 		{"packs", func(tx pgx.Tx, rs []results.Result) error { return copyPacks(ctx, tx, rs) }},
-		{"pending+feed", func(tx pgx.Tx, rs []results.Result) error { return appendPending(ctx, tx, rs) }},
+		{"pending", func(tx pgx.Tx, rs []results.Result) error { return appendPending(ctx, tx, rs) }},
 		{"commit", func(tx pgx.Tx, rs []results.Result) error { return tx.Commit(ctx) }},
 	}
 	spent := make([]time.Duration, len(steps))

@@ -19,8 +19,8 @@
 // Ingest copies a batch's ids (COPY, binary format built directly,
 // copy.go) into result_ids, sorted, then its packs into result_packs, and
 // appends one rollup_pending row holding the minute rollups of its
-// results (rollup.Deltas) and one result_feed row holding them for the
-// alert evaluator, in one transaction that returns after the commit. A
+// results (rollup.Deltas), in one transaction that returns after the
+// commit; the alert evaluator reads the packs (ResultsAfter). A
 // batch holding a record already stored fails on the unique key and takes
 // the merging path instead: its ids are copied into a per-connection
 // temporary table, then INSERT ... ON CONFLICT DO NOTHING RETURNING says

@@ -5,20 +5,18 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/picketnet/picket/results"
 )
 
-// feedMigration keeps the feed of ResultsAfter: one row per ingest
-// transaction, holding the results it stored for the first time
-// (appendPending writes it). The reader takes them from here, which costs
-// a fraction of looking each one up in results again. A row carries its
-// transaction id, which tells a reader whether it committed before or
-// after a snapshot (see ResultsAfter). The records (feedcodec.go) are
-// stored uncompressed: they are read once, soon.
+// feedMigration made the first feed of ResultsAfter (migration 10): one
+// row per ingest transaction holding the results it stored for the first
+// time, deleted once read. Migration 14 dropped it: the result packs,
+// which carry their transaction id, are the feed now, and storing every
+// result a second time cost the server a fifth of ingest.
 const feedMigration = `
 CREATE TABLE result_feed (
 	xid     xid8        NOT NULL DEFAULT pg_current_xact_id(),
@@ -65,9 +63,10 @@ func parseFeedCursor(s string) (feedCursor, error) {
 	return feedCursor{lo: parts[0], hi: parts[1], after: feedRow{parts[2], seq}}, nil
 }
 
-// ResultsAfter implements results.ResultStore. The feed has one reader,
-// the alert evaluator holding its lock: rows committed before lo are
-// deleted as it moves on.
+// ResultsAfter implements results.ResultStore. The feed is the result
+// packs (resultpacks.go): each carries the id of the transaction that
+// stored it, which tells whether it committed before or after a
+// snapshot. Nothing is deleted: retention drops packs by day.
 func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error) {
 	if cursor == "" {
 		var now string
@@ -83,22 +82,18 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 	var out []results.Result
 	var more bool
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM result_feed
-			WHERE xid < pg_snapshot_xmax($1::pg_snapshot) AND pg_visible_in_snapshot(xid, $1::pg_snapshot)`, c.lo); err != nil {
-			return err
-		}
 		if c.hi == "" {
 			if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&c.hi); err != nil {
 				return err
 			}
 		}
-		// Whole feed rows (batches) until limit results are reached, and
-		// whether there are more.
-		// xid_text, not xid: ORDER BY xid must sort the xid8, not its text.
+		// Whole packs until limit results are reached, and whether there
+		// are more. xid_text, not xid: ORDER BY xid must sort the xid8,
+		// not its text.
 		rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records, more FROM (
 			  SELECT xid, seq, records, before, max(before) OVER () >= $5 AS more FROM (
 			    SELECT xid, seq, records, sum(n) OVER (ORDER BY xid, seq) - n AS before
-			    FROM result_feed
+			    FROM result_packs
 			    WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
 			      AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
 			      AND (xid, seq) > ($3::text::xid8, $4)) numbered) counted
@@ -107,14 +102,19 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 			return err
 		}
 		defer rows.Close()
+		var raw []byte
+		strs := make(map[string]string)
 		for rows.Next() {
 			var records []byte
 			if err := rows.Scan(&c.after.xid, &c.after.seq, &records, &more); err != nil {
 				return err
 			}
-			rs, err := decodeFeedRecords(records)
+			if raw, err = s2.Decode(raw[:cap(raw)], records); err != nil {
+				return fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+			}
+			rs, err := decodeFeedRecordsOf(raw, "", strs)
 			if err != nil {
-				return fmt.Errorf("feed row %s/%d: %w", c.after.xid, c.after.seq, err)
+				return fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
 			}
 			out = append(out, rs...)
 		}
@@ -128,18 +128,6 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		c = feedCursor{lo: c.hi, after: feedRow{"0", 0}}
 	}
 	return out, c.String(), nil
-}
-
-// feedKeep is how long feed rows nobody has read are kept. Its reader
-// reads every few seconds and deletes what it has read; with alerting off
-// the feed must still not grow.
-const feedKeep = time.Hour
-
-func (s *Store) pruneFeed(ctx context.Context, now time.Time) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM result_feed WHERE at < $1`, now.Add(-feedKeep)); err != nil {
-		return fmt.Errorf("postgres: prune the result feed: %w", err)
-	}
-	return nil
 }
 
 // scanResult reads a row of resultColumns, after any leading columns

@@ -10,9 +10,9 @@ import (
 	"github.com/picketnet/picket/results"
 )
 
-// The records of a result_feed row, written by the ingest transaction
-// and read once by the alert evaluator. Every result of every batch goes
-// through both, so the form is a plain binary one that costs a fraction of
+// The records of a result pack (resultpacks.go), written by the ingest
+// transaction and read by the alert evaluator (the feed) and the
+// dashboard. Every result of every batch goes through both, so the form is a plain binary one that costs a fraction of
 // a reflective encoder (gob took a tenth of the collector's CPU): a
 // version byte, then per result its fields in a fixed order, strings as a
 // uvarint length and the bytes, integers as varints, floats as their

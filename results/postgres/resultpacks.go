@@ -76,11 +76,19 @@ CREATE TABLE result_packs (
 	n           integer     NOT NULL, -- results in records
 	failed      integer     NOT NULL, -- of which not ok
 	endpoints   text[]      NOT NULL, -- sorted, distinct
-	records     bytea       NOT NULL  -- appendFeedRecords, S2
+	records     bytea       NOT NULL, -- appendFeedRecords, S2
+	-- The feed of ResultsAfter (feed.go): the transaction that stored
+	-- the pack, and its order among that transaction's packs.
+	xid         xid8        NOT NULL DEFAULT pg_current_xact_id(),
+	seq         bigserial   NOT NULL
 ) PARTITION BY RANGE (started_min);
 ALTER TABLE result_packs ALTER COLUMN records SET STORAGE EXTERNAL;
 CREATE INDEX result_packs_endpoints ON result_packs USING gin (endpoints) WITH (gin_pending_list_limit = 256);
 CREATE INDEX result_packs_started ON result_packs (started_max);
+CREATE INDEX result_packs_feed ON result_packs (xid, seq);
+-- The packs are the feed now; what the old one held unread, a new
+-- evaluator reads from the packs when it takes over.
+DROP TABLE result_feed;
 `
 
 // packsStorage keeps a pack's records in its row up to a full page

@@ -176,9 +176,9 @@ func (s *Store) createPartitions(ctx context.Context, days []int64) error {
 
 // Ingest implements results.ResultStore. In one transaction it records
 // the ids of the batch's new results in result_ids, which makes ingest
-// idempotent, stores the results in packs (resultpacks.go), and appends
-// their rollup deltas as one rollup_pending row and the results as one
-// result_feed row. It rewrites no rollup row, so concurrent batches never
+// idempotent, stores the results in packs (resultpacks.go), which are
+// also the alert evaluator's feed, and appends their rollup deltas as one
+// rollup_pending row. It rewrites no rollup row, so concurrent batches never
 // wait for each other's rollups: Compact folds the pending deltas into
 // the rollup tables later.
 func (s *Store) Ingest(ctx context.Context, rs []results.Result) (results.IngestOutcome, error) {
@@ -273,25 +273,17 @@ func storeFresh(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
 	return appendPending(ctx, tx, fresh)
 }
 
-// appendPending records, in the ingest transaction, what the results
-// stored for the first time (fresh) need once committed: their rollup
-// deltas, as one rollup_pending row for compaction, and the results
-// themselves, as one result_feed row for alert evaluation. One round trip
-// for both.
+// appendPending records, in the ingest transaction, the rollup deltas of
+// the results stored for the first time (fresh), as one rollup_pending
+// row for compaction. (Alert evaluation reads the results themselves from
+// their packs.)
 func appendPending(ctx context.Context, tx pgx.Tx, fresh []results.Result) error {
 	blob, err := rollup.AppendDeltas(nil, rollup.Deltas(fresh))
 	if err != nil {
 		return fmt.Errorf("postgres: ingest: rollups: %w", err)
 	}
-	size := 16
-	for i := range fresh {
-		size += feedRecordSize(&fresh[i])
-	}
-	var b pgx.Batch
-	b.Queue(`INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob)
-	b.Queue(`INSERT INTO result_feed (n, records) VALUES ($1, $2)`, len(fresh), appendFeedRecords(make([]byte, 0, size), fresh))
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("postgres: ingest: pending rollups and feed: %w", err)
+	if _, err := tx.Exec(ctx, `INSERT INTO rollup_pending (deltas) VALUES ($1)`, blob); err != nil {
+		return fmt.Errorf("postgres: ingest: pending rollups: %w", err)
 	}
 	return nil
 }
@@ -765,9 +757,6 @@ func (s *Store) ApplyRetention(ctx context.Context, r results.Retention, now tim
 	}
 	today := dayOf(now)
 	if err := s.createPartitions(ctx, []int64{today, today + 1}); err != nil {
-		return err
-	}
-	if err := s.pruneFeed(ctx, now); err != nil {
 		return err
 	}
 	if r.Raw > 0 {

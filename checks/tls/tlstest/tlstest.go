@@ -68,14 +68,7 @@ func NewCA(t testing.TB, name string) *CA {
 // chain.
 func (ca *CA) Intermediate(t testing.TB, name string, notBefore, notAfter time.Time) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, serial := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"Picket tests"}},
@@ -119,14 +112,7 @@ func (ca *CA) Issue(t testing.TB, l Leaf) tls.Certificate {
 	if l.NotAfter.IsZero() {
 		l.NotAfter = time.Now().Add(90 * 24 * time.Hour)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, serial := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: l.CommonName},
@@ -233,3 +219,17 @@ func Plaintext(c net.Conn) {
 
 // Name is the CA's common name.
 func (ca *CA) Name() string { return ca.cert.Subject.CommonName }
+
+// newKey makes a certificate's key and a random serial number.
+func newKey(t testing.TB) (*ecdsa.PrivateKey, *big.Int) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, serial
+}
