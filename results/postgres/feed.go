@@ -80,45 +80,26 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		return nil, "", fmt.Errorf("postgres: result feed: %w", err)
 	}
 	var out []results.Result
-	var more bool
+	more := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if c.hi == "" {
 			if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&c.hi); err != nil {
 				return err
 			}
 		}
-		// Whole packs until limit results are reached, and whether there
-		// are more. xid_text, not xid: ORDER BY xid must sort the xid8,
-		// not its text.
-		rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records, more FROM (
-			  SELECT xid, seq, records, before, max(before) OVER () >= $5 AS more FROM (
-			    SELECT xid, seq, records, sum(n) OVER (ORDER BY xid, seq) - n AS before
-			    FROM result_packs
-			    WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
-			      AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-			      AND (xid, seq) > ($3::text::xid8, $4)) numbered) counted
-			WHERE before < $5 ORDER BY xid, seq`, c.lo, c.hi, c.after.xid, c.after.seq, max(limit, 1))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var raw []byte
-		strs := make(map[string]string)
-		for rows.Next() {
-			var records []byte
-			if err := rows.Scan(&c.after.xid, &c.after.seq, &records, &more); err != nil {
+		r := feedReader{strs: make(map[string]string)}
+		for len(out) < max(limit, 1) {
+			rs, packs, err := r.page(ctx, tx, &c)
+			if err != nil {
 				return err
 			}
-			if raw, err = s2.Decode(raw[:cap(raw)], records); err != nil {
-				return fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
-			}
-			rs, err := decodeFeedRecordsOf(raw, "", strs)
-			if err != nil {
-				return fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
-			}
 			out = append(out, rs...)
+			if packs < feedPage {
+				return nil // hi is read through
+			}
 		}
-		return rows.Err()
+		more = true
+		return nil
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: result feed: %w", err)
@@ -128,6 +109,54 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		c = feedCursor{lo: c.hi, after: feedRow{"0", 0}}
 	}
 	return out, c.String(), nil
+}
+
+// feedPage is how many packs one statement of the feed reads. Packs are
+// read in the order of the (xid, seq) index, a page at a time, until the
+// reader has its limit of results: numbering all the packs between two
+// snapshots instead (a window over their running count), as the first
+// feed did over one row per transaction, read every pack left to read at
+// every page, and took the server longer than storing them once the
+// reader was behind.
+const feedPage = 256
+
+// feedReader reads pages of the feed within one transaction.
+type feedReader struct {
+	raw  []byte
+	strs map[string]string
+}
+
+// page reads the next packs of c's snapshots after c.after, moves c.after
+// past them and returns their results and how many packs it read.
+func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor) ([]results.Result, int, error) {
+	// xid_text, not xid: ORDER BY xid must sort the xid8, not its text.
+	rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records FROM result_packs
+		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
+		  AND (xid, seq) > ($3::text::xid8, $4)
+		  AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
+		ORDER BY xid, seq LIMIT $5`, c.lo, c.hi, c.after.xid, c.after.seq, feedPage)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []results.Result
+	packs := 0
+	for rows.Next() {
+		packs++
+		var records []byte
+		if err := rows.Scan(&c.after.xid, &c.after.seq, &records); err != nil {
+			return nil, 0, err
+		}
+		if r.raw, err = s2.Decode(r.raw[:cap(r.raw)], records); err != nil {
+			return nil, 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+		}
+		rs, err := decodeFeedRecordsOf(r.raw, "", r.strs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+		}
+		out = append(out, rs...)
+	}
+	return out, packs, rows.Err()
 }
 
 // scanResult reads a row of resultColumns, after any leading columns
