@@ -89,11 +89,10 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		}
 		r := feedReader{strs: make(map[string]string)}
 		for len(out) < max(limit, 1) {
-			rs, packs, err := r.page(ctx, tx, &c)
+			packs, err := r.page(ctx, tx, &c, &out)
 			if err != nil {
 				return err
 			}
-			out = append(out, rs...)
 			if packs < feedPage {
 				return nil // hi is read through
 			}
@@ -126,9 +125,10 @@ type feedReader struct {
 	strs map[string]string
 }
 
-// page reads the next packs of c's snapshots after c.after, moves c.after
-// past them and returns their results and how many packs it read.
-func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor) ([]results.Result, int, error) {
+// page reads the next packs of c's snapshots after c.after, appends their
+// results to out, moves c.after past them and returns how many packs it
+// read.
+func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor, out *[]results.Result) (int, error) {
 	// xid_text, not xid: ORDER BY xid must sort the xid8, not its text.
 	rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records FROM result_packs
 		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
@@ -136,27 +136,24 @@ func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor) ([]resu
 		  AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
 		ORDER BY xid, seq LIMIT $5`, c.lo, c.hi, c.after.xid, c.after.seq, feedPage)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	defer rows.Close()
-	var out []results.Result
 	packs := 0
 	for rows.Next() {
 		packs++
 		var records []byte
 		if err := rows.Scan(&c.after.xid, &c.after.seq, &records); err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		if r.raw, err = s2.Decode(r.raw[:cap(r.raw)], records); err != nil {
-			return nil, 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
 		}
-		rs, err := decodeFeedRecordsOf(r.raw, "", r.strs)
-		if err != nil {
-			return nil, 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+		if *out, err = appendFeedRecordsOf(*out, r.raw, "", r.strs); err != nil {
+			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
 		}
-		out = append(out, rs...)
 	}
-	return out, packs, rows.Err()
+	return packs, rows.Err()
 }
 
 // scanResult reads a row of resultColumns, after any leading columns

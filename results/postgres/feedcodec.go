@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/picketnet/picket/results"
@@ -89,6 +90,13 @@ func decodeFeedRecords(b []byte) ([]results.Result, error) {
 // several). The strings it makes are kept in strs, and taken from there
 // when they repeat, also in the next call given the same strs.
 func decodeFeedRecordsOf(b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
+	return appendFeedRecordsOf(nil, b, endpoint, strs)
+}
+
+// appendFeedRecordsOf is decodeFeedRecordsOf appending to dst, so that a
+// reader of many packs decodes their results where it keeps them instead
+// of copying them there.
+func appendFeedRecordsOf(dst []results.Result, b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
 	d := feedDecoder{b: b, strs: strs}
 	if v := d.octet(); v != feedCodecVersion {
 		return nil, fmt.Errorf("%w: version %d", errFeedRecords, v)
@@ -99,9 +107,9 @@ func decodeFeedRecordsOf(b []byte, endpoint string, strs map[string]string) ([]r
 	if d.err != nil || n > uint64(len(d.b)/60+1) {
 		return nil, fmt.Errorf("%w: %d records in %d bytes", errFeedRecords, n, len(b))
 	}
-	var rs []results.Result
+	rs := dst
 	if endpoint == "" {
-		rs = make([]results.Result, 0, n)
+		rs = slices.Grow(rs, int(n))
 	}
 	for i := range n {
 		id, ep := d.bytes(), d.bytes()
