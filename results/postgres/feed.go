@@ -149,7 +149,7 @@ func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor, out *[]
 		if r.raw, err = s2.Decode(r.raw[:cap(r.raw)], records); err != nil {
 			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
 		}
-		if *out, err = appendFeedRecordsOf(*out, r.raw, "", r.strs); err != nil {
+		if *out, err = decodeFeedRecordsTo(*out, r.raw, "", r.strs); err != nil {
 			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
 		}
 	}

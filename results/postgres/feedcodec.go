@@ -28,39 +28,40 @@ const (
 
 var errFeedRecords = errors.New("corrupt feed records")
 
-// appendFeedRecords appends the encoding of rs to dst.
-func appendFeedRecords(dst []byte, rs []results.Result) []byte {
+// appendFeedHeader starts the encoding of n records; appendFeedRecord
+// then appends each (copyPacks writes a pack's records so).
+func appendFeedHeader(dst []byte, n int) []byte {
 	dst = append(dst, feedCodecVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(rs)))
-	for i := range rs {
-		r := &rs[i]
-		for _, s := range [...]string{r.ID, r.Endpoint, r.Team, r.Check, r.Kind, r.Vantage, r.Region, r.Provider, r.Target, r.Addr} {
-			dst = appendBytes(dst, s)
-		}
-		dst = binary.AppendUvarint(dst, uint64(r.ASN))
-		dst = binary.AppendVarint(dst, r.StartedAt.UnixNano())
-		var flags byte
-		if r.OK {
-			flags |= feedOK
-		}
-		if r.Error != nil {
-			flags |= feedHasError
-		}
-		dst = append(dst, flags)
-		if r.Error != nil {
-			dst = appendBytes(dst, string(r.Error.Layer))
-			dst = appendBytes(dst, string(r.Error.Code))
-			dst = appendBytes(dst, r.Error.Message)
-		}
-		for _, f := range [...]float64{r.DurationMS, r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS} {
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
-		}
-		dst = appendBytes(dst, r.Details)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+func appendFeedRecord(dst []byte, r *results.Result) []byte {
+	for _, s := range [...]string{r.ID, r.Endpoint, r.Team, r.Check, r.Kind, r.Vantage, r.Region, r.Provider, r.Target, r.Addr} {
+		dst = appendBytes(dst, s)
 	}
+	dst = binary.AppendUvarint(dst, uint64(r.ASN))
+	dst = binary.AppendVarint(dst, r.StartedAt.UnixNano())
+	var flags byte
+	if r.OK {
+		flags |= feedOK
+	}
+	if r.Error != nil {
+		flags |= feedHasError
+	}
+	dst = append(dst, flags)
+	if r.Error != nil {
+		dst = appendBytes(dst, string(r.Error.Layer))
+		dst = appendBytes(dst, string(r.Error.Code))
+		dst = appendBytes(dst, r.Error.Message)
+	}
+	for _, f := range [...]float64{r.DurationMS, r.Phases.DNSMS, r.Phases.ConnectMS, r.Phases.TLSMS, r.Phases.TTFBMS, r.Phases.TransferMS} {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
+	}
+	dst = appendBytes(dst, r.Details)
 	return dst
 }
 
-// feedRecordSize is at least what appendFeedRecords adds for r, for
+// feedRecordSize is at least what appendFeedRecord adds for r, for
 // sizing buffers once (the header of the records aside).
 func feedRecordSize(r *results.Result) int {
 	n := len(r.ID) + len(r.Endpoint) + len(r.Team) + len(r.Check) + len(r.Kind) + len(r.Vantage) +
@@ -77,9 +78,9 @@ func appendBytes[S ~string | ~[]byte](dst []byte, s S) []byte {
 	return append(dst, s...)
 }
 
-// decodeFeedRecords decodes what appendFeedRecords wrote. Strings that
-// repeat from record to record (team, vantage, region, check...) are
-// allocated once.
+// decodeFeedRecords decodes what appendFeedHeader and appendFeedRecord
+// wrote. Strings that repeat from record to record (team, vantage,
+// region, check...) are allocated once.
 func decodeFeedRecords(b []byte) ([]results.Result, error) {
 	return decodeFeedRecordsOf(b, "", make(map[string]string))
 }
@@ -90,13 +91,13 @@ func decodeFeedRecords(b []byte) ([]results.Result, error) {
 // several). The strings it makes are kept in strs, and taken from there
 // when they repeat, also in the next call given the same strs.
 func decodeFeedRecordsOf(b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
-	return appendFeedRecordsOf(nil, b, endpoint, strs)
+	return decodeFeedRecordsTo(nil, b, endpoint, strs)
 }
 
-// appendFeedRecordsOf is decodeFeedRecordsOf appending to dst, so that a
+// decodeFeedRecordsTo is decodeFeedRecordsOf appending to dst, so that a
 // reader of many packs decodes their results where it keeps them instead
 // of copying them there.
-func appendFeedRecordsOf(dst []results.Result, b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
+func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
 	d := feedDecoder{b: b, strs: strs}
 	if v := d.octet(); v != feedCodecVersion {
 		return nil, fmt.Errorf("%w: version %d", errFeedRecords, v)

@@ -122,3 +122,13 @@ func FuzzFeedRecords(f *testing.F) {
 		}
 	})
 }
+
+// appendFeedRecords appends the encoding of rs to dst, as copyPacks does
+// for a pack's records.
+func appendFeedRecords(dst []byte, rs []results.Result) []byte {
+	dst = appendFeedHeader(dst, len(rs))
+	for i := range rs {
+		dst = appendFeedRecord(dst, &rs[i])
+	}
+	return dst
+}
