@@ -16,11 +16,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	r := NewRegistry(st, 30*time.Second)
 	r.Now = func() time.Time { return now }
@@ -82,11 +78,7 @@ func TestRegistry(t *testing.T) {
 // quorums) for three years.
 func TestHeartbeatIntervalBound(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	const every = 30 * time.Second
 	tests := []struct {
@@ -130,4 +122,15 @@ func TestHeartbeatIntervalBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openStore opens a store of its own for the test, closed when it ends.
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -470,20 +471,13 @@ func TestMalformedAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pc.Close()
-			go func() {
-				buf := make([]byte, 512)
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil || n < 2 {
-					return
+			addr := udpReplier(t, func(q []byte) []byte {
+				if len(q) < 2 {
+					return nil
 				}
-				_, _ = pc.WriteTo(tt.reply(buf[:n]), from)
-			}()
-			r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","timeout":"2s"}`)
+				return tt.reply(q)
+			})
+			r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+addr+`","timeout":"2s"}`)
 			wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
 			if !strings.Contains(r.Error.Message, tt.text) {
 				t.Errorf("message %q lacks %q", r.Error.Message, tt.text)
@@ -635,22 +629,8 @@ func TestAnswerIDs(t *testing.T) {
 // but it is no answer (QR clear), and reading it as an empty NOERROR one
 // would say the name has no record.
 func TestQueryEchoedBack(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+pc.LocalAddr().String()+`","expect":{"min_answers":0}}`)
+	addr := udpReplier(t, func(q []byte) []byte { return q })
+	r, _ := run(t, checks.Env{}, "example.test", `{"resolver":"`+addr+`","expect":{"min_answers":0}}`)
 	wantOutcome(t, r, results.LayerDNS, results.CodeBadResponse)
 	if !strings.Contains(r.Error.Message, "not a response") {
 		t.Errorf("message %q", r.Error.Message)
@@ -736,4 +716,29 @@ func startNameServer(t *testing.T, records map[string][]string) *net.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", pc.LocalAddr().String())
 	}}
+}
+
+// udpReplier answers every datagram sent to the address it returns with
+// what reply makes of it (nothing for nil), until the test ends: a
+// resolver that is not miekg/dns's, to send what no server would.
+func udpReplier(t *testing.T, reply func(query []byte) []byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if b := reply(slices.Clone(buf[:n])); b != nil {
+				_, _ = pc.WriteTo(b, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
 }
