@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/picketnet/picket/internal/testenv"
 )
@@ -322,6 +323,11 @@ func (c *Cluster) ServerCPU() time.Duration {
 	return time.Duration(total) * time.Second / hz
 }
 
+// execer runs a statement: a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // Outage makes the database at dbURL (from Database) unavailable, as a
 // restart or a failover of the server makes it for its clients: it
 // refuses new connections and the sessions in it are ended. The other
@@ -345,15 +351,30 @@ func Outage(t testing.TB, dbURL string, keepLocks bool) (end func()) {
 		t.Fatalf("pgtest: outage: connect: %v", err)
 	}
 	ident := pgx.Identifier{db}.Sanitize()
-	if _, err := admin.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`); err != nil {
+	// New sessions are refused from the commit of the ALTER, and the
+	// open ones ended by the same transaction, just before it commits:
+	// ended after the commit, as they were, they could still answer a
+	// round in between, and the outage began twice (logged twice). A
+	// session a killed client opens in the fraction of a millisecond
+	// before the commit is ended by the second call, after it.
+	terminate := func(q execer) error {
+		_, err := q.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = $1 AND NOT ($2 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted))`,
+			db, keepLocks)
+		return err
+	}
+	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `ALTER DATABASE `+ident+` ALLOW_CONNECTIONS false`); err != nil {
+			return err
+		}
+		return terminate(tx)
+	})
+	if err == nil {
+		err = terminate(admin)
+	}
+	if err != nil {
 		admin.Close(ctx)
 		t.Fatalf("pgtest: outage: %v", err)
-	}
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = $1 AND NOT ($2 AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted))`,
-		db, keepLocks); err != nil {
-		admin.Close(ctx)
-		t.Fatalf("pgtest: outage: end sessions: %v", err)
 	}
 	var once sync.Once
 	end = func() {
