@@ -39,13 +39,8 @@ func TestServiceDatabaseOutageDoesNotMakeVantagesMissing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := pg.Database(t)
-			l, h := newLab(t), newHook(t)
-			stA, stB := openPostgres(t, url), openPostgres(t, url)
-			l.register(stA)
-			regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-			a := newTestService(t, stA, l, h.URL, regA)
-			b := newTestService(t, stB, l, h.URL, regB)
+			r := newReplicas(t)
+			url, l, h, stA, stB, regA, regB, a, b := r.url, r.l, r.h, r.stA, r.stB, r.regA, r.regB, r.a, r.b
 			l.steps(3, stA, a, b)
 			if la := metric(t, regA, "picket_alerting_leader"); la != 1 {
 				t.Fatal("a does not lead before the outage")
@@ -120,6 +115,29 @@ func TestServiceDatabaseOutageDoesNotMakeVantagesMissing(t *testing.T) {
 	}
 }
 
+// replicas is two collector replicas' alerting services on one
+// PostgreSQL database, with the lab's checks registered in it and the
+// receiver both notify.
+type replicas struct {
+	url        string
+	l          *svcLab
+	h          *hook
+	stA, stB   labStore
+	regA, regB *prometheus.Registry
+	a, b       *Service
+}
+
+func newReplicas(t *testing.T) replicas {
+	t.Helper()
+	r := replicas{url: pg.Database(t), l: newLab(t), h: newHook(t)}
+	r.stA, r.stB = openPostgres(t, r.url), openPostgres(t, r.url)
+	r.l.register(r.stA)
+	r.regA, r.regB = prometheus.NewRegistry(), prometheus.NewRegistry()
+	r.a = newTestService(t, r.stA, r.l, r.h.URL, r.regA)
+	r.b = newTestService(t, r.stB, r.l, r.h.URL, r.regB)
+	return r
+}
+
 func openPostgres(t *testing.T, url string) labStore {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), url)
@@ -186,13 +204,8 @@ func TestServiceLogsDatabaseOutageOnce(t *testing.T) {
 func TestServiceLeaderThatLostItsLockDeliversNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pg.Database(t)
-	l, h := newLab(t), newHook(t)
-	stA, stB := openPostgres(t, url), openPostgres(t, url)
-	l.register(stA)
-	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a := newTestService(t, stA, l, h.URL, regA)
-	b := newTestService(t, stB, l, h.URL, regB)
+	r := newReplicas(t)
+	url, l, h, stA, regA, regB, a, b := r.url, r.l, r.h, r.stA, r.regA, r.regB, r.a, r.b
 	// The receiver fails the first attempt: the firing waits in the outbox
 	// for its retry.
 	h.answer(http.StatusOK, http.StatusServiceUnavailable)

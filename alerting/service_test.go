@@ -691,13 +691,8 @@ func TestServiceSilenceMutesButRecords(t *testing.T) {
 func TestServiceReplicasNotifyOnceAndTakeOver(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := postgresDB(t)
-	l, h := newLab(t), newHook(t)
-	stA, stB := db(t), db(t)
-	l.register(stA)
-	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a := newTestService(t, stA, l, h.URL, regA)
-	b := newTestService(t, stB, l, h.URL, regB)
+	r := newReplicas(t)
+	l, h, stA, stB, regA, regB, a, b := r.l, r.h, r.stA, r.stB, r.regA, r.regB, r.a, r.b
 
 	// Probers post to either replica.
 	both := func(n int) {
@@ -825,17 +820,8 @@ func TestServiceOutageOutlivingMaintenancePages(t *testing.T) {
 func TestServiceReplicaThatLostItsLockStandsDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pg.Database(t)
-	open := func() labStore {
-		s, err := postgres.Open(ctx, url)
-		return opened(t, s, err)
-	}
-	l, h := newLab(t), newHook(t)
-	stA, stB := open(), open()
-	l.register(stA)
-	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
-	a := newTestService(t, stA, l, h.URL, regA)
-	b := newTestService(t, stB, l, h.URL, regB)
+	r := newReplicas(t)
+	url, l, h, stA, regA, regB, a, b := r.url, r.l, r.h, r.stA, r.regA, r.regB, r.a, r.b
 	l.steps(3, stA, a, b)
 	if la, lb := metric(t, regA, "picket_alerting_leader"), metric(t, regB, "picket_alerting_leader"); la != 1 || lb != 0 {
 		t.Fatalf("leaders: a=%v b=%v; want a alone", la, lb)
