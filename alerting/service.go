@@ -36,7 +36,7 @@ type Store interface {
 	Endpoints(ctx context.Context, team string) ([]results.Endpoint, error)
 	Vantages(ctx context.Context) ([]results.Vantage, error)
 	Query(ctx context.Context, q results.ResultQuery) ([]results.Result, error)
-	ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error)
+	ResultsAfter(ctx context.Context, dst []results.Result, cursor string, limit int) ([]results.Result, string, error)
 }
 
 // Route is a named notifier and the severities it receives.
@@ -67,8 +67,10 @@ type Service struct {
 	// leading is whether this replica holds the lock, for the delivery
 	// loop of Run, which does not touch the engine.
 	leading atomic.Bool
-	// cursor is the position in the store's result feed.
+	// cursor is the position in the store's result feed; page is the
+	// memory of the last page read from it, reused for the next.
 	cursor string
+	page   []results.Result
 	// failed says the leader's last round failed: the store may have been
 	// unreachable, and heartbeats with it (Engine.HeartbeatsLost).
 	failed bool
@@ -316,7 +318,7 @@ func (s *Service) takeOver(ctx context.Context) error {
 // of latency alerts, and places the feed's cursor before them so that
 // nothing stored meanwhile is missed.
 func (s *Service) replay(ctx context.Context, e *Engine) error {
-	_, cursor, err := s.store.ResultsAfter(ctx, "", 0)
+	_, cursor, err := s.store.ResultsAfter(ctx, nil, "", 0)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -341,11 +343,11 @@ func (s *Service) poll(ctx context.Context, now time.Time) error {
 		s.replayed = nil
 	}
 	for range maxFeedPages {
-		rs, next, err := s.store.ResultsAfter(ctx, s.cursor, feedPage)
+		rs, next, err := s.store.ResultsAfter(ctx, s.page[:0], s.cursor, feedPage)
 		if err != nil {
 			return fmt.Errorf("read new results: %w", err)
 		}
-		s.cursor = next
+		s.cursor, s.page = next, rs
 		for _, i := range byStart(rs) {
 			r := &rs[i]
 			if _, ok := s.replayed[r.ID]; !ok && now.Sub(r.StartedAt) <= maxResultAge {

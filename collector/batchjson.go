@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -25,7 +26,7 @@ type batchParser struct {
 	data []byte
 	pos  int
 	// strs interns string values within the batch.
-	strs map[string]string
+	strs *intern.Strings
 	// arena holds the records' details, so that a batch's details cost a
 	// few allocations instead of one per record. The body buffer itself is
 	// reused for the next request and cannot be referenced.
@@ -49,7 +50,7 @@ var (
 // parseBatch decodes {"results":[...]}, stopping as soon as the batch
 // passes results.MaxBatchRecords. Other top-level keys are skipped.
 func parseBatch(data []byte) (results.Batch, error) {
-	p := batchParser{data: data, strs: make(map[string]string, 64)}
+	p := batchParser{data: data, strs: intern.Bounded(maxInterned)}
 	var b results.Batch
 	p.ws()
 	if !p.consume('{') {
@@ -385,14 +386,7 @@ func (p *batchParser) string(intern bool) (string, error) {
 	if !intern {
 		return string(b), nil
 	}
-	if s, ok := p.strs[string(b)]; ok {
-		return s, nil
-	}
-	s := string(b)
-	if len(p.strs) < maxInterned {
-		p.strs[s] = s
-	}
-	return s, nil
+	return p.strs.Of(b), nil
 }
 
 // scanString moves past the string at p.pos, checking it as JSON's

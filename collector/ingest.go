@@ -120,8 +120,8 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request, v results
 	// The body is read as sent before taking a slot: it is no larger than
 	// what the prober sent, and a prober on a slow link must not hold a
 	// slot while it uploads.
-	raw := s.bodies.get()
-	defer s.bodies.put(raw)
+	raw := s.rawBodies.get()
+	defer s.rawBodies.put(raw)
 	if _, err := raw.ReadFrom(http.MaxBytesReader(w, r.Body, maxCompressedBytes)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -104,7 +104,10 @@ type Server struct {
 	auth      *authCache
 	commits   *committer
 	checks    *registeredChecks
-	bodies    bodyBuffers
+	// rawBodies and bodies hold the buffers of bodies as sent and as
+	// decompressed: kept apart, a buffer grown for one kind is not grown
+	// again for the other, several times the size.
+	rawBodies, bodies bodyBuffers
 	// ingestSlots holds a token per batch in hand (MaxIngestBatches).
 	ingestSlots chan struct{}
 	health      *outagelog.Log

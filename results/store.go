@@ -49,13 +49,15 @@ type ResultStore interface {
 	Query(ctx context.Context, q ResultQuery) ([]Result, error)
 	// ResultsAfter is the feed of stored results in the order they
 	// became visible: what alert evaluation reads, instead of querying a
-	// window of started_at again and again. It returns results committed
-	// after cursor, about limit of them (a store may end a page at a batch
-	// boundary), and the cursor to pass next time. A reader that always
+	// window of started_at again and again. It appends to dst the results
+	// committed after cursor, about limit of them (a store may end a page
+	// at a batch boundary), and returns the cursor to pass next time. A
+	// reader that passes the slice of its last page as dst, emptied,
+	// reads page after page into the same memory. A reader that always
 	// passes back the cursor it got sees each stored result exactly once,
 	// late (spooled) ones included. The empty cursor returns no results,
 	// only the cursor of "now". Cursors are opaque.
-	ResultsAfter(ctx context.Context, cursor string, limit int) ([]Result, string, error)
+	ResultsAfter(ctx context.Context, dst []Result, cursor string, limit int) ([]Result, string, error)
 	// Rollups returns rollup buckets of one resolution, oldest first.
 	Rollups(ctx context.Context, q RollupQuery) ([]Rollup, error)
 	// Availability computes the availability report from rollups.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/picketnet/picket/results/rollup"
 )
@@ -47,6 +48,20 @@ func (c *copyBuf) bytea(v []byte) {
 	}
 	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(v)))
 	c.b = append(c.b, v...)
+}
+
+// s2Bytea writes raw compressed with S2, encoding it in place.
+func (c *copyBuf) s2Bytea(raw []byte) {
+	at, most := len(c.b), s2.MaxEncodedLen(len(raw))
+	c.b = slices.Grow(c.b, 4+most)
+	dst := c.b[at+4 : at+4+most]
+	enc := s2.Encode(dst, raw)
+	c.b = binary.BigEndian.AppendUint32(c.b, uint32(len(enc)))
+	if len(enc) > 0 && &enc[0] != &dst[0] {
+		c.b = append(c.b, enc...) // not in place: s2 promises it is
+		return
+	}
+	c.b = c.b[:at+4+len(enc)]
 }
 
 func (c *copyBuf) int8(v int64) {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/s2"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -67,7 +68,7 @@ func parseFeedCursor(s string) (feedCursor, error) {
 // packs (resultpacks.go): each carries the id of the transaction that
 // stored it, which tells whether it committed before or after a
 // snapshot. Nothing is deleted: retention drops packs by day.
-func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error) {
+func (s *Store) ResultsAfter(ctx context.Context, dst []results.Result, cursor string, limit int) ([]results.Result, string, error) {
 	if cursor == "" {
 		var now string
 		if err := s.pool.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&now); err != nil {
@@ -79,7 +80,7 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: result feed: %w", err)
 	}
-	var out []results.Result
+	out := dst
 	more := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if c.hi == "" {
@@ -87,8 +88,8 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 				return err
 			}
 		}
-		r := feedReader{strs: make(map[string]string)}
-		for len(out) < max(limit, 1) {
+		r := feedReader{strs: &intern.Strings{}}
+		for len(out)-len(dst) < max(limit, 1) {
 			packs, err := r.page(ctx, tx, &c, &out)
 			if err != nil {
 				return err
@@ -122,7 +123,7 @@ const feedPage = 256
 // feedReader reads pages of the feed within one transaction.
 type feedReader struct {
 	raw  []byte
-	strs map[string]string
+	strs *intern.Strings
 }
 
 // page reads the next packs of c's snapshots after c.after, appends their

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -82,7 +83,7 @@ func appendBytes[S ~string | ~[]byte](dst []byte, s S) []byte {
 // wrote. Strings that repeat from record to record (team, vantage,
 // region, check...) are allocated once.
 func decodeFeedRecords(b []byte) ([]results.Result, error) {
-	return decodeFeedRecordsOf(b, "", make(map[string]string))
+	return decodeFeedRecordsOf(b, "", &intern.Strings{})
 }
 
 // decodeFeedRecordsOf is decodeFeedRecords of the records of endpoint
@@ -90,14 +91,14 @@ func decodeFeedRecords(b []byte) ([]results.Result, error) {
 // made into results (reading one endpoint's results from packs of
 // several). The strings it makes are kept in strs, and taken from there
 // when they repeat, also in the next call given the same strs.
-func decodeFeedRecordsOf(b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
+func decodeFeedRecordsOf(b []byte, endpoint string, strs *intern.Strings) ([]results.Result, error) {
 	return decodeFeedRecordsTo(nil, b, endpoint, strs)
 }
 
 // decodeFeedRecordsTo is decodeFeedRecordsOf appending to dst, so that a
 // reader of many packs decodes their results where it keeps them instead
 // of copying them there.
-func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs map[string]string) ([]results.Result, error) {
+func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs *intern.Strings) ([]results.Result, error) {
 	d := feedDecoder{b: b, strs: strs}
 	if v := d.octet(); v != feedCodecVersion {
 		return nil, fmt.Errorf("%w: version %d", errFeedRecords, v)
@@ -117,7 +118,7 @@ func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs m
 		if endpoint != "" && string(ep) != endpoint {
 			d.skipRecord()
 		} else {
-			rs = append(rs, results.Result{ID: string(id), Endpoint: d.intern(ep)})
+			rs = append(rs, results.Result{ID: string(id), Endpoint: d.strs.Of(ep)})
 			d.record(&rs[len(rs)-1])
 		}
 		if d.err != nil {
@@ -177,7 +178,7 @@ func (d *feedDecoder) skipRecord() {
 // read returns zero values and err is set.
 type feedDecoder struct {
 	b    []byte
-	strs map[string]string
+	strs *intern.Strings
 	err  error
 }
 
@@ -241,15 +242,5 @@ func (d *feedDecoder) string(intern bool) string {
 	if !intern {
 		return string(b)
 	}
-	return d.intern(b)
-}
-
-// intern returns b as a string, allocated once per decoder.
-func (d *feedDecoder) intern(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	d.strs[s] = s
-	return s
+	return d.strs.Of(b)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -49,7 +50,7 @@ func TestFeedRecordsRoundTrip(t *testing.T) {
 func TestFeedRecordsOfEndpoint(t *testing.T) {
 	whole := appendFeedRecords(nil, feedSamples())
 	for _, endpoint := range []string{"shop", "elsewhere", ""} {
-		got, err := decodeFeedRecordsOf(whole, endpoint, map[string]string{})
+		got, err := decodeFeedRecordsOf(whole, endpoint, &intern.Strings{})
 		if err != nil {
 			t.Fatalf("%q: %v", endpoint, err)
 		}
@@ -58,7 +59,7 @@ func TestFeedRecordsOfEndpoint(t *testing.T) {
 			t.Errorf("%q:\n got %+v\nwant %+v", endpoint, got, want)
 		}
 		for cut := range len(whole) {
-			if _, err := decodeFeedRecordsOf(whole[:cut], endpoint, map[string]string{}); !errors.Is(err, errFeedRecords) {
+			if _, err := decodeFeedRecordsOf(whole[:cut], endpoint, &intern.Strings{}); !errors.Is(err, errFeedRecords) {
 				t.Fatalf("%q, cut at %d of %d bytes: %v, want errFeedRecords", endpoint, cut, len(whole), err)
 			}
 		}
@@ -111,7 +112,7 @@ func FuzzFeedRecords(f *testing.F) {
 		// Compared as bytes: a NaN never equals itself.
 		enc := appendFeedRecords(nil, rs)
 		if len(rs) > 0 {
-			of, err := decodeFeedRecordsOf(b, rs[0].Endpoint+"x", map[string]string{})
+			of, err := decodeFeedRecordsOf(b, rs[0].Endpoint+"x", &intern.Strings{})
 			if err != nil || !bytes.Equal(appendFeedRecords(nil, of), appendFeedRecords(nil, ofEndpoint(rs, rs[0].Endpoint+"x"))) {
 				t.Fatalf("the records of one endpoint differ from those of all: %v", err)
 			}

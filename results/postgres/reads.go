@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/rollup"
 )
@@ -409,15 +410,8 @@ func foldPacks(ctx context.Context, tx pgx.Tx, q results.ReportQuery, rep *rollu
 	}
 	// The raw values, to copy each pack once into a buffer the folder
 	// recycles and to allocate each team, endpoint and check name once.
-	names := make(map[string]string)
-	name := func(b []byte) string {
-		if s, ok := names[string(b)]; ok {
-			return s
-		}
-		s := string(b)
-		names[s] = s
-		return s
-	}
+	var names intern.Strings
+	name := names.Of
 	for rows.Next() {
 		v := rows.RawValues()
 		if len(v) != 4 {

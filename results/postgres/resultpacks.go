@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/klauspost/compress/s2"
 
 	"github.com/picketnet/picket/results"
 )
@@ -288,6 +287,9 @@ func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
 	for i := range rs {
 		size += feedRecordSize(&rs[i])
 	}
+	// Records compress to a third or less; a buffer sized for them raw
+	// was the largest allocation of an ingest.
+	size /= 2
 	for _, p := range packs {
 		size += 2 + 5*4 + 3*8 + 4 + 20 + 16
 		for _, e := range p.endpoints {
@@ -295,7 +297,7 @@ func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
 		}
 	}
 	c := newCopyBuf(size)
-	var raw, enc []byte
+	var raw []byte
 	for _, p := range packs {
 		first, last := p.span()
 		c.row(6)
@@ -308,10 +310,7 @@ func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
 		for _, r := range p.recs {
 			raw = appendFeedRecord(raw, r)
 		}
-		if n := s2.MaxEncodedLen(len(raw)); cap(enc) < n {
-			enc = make([]byte, n)
-		}
-		c.bytea(s2.Encode(enc[:cap(enc)], raw))
+		c.s2Bytea(raw)
 	}
 	return c.send(ctx, tx, "result_packs", []string{"started_min", "started_max", "n", "failed", "endpoints", "records"})
 }

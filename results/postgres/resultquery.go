@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/s2"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -143,12 +144,12 @@ func readPacks(ctx context.Context, tx pgx.Tx, q results.ResultQuery, top *newes
 type packReader struct {
 	q    results.ResultQuery
 	top  *newest
-	raw  []byte            // a pack's records, uncompressed
-	strs map[string]string // the strings of its records, allocated once
+	raw  []byte          // a pack's records, uncompressed
+	strs *intern.Strings // the strings of its records, allocated once
 }
 
 func newPackReader(q results.ResultQuery, top *newest) *packReader {
-	return &packReader{q: q, top: top, strs: make(map[string]string)}
+	return &packReader{q: q, top: top, strs: &intern.Strings{}}
 }
 
 // read runs query, which selects started_max and records of packs newest

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/rollup"
 )
@@ -400,11 +401,10 @@ func (s *Store) compactOnce(ctx context.Context, careful bool) (int, error) {
 		}
 		var deltas []*rollup.Row
 		var seqs []int64
-		var seq int64
-		var blob []byte
-		_, err = pgx.ForEachRow(rows, []any{&seq, &blob}, func() error {
+		var names intern.Strings
+		err = eachPending(rows, func(seq int64, blob []byte) error {
 			var err error
-			if deltas, err = rollup.DecodeDeltas(deltas, blob); err != nil {
+			if deltas, err = rollup.DecodeDeltas(deltas, blob, &names); err != nil {
 				return fmt.Errorf("pending batch %d: %w", seq, err)
 			}
 			seqs = append(seqs, seq)
@@ -506,15 +506,15 @@ func asyncCommit(ctx context.Context, tx pgx.Tx) error {
 
 // pending reads the pending deltas that f selects, oldest first.
 func pending(ctx context.Context, tx pgx.Tx, f *rollup.DeltaFilter) ([]*rollup.Row, error) {
-	rows, err := tx.Query(ctx, `SELECT deltas FROM rollup_pending ORDER BY seq`)
+	rows, err := tx.Query(ctx, `SELECT seq, deltas FROM rollup_pending ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("pending rollups: %w", err)
 	}
 	var out, all []*rollup.Row
-	var blob []byte
-	_, err = pgx.ForEachRow(rows, []any{&blob}, func() error {
+	var names intern.Strings
+	err = eachPending(rows, func(_ int64, blob []byte) error {
 		var err error
-		if all, err = rollup.DecodeDeltas(all[:0], blob); err != nil {
+		if all, err = rollup.DecodeDeltas(all[:0], blob, &names); err != nil {
 			return err
 		}
 		for _, d := range all {
@@ -528,6 +528,23 @@ func pending(ctx context.Context, tx pgx.Tx, f *rollup.DeltaFilter) ([]*rollup.R
 		return nil, fmt.Errorf("pending rollups: %w", err)
 	}
 	return out, nil
+}
+
+// eachPending calls fn with each row of rows (seq, deltas of
+// rollup_pending), the deltas as the server sent them: valid until fn
+// returns, and not copied first (they are megabytes a compaction).
+func eachPending(rows pgx.Rows, fn func(seq int64, deltas []byte) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq, nil); err != nil { // nil: not scanned
+			return err
+		}
+		if err := fn(seq, rows.RawValues()[1]); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // readTx starts a read-only transaction whose reads all see one snapshot,

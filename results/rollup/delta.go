@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -32,14 +33,17 @@ var errDeltas = errors.New("rollup: corrupt deltas")
 // minutes and the top error of a report all describe outages alone and
 // agree with each other.
 func Deltas(rs []results.Result) []*Row {
-	minutes := make(map[Key]*Row)
+	minutes := make(map[Key]*Row, len(rs))
+	// The rows are made in one allocation: they live and die together.
+	slab := make([]Row, 0, len(rs))
 	var out []*Row
 	for i := range rs {
 		r := &rs[i]
 		k := Key{Level: Minute, Bucket: r.StartedAt.Unix() - mod(r.StartedAt.Unix(), 60), Check: r.Check, Vantage: r.Vantage}
 		d := minutes[k]
 		if d == nil {
-			d = &Row{Key: k}
+			slab = append(slab, Row{Key: k})
+			d = &slab[len(slab)-1]
 			minutes[k] = d
 			out = append(out, d)
 		}
@@ -70,6 +74,7 @@ func Deltas(rs []results.Result) []*Row {
 // (uvarint length + bytes), uvarints asn, count, failures, then the
 // EncodeErrors form and the histogram binary form (length + bytes).
 func AppendDeltas(b []byte, rows []*Row) ([]byte, error) {
+	b = slices.Grow(b, 128*len(rows)) // the size of a row's names and a few latencies
 	var scratch []byte
 	for _, r := range rows {
 		b = binary.AppendVarint(b, r.Bucket)
@@ -91,7 +96,9 @@ func AppendDeltas(b []byte, rows []*Row) ([]byte, error) {
 }
 
 // DecodeDeltas reads what AppendDeltas wrote, appending the rows to out.
-func DecodeDeltas(out []*Row, b []byte) ([]*Row, error) {
+// The rows' names repeat from row to row and from batch to batch: they
+// are taken from names, and added to it.
+func DecodeDeltas(out []*Row, b []byte, names *intern.Strings) ([]*Row, error) {
 	p := packReader{b: b}
 	for p.err == nil && len(p.b) > 0 {
 		bucket, n := binary.Varint(p.b)
@@ -101,7 +108,7 @@ func DecodeDeltas(out []*Row, b []byte) ([]*Row, error) {
 		p.b = p.b[n:]
 		var s [7]string
 		for i := range s {
-			s[i] = string(p.bytes())
+			s[i] = names.Of(p.bytes())
 		}
 		r := &Row{Key: Key{Level: Minute, Bucket: bucket, Check: s[0], Vantage: s[1]},
 			Team: s[2], Endpoint: s[3], Kind: s[4], Region: s[5], Provider: s[6]}

@@ -132,9 +132,9 @@ func (r *Report) AddPack(team, endpoint, check string, pack []byte) error {
 	}
 	cached := r.packSeries[check]
 	for i := 0; p.next(&e); i++ {
-		row.Vantage = r.intern(e.vantage)
-		row.Region = r.intern(e.region)
-		row.Provider = r.intern(e.provider)
+		row.Vantage = r.names.Of(e.vantage)
+		row.Region = r.names.Of(e.region)
+		row.Provider = r.names.Of(e.provider)
 		row.ASN = uint32(e.asn)
 		row.Count, row.Failures = int64(e.count), int64(e.failures)
 		row.FailedMinutes, row.DownMinutes = int64(e.failedMinutes), int64(e.downMins)
@@ -157,18 +157,4 @@ func (r *Report) AddPack(team, endpoint, check string, pack []byte) error {
 	}
 	r.packSeries[check] = cached
 	return p.err
-}
-
-// intern returns one shared string per distinct vantage, region and
-// provider name, so that folding a pack allocates nothing per entry.
-func (r *Report) intern(b []byte) string {
-	if s, ok := r.names[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if r.names == nil {
-		r.names = make(map[string]string)
-	}
-	r.names[s] = s
-	return s
 }

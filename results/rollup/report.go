@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 )
 
@@ -102,7 +103,7 @@ type Report struct {
 	// series seen before.
 	series map[[2]string]*seriesEntry
 	moved  map[[3]string]bool // series counted in a group other than their first
-	names  map[string]string  // see intern
+	names  intern.Strings     // one string per vantage, region and provider name: folding a pack allocates nothing per entry
 	// packSeries remembers, per check, the series of the entries of its
 	// last pack in order: the packs of one check on other days have the
 	// same vantages in the same order, so most entries need no lookup.

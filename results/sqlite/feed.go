@@ -19,7 +19,7 @@ import (
 // alert evaluator, runs in this process and follows closely, so the
 // results of the latest commits are handed to it from memory (recent);
 // a reader further behind reads them back from the database.
-func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]results.Result, string, error) {
+func (s *Store) ResultsAfter(ctx context.Context, dst []results.Result, cursor string, limit int) ([]results.Result, string, error) {
 	if cursor == "" {
 		var head int64
 		if err := s.r.QueryRowContext(ctx, lastRowidSQL).Scan(&head); err != nil {
@@ -31,7 +31,7 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: result feed: bad cursor %q", cursor)
 	}
-	if rs, last, ok := s.recent.after(after, max(limit, 1)); ok {
+	if rs, last, ok := s.recent.after(dst, after, max(limit, 1)); ok {
 		return rs, strconv.FormatInt(last, 10), nil
 	}
 	tx, err := s.r.BeginTx(ctx, nil)
@@ -53,7 +53,7 @@ func (s *Store) ResultsAfter(ctx context.Context, cursor string, limit int) ([]r
 		return nil, "", fmt.Errorf("sqlite: result feed: %w", err)
 	}
 	defer rows.Close()
-	var out []results.Result
+	out := dst
 	for rows.Next() {
 		r, err := scanResult(rows, &after)
 		if err != nil {
@@ -119,11 +119,12 @@ func (f *recentFeed) add(last int64, rs []results.Result) {
 	}
 }
 
-// after returns the results of the whole commits after rowid c, at least
-// limit of them if there are as many, and the last rowid they hold. ok is
+// after appends to dst the results of the whole commits after rowid c, at
+// least limit of them if there are as many, and returns the last rowid
+// they hold. ok is
 // false when c is not the end of a commit the feed holds: the reader must
 // read the database. Commits up to c are dropped: the one reader has them.
-func (f *recentFeed) after(c int64, limit int) (rs []results.Result, last int64, ok bool) {
+func (f *recentFeed) after(dst []results.Result, c int64, limit int) (rs []results.Result, last int64, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for len(f.commits) > 0 && f.commits[0].last <= c {
@@ -132,9 +133,9 @@ func (f *recentFeed) after(c int64, limit int) (rs []results.Result, last int64,
 	if c != f.from {
 		return nil, 0, false
 	}
-	last = c
+	rs, last = dst, c
 	for _, cm := range f.commits {
-		if len(rs) >= limit {
+		if len(rs)-len(dst) >= limit {
 			break
 		}
 		rs = append(rs, cm.rs...)

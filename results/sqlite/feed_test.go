@@ -38,7 +38,7 @@ func TestRecentFeed(t *testing.T) {
 		{"before, again, after the reader moved on", 100, 10, 0, 0, false},
 	}
 	for _, tc := range tests {
-		rs, last, ok := f.after(tc.cursor, tc.limit)
+		rs, last, ok := f.after(nil, tc.cursor, tc.limit)
 		if ok != tc.wantOK || len(rs) != tc.wantIDs || ok && last != tc.wantLast {
 			t.Errorf("%s: after(%d, %d) = %d results, last %d, ok %v; want %d, %d, %v",
 				tc.name, tc.cursor, tc.limit, len(rs), last, ok, tc.wantIDs, tc.wantLast, tc.wantOK)
@@ -47,7 +47,7 @@ func TestRecentFeed(t *testing.T) {
 
 	// Rowids that start again (retention emptied the table) reset it.
 	f.add(2, commit(2, "c"))
-	if _, _, ok := f.after(105, 10); ok {
+	if _, _, ok := f.after(nil, 105, 10); ok {
 		t.Error("after rowids started again, the feed still answered for the old cursor")
 	}
 
@@ -55,10 +55,10 @@ func TestRecentFeed(t *testing.T) {
 	g := recentFeed{}
 	g.add(recentFeedMax, commit(recentFeedMax, "d"))
 	g.add(recentFeedMax+1, commit(1, "e"))
-	if _, _, ok := g.after(0, 10); ok {
+	if _, _, ok := g.after(nil, 0, 10); ok {
 		t.Error("a reader behind the bound was answered from memory")
 	}
-	if rs, _, ok := g.after(recentFeedMax, 10); !ok || len(rs) != 1 {
+	if rs, _, ok := g.after(nil, recentFeedMax, 10); !ok || len(rs) != 1 {
 		t.Errorf("after the bound: %d results, ok %v; want the last commit", len(rs), ok)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/rollup"
 )
@@ -376,13 +377,14 @@ func pending(ctx context.Context, tx *sql.Tx, f *rollup.DeltaFilter) ([]*rollup.
 		return nil, fmt.Errorf("pending rollups: %w", err)
 	}
 	var out, all []*rollup.Row
+	var names intern.Strings
 	for rows.Next() {
 		var blob sql.RawBytes
 		if err := rows.Scan(&blob); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("pending rollups: %w", err)
 		}
-		if all, err = rollup.DecodeDeltas(all[:0], blob); err != nil {
+		if all, err = rollup.DecodeDeltas(all[:0], blob, &names); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("pending rollups: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	_ "modernc.org/sqlite" // the pure-Go driver, registered as "sqlite"
 
+	"github.com/picketnet/picket/internal/intern"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/rollup"
 )
@@ -403,13 +404,14 @@ func (s *Store) readPending(ctx context.Context) (deltas []*rollup.Row, last int
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 	}
+	var names intern.Strings
 	for rows.Next() {
 		var blob sql.RawBytes
 		if err := rows.Scan(&last, &blob); err != nil {
 			rows.Close()
 			return nil, 0, 0, fmt.Errorf("sqlite: compact: %w", err)
 		}
-		if deltas, err = rollup.DecodeDeltas(deltas, blob); err != nil {
+		if deltas, err = rollup.DecodeDeltas(deltas, blob, &names); err != nil {
 			rows.Close()
 			return nil, 0, 0, fmt.Errorf("sqlite: compact: pending batch %d: %w", last, err)
 		}
