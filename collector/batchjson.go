@@ -198,25 +198,25 @@ func (p *batchParser) record(r *results.Result) error {
 func (p *batchParser) field(r *results.Result, key []byte) error {
 	switch string(key) {
 	case "id":
-		return p.stringInto(&r.ID, false)
+		return p.stringInto(&r.ID, notInterned)
 	case "endpoint":
-		return p.stringInto(&r.Endpoint, true)
+		return p.stringInto(&r.Endpoint, fieldEndpoint)
 	case "team":
-		return p.stringInto(&r.Team, true)
+		return p.stringInto(&r.Team, fieldTeam)
 	case "check":
-		return p.stringInto(&r.Check, true)
+		return p.stringInto(&r.Check, fieldCheck)
 	case "kind":
-		return p.stringInto(&r.Kind, true)
+		return p.stringInto(&r.Kind, fieldKind)
 	case "vantage":
-		return p.stringInto(&r.Vantage, true)
+		return p.stringInto(&r.Vantage, fieldVantage)
 	case "region":
-		return p.stringInto(&r.Region, true)
+		return p.stringInto(&r.Region, fieldRegion)
 	case "provider":
-		return p.stringInto(&r.Provider, true)
+		return p.stringInto(&r.Provider, fieldProvider)
 	case "target":
-		return p.stringInto(&r.Target, true)
+		return p.stringInto(&r.Target, fieldTarget)
 	case "addr":
-		return p.stringInto(&r.Addr, true)
+		return p.stringInto(&r.Addr, fieldAddr)
 	case "asn":
 		return p.uint32Into(&r.ASN)
 	case "started_at":
@@ -270,11 +270,11 @@ func (p *batchParser) errorInto(dst **results.Error) error {
 	return p.members(func(key []byte) error {
 		switch string(key) {
 		case "layer":
-			return p.stringInto((*string)(&e.Layer), true)
+			return p.stringInto((*string)(&e.Layer), fieldLayer)
 		case "code":
-			return p.stringInto((*string)(&e.Code), true)
+			return p.stringInto((*string)(&e.Code), fieldCode)
 		case "message":
-			return p.stringInto(&e.Message, true)
+			return p.stringInto(&e.Message, fieldMessage)
 		}
 		return p.unknown(key, 2)
 	})
@@ -304,16 +304,34 @@ func (p *batchParser) phasesInto(ph *results.Phases) error {
 	})
 }
 
+// The string fields of a record, for intern.Strings.Field; notInterned
+// is for values that never repeat (ids).
+const (
+	notInterned = iota - 1
+	fieldEndpoint
+	fieldTeam
+	fieldCheck
+	fieldKind
+	fieldVantage
+	fieldRegion
+	fieldProvider
+	fieldTarget
+	fieldAddr
+	fieldLayer
+	fieldCode
+	fieldMessage
+)
+
 // stringInto decodes a string value; null leaves dst as it is, as
 // encoding/json does.
-func (p *batchParser) stringInto(dst *string, intern bool) error {
+func (p *batchParser) stringInto(dst *string, field int) error {
 	if p.literal("null") {
 		return nil
 	}
 	if p.peek() != '"' {
 		return p.typeError("a string")
 	}
-	s, err := p.string(intern)
+	s, err := p.string(field)
 	if err != nil {
 		return err
 	}
@@ -369,7 +387,7 @@ func (p *batchParser) boolInto(dst *bool) error {
 // string reads a string at p.pos. Printable ASCII without escapes is
 // taken as it is; anything else is unquoted by encoding/json, whose rules
 // for escapes, surrogates and invalid UTF-8 then apply unchanged.
-func (p *batchParser) string(intern bool) (string, error) {
+func (p *batchParser) string(field int) (string, error) {
 	start := p.pos
 	plain, err := p.scanString()
 	if err != nil {
@@ -383,10 +401,10 @@ func (p *batchParser) string(intern bool) (string, error) {
 		return s, nil
 	}
 	b := p.data[start+1 : p.pos-1]
-	if !intern {
+	if field == notInterned {
 		return string(b), nil
 	}
-	return p.strs.Of(b), nil
+	return p.strs.Field(field, b), nil
 }
 
 // scanString moves past the string at p.pos, checking it as JSON's

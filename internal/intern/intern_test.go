@@ -50,3 +50,26 @@ func TestStringsOfKeptAllocatesNothing(t *testing.T) {
 		t.Errorf("Of of a kept value: %v allocations, want 0", n)
 	}
 }
+
+// Field gives the value kept for the field, and the same string as Of for
+// a value seen in another field.
+func TestStringsField(t *testing.T) {
+	var s Strings
+	region := s.Field(2, []byte("eu-central"))
+	if got := s.Field(2, []byte("eu-central")); unsafe.StringData(got) != unsafe.StringData(region) {
+		t.Error("the field's value again is a new string")
+	}
+	if got := s.Field(3, []byte("eu-central")); unsafe.StringData(got) != unsafe.StringData(region) {
+		t.Error("the value in another field is a new string")
+	}
+	if got := s.Field(2, []byte("us-east")); got != "us-east" {
+		t.Errorf("Field(2, us-east) = %q", got)
+	}
+	if got := s.Field(2, nil); got != "" {
+		t.Errorf("Field(2, nil) = %q", got)
+	}
+	b := []byte("us-east")
+	if n := testing.AllocsPerRun(100, func() { s.Field(2, b) }); n != 0 {
+		t.Errorf("Field of the last value: %v allocations, want 0", n)
+	}
+}

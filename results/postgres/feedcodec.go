@@ -118,7 +118,7 @@ func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs *
 		if endpoint != "" && string(ep) != endpoint {
 			d.skipRecord()
 		} else {
-			rs = append(rs, results.Result{ID: string(id), Endpoint: d.strs.Of(ep)})
+			rs = append(rs, results.Result{ID: string(id), Endpoint: d.strs.Field(11, ep)})
 			d.record(&rs[len(rs)-1])
 		}
 		if d.err != nil {
@@ -133,8 +133,8 @@ func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs *
 
 // record decodes the fields of a record after its id and endpoint into r.
 func (d *feedDecoder) record(r *results.Result) {
-	for _, s := range [...]*string{&r.Team, &r.Check, &r.Kind, &r.Vantage, &r.Region, &r.Provider, &r.Target, &r.Addr} {
-		*s = d.string(true)
+	for i, s := range [...]*string{&r.Team, &r.Check, &r.Kind, &r.Vantage, &r.Region, &r.Provider, &r.Target, &r.Addr} {
+		*s = d.name(i)
 	}
 	asn := d.uvarint()
 	if asn > math.MaxUint32 {
@@ -145,7 +145,7 @@ func (d *feedDecoder) record(r *results.Result) {
 	flags := d.octet()
 	r.OK = flags&feedOK != 0
 	if flags&feedHasError != 0 {
-		r.Error = &results.Error{Layer: results.Layer(d.string(true)), Code: results.Code(d.string(true)), Message: d.string(true)}
+		r.Error = &results.Error{Layer: results.Layer(d.name(8)), Code: results.Code(d.name(9)), Message: d.name(10)}
 	}
 	for _, f := range [...]*float64{&r.DurationMS, &r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS, &r.Phases.TransferMS} {
 		*f = d.float()
@@ -237,10 +237,8 @@ func (d *feedDecoder) bytes() []byte {
 	return s
 }
 
-func (d *feedDecoder) string(intern bool) string {
-	b := d.bytes()
-	if !intern {
-		return string(b)
-	}
-	return d.strs.Of(b)
+// name reads a string that repeats from record to record, the value of
+// field f (see intern.Strings.Field).
+func (d *feedDecoder) name(f int) string {
+	return d.strs.Field(f, d.bytes())
 }

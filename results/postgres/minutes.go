@@ -45,9 +45,11 @@ func minuteBit(k rollup.Key) int64 {
 }
 
 // load returns the stored minute and hour rows of keys, which hold the
-// hour of every minute key.
+// hour of every minute key, among those of the keys of earlier calls:
+// stored grows by what it finds, rather than each call making a map
+// that is copied there.
 func (c *compactLoader) load(keys []rollup.Key) (map[rollup.Key]*rollup.Row, error) {
-	found := make(map[rollup.Key]*rollup.Row)
+	found := c.stored
 	var hours, minutes []rollup.Key
 	for _, k := range keys {
 		switch k.Level {
@@ -80,7 +82,6 @@ func (c *compactLoader) load(keys []rollup.Key) (map[rollup.Key]*rollup.Row, err
 		}
 		maps.Copy(found, rows)
 	}
-	maps.Copy(c.stored, found)
 	return found, nil
 }
 

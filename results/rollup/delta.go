@@ -108,7 +108,7 @@ func DecodeDeltas(out []*Row, b []byte, names *intern.Strings) ([]*Row, error) {
 		p.b = p.b[n:]
 		var s [7]string
 		for i := range s {
-			s[i] = names.Of(p.bytes())
+			s[i] = names.Field(i, p.bytes())
 		}
 		r := &Row{Key: Key{Level: Minute, Bucket: bucket, Check: s[0], Vantage: s[1]},
 			Team: s[2], Endpoint: s[3], Kind: s[4], Region: s[5], Provider: s[6]}
@@ -369,7 +369,7 @@ func ApplyMinutesHours(deltas []*Row, load Loader) ([]*Row, error) {
 	// win, as in ApplyDeltas.
 	byKey := make(map[Key]*Row, len(deltas))
 	minutes := make([]*Row, 0, len(deltas))
-	hours := make(map[Key]*Row)
+	hours := make(map[Key]*Row, len(deltas)/2)
 	keys := make([]Key, 0, len(deltas)+len(deltas)/8)
 	for _, d := range deltas {
 		if m := byKey[d.Key]; m != nil {
