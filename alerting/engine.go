@@ -1,7 +1,6 @@
 package alerting
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -30,6 +29,10 @@ type Engine struct {
 	cfg Config
 	// per (check, vantage) state, fed by Observe
 	cv map[cvKey]*checkVantage
+	// byCheck holds the same states by check, each check's in vantage
+	// order: every round groups them so, and sorting them all each time
+	// was most of a round with a hundred thousand of them.
+	byCheck map[string][]*checkVantage
 	// open alerts by key
 	alerts map[string]*Alert
 	// endpoint policies and tls thresholds, from the last snapshot
@@ -96,6 +99,7 @@ func NewEngine(cfg Config) *Engine {
 	return &Engine{
 		cfg:      cfg.withDefaults(),
 		cv:       make(map[cvKey]*checkVantage),
+		byCheck:  make(map[string][]*checkVantage),
 		alerts:   make(map[string]*Alert),
 		policies: make(map[endpointKey]endpointInfo),
 	}
@@ -123,15 +127,19 @@ func (e *Engine) Alerts() []Alert {
 	return out
 }
 
-// Observe feeds one result. Results of a (check, vantage) must come in
-// started_at order; an older one than the newest seen is ignored, so a
-// spool replaying old results cannot flip the current state.
-func (e *Engine) Observe(r results.Result) {
+// Observe feeds one result, which it does not keep. Results of a (check,
+// vantage) must come in started_at order; an older one than the newest
+// seen is ignored, so a spool replaying old results cannot flip the
+// current state.
+func (e *Engine) Observe(r *results.Result) {
 	k := cvKey{r.Check, r.Vantage}
 	s := e.cv[k]
 	if s == nil {
 		s = &checkVantage{team: r.Team, endpoint: r.Endpoint, check: r.Check, kind: r.Kind, vantage: r.Vantage}
 		e.cv[k] = s
+		states := e.byCheck[r.Check]
+		i, _ := slices.BinarySearchFunc(states, r.Vantage, func(s *checkVantage, v string) int { return strings.Compare(s.vantage, v) })
+		e.byCheck[r.Check] = slices.Insert(states, i, s)
 	}
 	if s.known && !r.StartedAt.After(s.last) {
 		return
@@ -156,7 +164,7 @@ func (e *Engine) Observe(r results.Result) {
 	e.observePath(s, r)
 }
 
-func (e *Engine) observeReachability(s *checkVantage, r results.Result) {
+func (e *Engine) observeReachability(s *checkVantage, r *results.Result) {
 	// Down, not !OK: a certificate close to expiry is its own alert
 	// (observeCert), not an outage, and counts here as a success.
 	if r.Down() {
@@ -184,7 +192,7 @@ func (e *Engine) staleAfter(s *checkVantage) time.Duration {
 	return 3 * max(s.interval, e.cfg.EvaluateEvery)
 }
 
-func (e *Engine) observeCert(s *checkVantage, r results.Result) {
+func (e *Engine) observeCert(s *checkVantage, r *results.Result) {
 	switch r.Kind {
 	case "tls":
 		var d results.TLSDetails
@@ -258,24 +266,38 @@ func (e *Engine) Evaluate(now time.Time, snap Snapshot) []Transition {
 // unassigned, or the vantage is gone without being missing yet). votes
 // are the states that count toward reachability (reachabilityVote).
 func (e *Engine) statesByCheck(now time.Time, vantages map[string]results.Vantage, missing map[string]bool) (live, votes map[string][]*checkVantage) {
-	live, votes = make(map[string][]*checkVantage), make(map[string][]*checkVantage)
-	for _, k := range slices.SortedFunc(maps.Keys(e.cv), func(a, b cvKey) int {
-		return cmp.Or(strings.Compare(a.check, b.check), strings.Compare(a.vantage, b.vantage))
-	}) {
-		s := e.cv[k]
-		v, enrolled := vantages[s.vantage]
-		if enrolled && v.Region != "" {
-			s.region = v.Region
+	live, votes = make(map[string][]*checkVantage, len(e.byCheck)), make(map[string][]*checkVantage, len(e.byCheck))
+	for check, states := range e.byCheck {
+		var fresh, voting []*checkVantage
+		for _, s := range states {
+			v, enrolled := vantages[s.vantage]
+			if enrolled && v.Region != "" {
+				s.region = v.Region
+			}
+			isFresh := !missing[s.vantage] && now.Sub(s.last) <= e.staleAfter(s)
+			if isFresh {
+				fresh = appendSized(fresh, s, len(states))
+			}
+			if e.reachabilityVote(s, isFresh, v, enrolled) {
+				voting = appendSized(voting, s, len(states))
+			}
 		}
-		fresh := !missing[s.vantage] && now.Sub(s.last) <= e.staleAfter(s)
-		if fresh {
-			live[s.check] = append(live[s.check], s)
+		if fresh != nil {
+			live[check] = fresh
 		}
-		if e.reachabilityVote(s, fresh, v, enrolled) {
-			votes[s.check] = append(votes[s.check], s)
+		if voting != nil {
+			votes[check] = voting
 		}
 	}
 	return live, votes
+}
+
+// appendSized appends s to list, which it makes with room for n.
+func appendSized(list []*checkVantage, s *checkVantage, n int) []*checkVantage {
+	if list == nil {
+		list = make([]*checkVantage, 0, n)
+	}
+	return append(list, s)
 }
 
 func endpointInfoOf(ep results.Endpoint) endpointInfo {

@@ -115,7 +115,7 @@ func (s *sim) run(d time.Duration, w world) {
 						s.t.Fatal(err)
 					}
 				}
-				s.eng.Observe(r)
+				s.eng.Observe(&r)
 			}
 		}
 		s.got = append(s.got, s.eng.Evaluate(s.now, s.snapshot())...)

@@ -48,7 +48,7 @@ type latencyState struct {
 	absolute bool
 }
 
-func (e *Engine) observeLatency(s *checkVantage, r results.Result) {
+func (e *Engine) observeLatency(s *checkVantage, r *results.Result) {
 	// A run that was down says nothing of latency (its duration is a
 	// timeout or a refusal); a tls/cert_expiring warning completed its
 	// handshake, so its latency counts, and the check is not left without

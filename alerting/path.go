@@ -29,7 +29,7 @@ type pathState struct {
 	changedNew []uint32
 }
 
-func (e *Engine) observePath(s *checkVantage, r results.Result) {
+func (e *Engine) observePath(s *checkVantage, r *results.Result) {
 	if r.Kind == "icmp" {
 		var d results.ICMPDetails
 		if r.DecodeDetails(&d) == nil && d.Received > 0 && d.RTTMinMS != nil {

@@ -329,9 +329,9 @@ func (s *Service) replay(ctx context.Context, e *Engine) error {
 	}
 	slices.SortFunc(rs, func(a, b results.Result) int { return a.StartedAt.Compare(b.StartedAt) })
 	s.replayed = make(map[string]struct{}, len(rs))
-	for _, r := range rs {
-		s.replayed[r.ID] = struct{}{}
-		e.Observe(r)
+	for i := range rs {
+		s.replayed[rs[i].ID] = struct{}{}
+		e.Observe(&rs[i])
 	}
 	s.cursor, s.replayedUntil = cursor, now.Add(replayOverlap)
 	return nil
@@ -351,7 +351,7 @@ func (s *Service) poll(ctx context.Context, now time.Time) error {
 		for _, i := range byStart(rs) {
 			r := &rs[i]
 			if _, ok := s.replayed[r.ID]; !ok && now.Sub(r.StartedAt) <= maxResultAge {
-				s.engine.Observe(*r)
+				s.engine.Observe(r)
 			}
 		}
 		if len(rs) < feedPage {

@@ -200,11 +200,11 @@ func (p *batchParser) field(r *results.Result, key []byte) error {
 	case "id":
 		return p.stringInto(&r.ID, notInterned)
 	case "endpoint":
-		return p.stringInto(&r.Endpoint, fieldEndpoint)
+		return p.stringInto(&r.Endpoint, notInterned)
 	case "team":
 		return p.stringInto(&r.Team, fieldTeam)
 	case "check":
-		return p.stringInto(&r.Check, fieldCheck)
+		return p.stringInto(&r.Check, notInterned)
 	case "kind":
 		return p.stringInto(&r.Kind, fieldKind)
 	case "vantage":
@@ -214,9 +214,9 @@ func (p *batchParser) field(r *results.Result, key []byte) error {
 	case "provider":
 		return p.stringInto(&r.Provider, fieldProvider)
 	case "target":
-		return p.stringInto(&r.Target, fieldTarget)
+		return p.stringInto(&r.Target, notInterned)
 	case "addr":
-		return p.stringInto(&r.Addr, fieldAddr)
+		return p.stringInto(&r.Addr, notInterned)
 	case "asn":
 		return p.uint32Into(&r.ASN)
 	case "started_at":
@@ -304,19 +304,17 @@ func (p *batchParser) phasesInto(ph *results.Phases) error {
 	})
 }
 
-// The string fields of a record, for intern.Strings.Field; notInterned
-// is for values that never repeat (ids).
+// The string fields of a record that repeat within a batch, for
+// intern.Strings.Field. A batch holds about one result of each of its
+// vantage's checks: ids, endpoints, checks, targets and addresses are
+// notInterned, as looking them up would only add them to the map.
 const (
 	notInterned = iota - 1
-	fieldEndpoint
 	fieldTeam
-	fieldCheck
 	fieldKind
 	fieldVantage
 	fieldRegion
 	fieldProvider
-	fieldTarget
-	fieldAddr
 	fieldLayer
 	fieldCode
 	fieldMessage

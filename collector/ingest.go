@@ -244,7 +244,8 @@ func (s *Server) registryUnavailable(w http.ResponseWriter, r *http.Request, v r
 // refused. Whether the record names a registered check is asked of the
 // registered checks afterwards (checkSet.check).
 func checkRecord(rec *results.Result, v results.Vantage, now time.Time) (reason, why string) {
-	if err := rec.Validate(); err != nil {
+	// Decoded by parseBatch: its details are JSON.
+	if err := rec.ValidateDecoded(); err != nil {
 		return rejectInvalid, err.Error()
 	}
 	if rec.Vantage != v.ID {

@@ -186,8 +186,22 @@ type ValidationError struct {
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
 // Validate checks what ingest must be able to rely on: identity fields
-// present and bounded, a known layer/code on failure, sane timings.
+// present and bounded, a known layer/code on failure, sane timings, and
+// details that are JSON.
 func (r *Result) Validate() error {
+	if err := r.ValidateDecoded(); err != nil {
+		return err
+	}
+	if len(r.Details) > 0 && !json.Valid(r.Details) {
+		return &ValidationError{Field: "details", Reason: "not valid JSON"}
+	}
+	return nil
+}
+
+// ValidateDecoded is Validate for a record decoded from JSON, whose
+// details are JSON already: checking them again was three quarters of
+// Validate's time in a collector under load.
+func (r *Result) ValidateDecoded() error {
 	bad := func(field, format string, args ...any) error {
 		return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -249,9 +263,6 @@ func (r *Result) Validate() error {
 	}
 	if len(r.Details) > MaxDetailsBytes {
 		return bad("details", "larger than %d bytes", MaxDetailsBytes)
-	}
-	if len(r.Details) > 0 && !json.Valid(r.Details) {
-		return bad("details", "not valid JSON")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package results
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -101,25 +102,40 @@ func TestValidate(t *testing.T) {
 		{"unknown layer", func(r *Result) { r.Error.Layer = "l7" }, "error.layer"},
 		{"code of another layer", func(r *Result) { r.Error.Code = CodeNXDomain }, "error.code"},
 		{"free text code", func(r *Result) { r.Error.Code = "connection refused by peer" }, "error.code"},
-		{"bad details", func(r *Result) { r.Details = []byte("{") }, "details"},
 		{"huge details", func(r *Result) { r.Details = []byte(`"` + strings.Repeat("x", MaxDetailsBytes) + `"`) }, "details"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := sample()
 			tt.mutate(&r)
-			err := r.Validate()
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("unexpected error %v", err)
+			for name, validate := range map[string]func() error{"Validate": r.Validate, "ValidateDecoded": r.ValidateDecoded} {
+				err := validate()
+				if tt.field == "" {
+					if err != nil {
+						t.Fatalf("%s: unexpected error %v", name, err)
+					}
+					continue
 				}
-				return
-			}
-			ve, ok := err.(*ValidationError)
-			if !ok || ve.Field != tt.field {
-				t.Fatalf("error %v, want one naming %q", err, tt.field)
+				ve, ok := err.(*ValidationError)
+				if !ok || ve.Field != tt.field {
+					t.Fatalf("%s: error %v, want one naming %q", name, err, tt.field)
+				}
 			}
 		})
+	}
+}
+
+// Details that are not JSON are refused by Validate, and taken by
+// ValidateDecoded, which is for records decoded from JSON.
+func TestValidateDetailsSyntax(t *testing.T) {
+	r := sample()
+	r.Details = []byte("{")
+	var ve *ValidationError
+	if err := r.Validate(); !errors.As(err, &ve) || ve.Field != "details" {
+		t.Errorf("Validate: %v, want an error naming details", err)
+	}
+	if err := r.ValidateDecoded(); err != nil {
+		t.Errorf("ValidateDecoded: %v", err)
 	}
 }
 
