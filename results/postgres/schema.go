@@ -169,9 +169,6 @@ DROP INDEX results_check;
 	// idempotency (resultpacks.go); results becomes results_legacy
 	// (legacy.go).
 	resultPacksMigration,
-	// 15: the names that rollup rows are keyed, indexed and joined on
-	// compare as bytes (collation.go).
-	byteOrderMigration,
 }
 
 // migrationLock is the advisory lock key that serialises migrations when
