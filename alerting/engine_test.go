@@ -849,3 +849,39 @@ func TestCollectorOutageIsNotMissingVantages(t *testing.T) {
 		})
 	}
 }
+
+// The states of a check are grouped in vantage order whatever order their
+// first results came in: conditions list vantages in a stable order.
+func TestStatesByCheckInVantageOrder(t *testing.T) {
+	e := NewEngine(Config{})
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	// Three rounds each, so that every state is settled and votes.
+	for round := range 3 {
+		for _, v := range []string{"v-c", "v-a", "v-d", "v-b"} {
+			for _, check := range []string{"api/http", "web/http"} {
+				r := results.Result{ID: fmt.Sprint(check, v, round), Team: "t", Endpoint: check[:3], Check: check, Kind: "http",
+					Vantage: v, StartedAt: now.Add(time.Duration(round-3) * time.Second), OK: true, DurationMS: 10}
+				e.Observe(&r)
+			}
+		}
+	}
+	live, votes := e.statesByCheck(now, map[string]results.Vantage{}, map[string]bool{"v-d": true})
+	for _, tc := range []struct {
+		name   string
+		groups map[string][]*checkVantage
+		want   []string
+	}{
+		{"live", live, []string{"v-a", "v-b", "v-c"}}, // v-d is missing
+		{"votes", votes, []string{"v-a", "v-b", "v-c"}},
+	} {
+		for _, check := range []string{"api/http", "web/http"} {
+			var got []string
+			for _, s := range tc.groups[check] {
+				got = append(got, s.vantage)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s of %s: %v, want %v", tc.name, check, got, tc.want)
+			}
+		}
+	}
+}

@@ -35,6 +35,8 @@ var errDeltas = errors.New("rollup: corrupt deltas")
 func Deltas(rs []results.Result) []*Row {
 	minutes := make(map[Key]*Row, len(rs))
 	// The rows are made in one allocation: they live and die together.
+	// There are at most len(rs) of them, so appending never moves the
+	// rows that out points to.
 	slab := make([]Row, 0, len(rs))
 	var out []*Row
 	for i := range rs {
