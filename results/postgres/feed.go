@@ -74,7 +74,7 @@ func (s *Store) ResultsAfter(ctx context.Context, dst []results.Result, cursor s
 		if err := s.pool.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&now); err != nil {
 			return nil, "", fmt.Errorf("postgres: result feed: %w", err)
 		}
-		return nil, feedCursor{lo: now, after: feedRow{"0", 0}}.String(), nil
+		return dst, feedCursor{lo: now, after: feedRow{"0", 0}}.String(), nil
 	}
 	c, err := parseFeedCursor(cursor)
 	if err != nil {

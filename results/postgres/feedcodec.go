@@ -118,7 +118,7 @@ func decodeFeedRecordsTo(dst []results.Result, b []byte, endpoint string, strs *
 		if endpoint != "" && string(ep) != endpoint {
 			d.skipRecord()
 		} else {
-			rs = append(rs, results.Result{ID: string(id), Endpoint: d.strs.Field(11, ep)})
+			rs = append(rs, results.Result{ID: string(id), Endpoint: d.strs.Field(nameEndpoint, ep)})
 			d.record(&rs[len(rs)-1])
 		}
 		if d.err != nil {
@@ -145,7 +145,7 @@ func (d *feedDecoder) record(r *results.Result) {
 	flags := d.octet()
 	r.OK = flags&feedOK != 0
 	if flags&feedHasError != 0 {
-		r.Error = &results.Error{Layer: results.Layer(d.name(8)), Code: results.Code(d.name(9)), Message: d.name(10)}
+		r.Error = &results.Error{Layer: results.Layer(d.name(nameLayer)), Code: results.Code(d.name(nameCode)), Message: d.name(nameMessage)}
 	}
 	for _, f := range [...]*float64{&r.DurationMS, &r.Phases.DNSMS, &r.Phases.ConnectMS, &r.Phases.TLSMS, &r.Phases.TTFBMS, &r.Phases.TransferMS} {
 		*f = d.float()
@@ -236,6 +236,15 @@ func (d *feedDecoder) bytes() []byte {
 	d.b = d.b[n:]
 	return s
 }
+
+// The fields of a record for intern.Strings.Field, after the eight that
+// record reads in a row (0–7, team to addr).
+const (
+	nameLayer = 8 + iota
+	nameCode
+	nameMessage
+	nameEndpoint
+)
 
 // name reads a string that repeats from record to record, the value of
 // field f (see intern.Strings.Field).

@@ -25,7 +25,7 @@ func (s *Store) ResultsAfter(ctx context.Context, dst []results.Result, cursor s
 		if err := s.r.QueryRowContext(ctx, lastRowidSQL).Scan(&head); err != nil {
 			return nil, "", fmt.Errorf("sqlite: result feed: %w", err)
 		}
-		return nil, strconv.FormatInt(head, 10), nil
+		return dst, strconv.FormatInt(head, 10), nil
 	}
 	after, err := strconv.ParseInt(cursor, 10, 64)
 	if err != nil {
