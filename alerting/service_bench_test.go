@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/postgres"
-	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 	"github.com/picketnet/picket/results/synth"
 )
 
@@ -69,12 +68,7 @@ func benchTick(b *testing.B, st labStore) {
 }
 
 func BenchmarkServiceTickSQLite(b *testing.B) {
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "picket.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchTick(b, s)
+	benchTick(b, sqlitetest.Open(b))
 }
 
 func BenchmarkServiceTickPostgres(b *testing.B) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 	"github.com/picketnet/picket/collector/api"
 	"github.com/picketnet/picket/collector/client"
 	"github.com/picketnet/picket/results"
-	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 // probeKind is a check kind for these tests, so that they do not depend
@@ -59,15 +58,7 @@ func (c probeCheck) LocalFiles() []string {
 // storeOpener opens a fresh store for one test.
 type storeOpener func(t *testing.T) results.Store
 
-func openSQLite(t *testing.T) results.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "picket.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openSQLite(t *testing.T) results.Store { return sqlitetest.Open(t) }
 
 // env is a collector over a real store behind an httptest server.
 type env struct {
@@ -87,12 +78,7 @@ func newEnv(t *testing.T, open storeOpener, mutate ...func(*Options)) *env {
 
 // newEnvB is newEnv over SQLite for benchmarks.
 func newEnvB(b *testing.B) *env {
-	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "picket.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return newEnvWith(b, st)
+	return newEnvWith(b, sqlitetest.Open(b))
 }
 
 func newEnvWith(t testing.TB, st results.Store, mutate ...func(*Options)) *env {

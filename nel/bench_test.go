@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 func benchEnvelope(b *testing.B, n int) string {
@@ -35,7 +36,7 @@ func BenchmarkParse(b *testing.B) {
 // BenchmarkHandler posts envelopes of 10 reports through the handler into
 // the embedded store, each from another /24 so the rate limit never bites.
 func BenchmarkHandler(b *testing.B) {
-	f := &fixture{store: openStore(b), now: time.Now()}
+	f := &fixture{store: sqlitetest.Open(b), now: time.Now()}
 	register(b, f.store, "pay", "checkout-api", "https://api.example.com/health")
 	h, err := NewHandler(Options{Store: f.store, Endpoints: f.store, ASN: nil, Logger: quietLogger()})
 	if err != nil {

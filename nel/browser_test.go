@@ -23,6 +23,7 @@ import (
 	"github.com/picketnet/picket/internal/testenv"
 	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 // origin is a team's HTTPS service that announces a NEL policy, and that
@@ -85,7 +86,7 @@ func TestChromiumReports(t *testing.T) {
 	good, spki := testCert(t, "*.picket.test", "*.other.test")
 	bad, _ := testCert(t, "*.picket.test", "*.other.test")
 
-	store := openStore(t)
+	store := sqlitetest.Open(t)
 	h, err := NewHandler(Options{Store: store, Endpoints: store, ASN: &netpath.Resolver{Table: asnTable(t)},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

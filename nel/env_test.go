@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +22,6 @@ import (
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
 )
-
-// openStore is the embedded store, as picket up runs it.
-func openStore(t testing.TB) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "picket.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // register adds endpoint name of team, and the team when it is new.
 func register(t testing.TB, s *sqlite.Store, team, name, target string) {

@@ -20,6 +20,7 @@ import (
 	"github.com/picketnet/picket/netpath"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 type fixture struct {
@@ -30,7 +31,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, opt Options) *fixture {
 	t.Helper()
-	f := &fixture{store: openStore(t), now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	f := &fixture{store: sqlitetest.Open(t), now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
 	register(t, f.store, "pay", "checkout-api", "https://api.example.com/health")
 	register(t, f.store, "pay", "checkout-web", "https://www.example.com")
 	register(t, f.store, "ops", "resolver", "dns.example.net")

@@ -24,6 +24,7 @@ import (
 	"github.com/picketnet/picket/nel"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 type clock struct {
@@ -163,11 +164,7 @@ func (c *collector) posts() [][]byte {
 
 func openStore(t *testing.T, origins []string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "picket.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	if err := s.CreateTeam(context.Background(), results.Team{Name: "apps", TokenHash: []byte("h-apps")}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,18 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/picketnet/picket/results"
-	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	st := sqlitetest.Open(t)
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	r := NewRegistry(st, 30*time.Second)
 	r.Now = func() time.Time { return now }
@@ -78,7 +77,7 @@ func TestRegistry(t *testing.T) {
 // quorums) for three years.
 func TestHeartbeatIntervalBound(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
+	st := sqlitetest.Open(t)
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	const every = 30 * time.Second
 	tests := []struct {
@@ -122,15 +121,4 @@ func TestHeartbeatIntervalBound(t *testing.T) {
 			}
 		})
 	}
-}
-
-// openStore opens a store of its own for the test, closed when it ends.
-func openStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/picketnet/picket/checks/all"
 	"github.com/picketnet/picket/checks/targetpolicy"
 	"github.com/picketnet/picket/collector"
-	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 // cliAdmin is the admin token of startCollector's collector.
@@ -26,11 +26,7 @@ const cliAdmin = "pka_cli-test"
 // test ends.
 func startCollector(t *testing.T) *httptest.Server {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: cliAdmin, Policy: targetpolicy.Policy{DenyPrivate: true},
 		AlertValidator: alerting.ValidatePolicy, Logger: log}) // as collector.Run wires it

@@ -10,6 +10,7 @@ import (
 
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/results"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 )
 
 func batchOf(n int) []results.Result {
@@ -44,7 +45,7 @@ func BenchmarkSQLiteIngest(b *testing.B) {
 }
 
 func benchIngest(b *testing.B, n int) {
-	st := openStoreB(b)
+	st := sqlitetest.Open(b)
 	rs := batchOf(n)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for b.Loop() {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,20 +18,9 @@ import (
 	"github.com/picketnet/picket/collector"
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/sqlite"
+	"github.com/picketnet/picket/results/sqlite/sqlitetest"
 	"github.com/picketnet/picket/results/synth"
 )
-
-func openStore(t *testing.T) *sqlite.Store { return openStoreB(t) }
-
-func openStoreB(t testing.TB) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // TestRecordsDecode: the hand-written JSON is what the collector decodes,
 // and every record is valid.
@@ -68,7 +56,7 @@ func TestRecordsDecode(t *testing.T) {
 // Later runs against the same collector find the bench team's endpoints
 // registered and register the ones they add.
 func TestRun(t *testing.T) {
-	st := openStore(t)
+	st := sqlitetest.Open(t)
 	const admin = "pka_bench-test"
 	srv, err := collector.New(collector.Options{Store: st, Kinds: all.New(), AdminToken: admin,
 		Policy: targetpolicy.Policy{DenyPrivate: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -142,7 +130,7 @@ func TestGenerate(t *testing.T) {
 	}{{false, 48 * time.Hour}, {true, 2 * time.Hour}} {
 		sc := synth.Config{Checks: 2, Vantages: 3, Start: end.Add(-tc.window), End: end, Seed: 7}
 		runs := int64(2 * 3 * tc.window / time.Minute)
-		st := openStore(t)
+		st := sqlitetest.Open(t)
 		n, err := Generate(context.Background(), st, GenerateConfig{Synth: sc, Raw: tc.raw, HourDetail: 6 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
