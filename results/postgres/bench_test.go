@@ -124,8 +124,8 @@ func BenchmarkIngestSteps(b *testing.B) {
 		run  func(tx pgx.Tx, rs []results.Result) error
 	}{
 		{"ids", func(tx pgx.Tx, rs []results.Result) error { return copyIDs(ctx, tx, "result_ids", rs, byKey(rs)) }},
-		{"packs", func(tx pgx.Tx, rs []results.Result) error { return copyPacks(ctx, tx, rs) }},
-		{"pending", func(tx pgx.Tx, rs []results.Result) error { return appendPending(ctx, tx, rs) }},
+		{"packs", func(tx pgx.Tx, rs []results.Result) error { _, err := copyPacks(ctx, tx, rs); return err }},
+		{"pending", func(tx pgx.Tx, rs []results.Result) error { _, err := appendPending(ctx, tx, rs); return err }},
 		{"commit", func(tx pgx.Tx, rs []results.Result) error { return tx.Commit(ctx) }},
 	}
 	spent := make([]time.Duration, len(steps))

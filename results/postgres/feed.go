@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/s2"
@@ -88,7 +89,7 @@ func (s *Store) ResultsAfter(ctx context.Context, dst []results.Result, cursor s
 				return err
 			}
 		}
-		r := feedReader{strs: &intern.Strings{}}
+		r := feedReader{strs: &intern.Strings{}, recent: &s.recent, held: s.recent.held(time.Now())}
 		for len(out)-len(dst) < max(limit, 1) {
 			packs, err := r.page(ctx, tx, &c, &out)
 			if err != nil {
@@ -122,39 +123,111 @@ const feedPage = 256
 
 // feedReader reads pages of the feed within one transaction.
 type feedReader struct {
-	raw  []byte
-	strs *intern.Strings
+	raw    []byte
+	strs   *intern.Strings
+	recent *recentPacks
+	held   []string // transaction ids whose packs recent holds
+	packs  []feedPack
+}
+
+// feedPack is a pack a page of the feed names, with its records as the
+// server sent them, or its results from recent.
+type feedPack struct {
+	feedRow
+	records []byte
+	rs      []results.Result
+	kept    bool // rs is from recent
 }
 
 // page reads the next packs of c's snapshots after c.after, appends their
 // results to out, moves c.after past them and returns how many packs it
-// read.
+// read. The server leaves out the records of packs that r.recent may
+// hold; those it does not hold any more are read in a second statement.
 func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor, out *[]results.Result) (int, error) {
 	// xid_text, not xid: ORDER BY xid must sort the xid8, not its text.
-	rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq, records FROM result_packs
+	rows, err := tx.Query(ctx, `SELECT xid::text AS xid_text, seq,
+			CASE WHEN xid::text = ANY($6::text[]) THEN NULL ELSE records END
+		FROM result_packs
 		WHERE xid >= pg_snapshot_xmin($1::pg_snapshot) AND xid < pg_snapshot_xmax($2::pg_snapshot)
 		  AND (xid, seq) > ($3::text::xid8, $4)
 		  AND pg_visible_in_snapshot(xid, $2::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)
-		ORDER BY xid, seq LIMIT $5`, c.lo, c.hi, c.after.xid, c.after.seq, feedPage)
+		ORDER BY xid, seq LIMIT $5`, c.lo, c.hi, c.after.xid, c.after.seq, feedPage, r.held)
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	packs := 0
-	for rows.Next() {
-		packs++
-		var records []byte
-		if err := rows.Scan(&c.after.xid, &c.after.seq, &records); err != nil {
-			return 0, err
-		}
-		if r.raw, err = s2.Decode(r.raw[:cap(r.raw)], records); err != nil {
-			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
-		}
-		if *out, err = decodeFeedRecordsTo(*out, r.raw, "", r.strs); err != nil {
-			return 0, fmt.Errorf("pack %s/%d: %w", c.after.xid, c.after.seq, err)
+	r.packs = r.packs[:0]
+	var p feedPack
+	_, err = pgx.ForEachRow(rows, []any{&p.xid, &p.seq, &p.records}, func() error {
+		r.packs = append(r.packs, p)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var missing []*feedPack
+	for i := range r.packs {
+		p := &r.packs[i]
+		// Taken also when the server sent it: the pack is delivered now.
+		p.rs, p.kept = r.recent.take(p.xid, p.seq)
+		if p.records == nil && !p.kept {
+			missing = append(missing, p)
 		}
 	}
-	return packs, rows.Err()
+	if err := readRecords(ctx, tx, missing); err != nil {
+		return 0, err
+	}
+	for i := range r.packs {
+		p := &r.packs[i]
+		c.after = p.feedRow
+		if p.records == nil {
+			*out = append(*out, p.rs...)
+			continue
+		}
+		if r.raw, err = s2.Decode(r.raw[:cap(r.raw)], p.records); err != nil {
+			return 0, fmt.Errorf("pack %s/%d: %w", p.xid, p.seq, err)
+		}
+		if *out, err = decodeFeedRecordsTo(*out, r.raw, "", r.strs); err != nil {
+			return 0, fmt.Errorf("pack %s/%d: %w", p.xid, p.seq, err)
+		}
+	}
+	return len(r.packs), nil
+}
+
+// readRecords reads the records of packs, which a page named without
+// them: recent held their transaction's packs when the page began, and
+// dropped them since.
+func readRecords(ctx context.Context, tx pgx.Tx, packs []*feedPack) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	xids := make([]string, len(packs))
+	seqs := make([]int64, len(packs))
+	at := make(map[feedRow]*feedPack, len(packs))
+	for i, p := range packs {
+		xids[i], seqs[i] = p.xid, p.seq
+		at[p.feedRow] = p
+	}
+	rows, err := tx.Query(ctx, `SELECT xid::text, seq, records FROM result_packs
+		WHERE (xid, seq) IN (SELECT x::xid8, s FROM unnest($1::text[], $2::bigint[]) AS k(x, s))`, xids, seqs)
+	if err != nil {
+		return err
+	}
+	var row feedRow
+	var records []byte
+	_, err = pgx.ForEachRow(rows, []any{&row.xid, &row.seq, &records}, func() error {
+		if p := at[row]; p != nil {
+			p.records, records = records, nil
+			delete(at, row)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for row := range at {
+		return fmt.Errorf("pack %s/%d: gone while the feed read it", row.xid, row.seq)
+	}
+	return nil
 }
 
 // scanResult reads a row of resultColumns, after any leading columns

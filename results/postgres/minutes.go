@@ -28,14 +28,14 @@ const minutesMigration = `ALTER TABLE rollup_hour ADD COLUMN minutes bigint`
 type compactLoader struct {
 	ctx     context.Context
 	tx      pgx.Tx
-	careful bool       // look up every minute
-	hours   *hourCache // checked before the database
+	careful bool      // look up every minute
+	cache   *rowCache // checked before the database
 	stored  map[rollup.Key]*rollup.Row
 	masks   map[rollup.Key]*int64 // of every stored hour row; nil: not known
 }
 
-func newCompactLoader(ctx context.Context, tx pgx.Tx, hours *hourCache, careful bool) *compactLoader {
-	return &compactLoader{ctx: ctx, tx: tx, careful: careful, hours: hours,
+func newCompactLoader(ctx context.Context, tx pgx.Tx, cache *rowCache, careful bool) *compactLoader {
+	return &compactLoader{ctx: ctx, tx: tx, careful: careful, cache: cache,
 		stored: make(map[rollup.Key]*rollup.Row), masks: make(map[rollup.Key]*int64)}
 }
 
@@ -54,7 +54,7 @@ func (c *compactLoader) load(keys []rollup.Key) (map[rollup.Key]*rollup.Row, err
 	for _, k := range keys {
 		switch k.Level {
 		case rollup.Hour:
-			if h, known := c.hours.lookup(k); known {
+			if h, known := c.cache.lookup(k); known {
 				if h.row != nil {
 					found[k], c.masks[k] = h.row, h.mask
 				}
@@ -62,6 +62,10 @@ func (c *compactLoader) load(keys []rollup.Key) (map[rollup.Key]*rollup.Row, err
 			}
 			hours = append(hours, k)
 		case rollup.Minute:
+			if row := c.cache.minute(k); row != nil {
+				found[k] = row
+				continue
+			}
 			minutes = append(minutes, k)
 		}
 	}

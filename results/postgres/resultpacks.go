@@ -280,8 +280,11 @@ func (p *pack) failed() int {
 }
 
 // copyPacks packs rs and copies the packs into result_packs, their
-// records compressed (S2).
-func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
+// records compressed (S2), and returns the packs. A pack's seq is its
+// place in what it returns, so that the feed's reader in this process
+// knows which of them a page names (recent.go). (Before, seq came from
+// its column's sequence; only the order within a transaction matters.)
+func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) ([]pack, error) {
 	packs := makePacks(rs)
 	size := 0
 	for i := range rs {
@@ -291,16 +294,16 @@ func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
 	// was the largest allocation of an ingest.
 	size /= 2
 	for _, p := range packs {
-		size += 2 + 5*4 + 3*8 + 4 + 20 + 16
+		size += 2 + 6*4 + 4*8 + 4 + 20 + 16
 		for _, e := range p.endpoints {
 			size += 4 + len(e)
 		}
 	}
 	c := newCopyBuf(size)
 	var raw []byte
-	for _, p := range packs {
+	for seq, p := range packs {
 		first, last := p.span()
-		c.row(6)
+		c.row(7)
 		c.timestamptz(first)
 		c.timestamptz(last)
 		c.int4(int32(len(p.recs)))
@@ -311,6 +314,7 @@ func copyPacks(ctx context.Context, tx pgx.Tx, rs []results.Result) error {
 			raw = appendFeedRecord(raw, r)
 		}
 		c.s2Bytea(raw)
+		c.int8(int64(seq))
 	}
-	return c.send(ctx, tx, "result_packs", []string{"started_min", "started_max", "n", "failed", "endpoints", "records"})
+	return packs, c.send(ctx, tx, "result_packs", []string{"started_min", "started_max", "n", "failed", "endpoints", "records", "seq"})
 }

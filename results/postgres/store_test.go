@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,14 @@ func TestMigrations(t *testing.T) {
 	}
 	if versions != len(migrations) {
 		t.Fatalf("%d migrations recorded, want %d", versions, len(migrations))
+	}
+	// Room on every page of hour rows for a new version of each (15).
+	var options []string
+	if err := s.pool.QueryRow(ctx, `SELECT reloptions FROM pg_class WHERE relname = 'rollup_hour'`).Scan(&options); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(options, "fillfactor=45") {
+		t.Errorf("rollup_hour options %v, want fillfactor=45", options)
 	}
 	s.Close()
 	s, err = Open(ctx, url)
