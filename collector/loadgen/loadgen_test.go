@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +175,21 @@ func (c *countingIngester) Ingest(ctx context.Context, rs []results.Result) (res
 	c.accepted += int64(len(out.Accepted))
 	c.duplicate += int64(len(out.Duplicate))
 	return out, err
+}
+
+// appendHundredths writes what strconv does with two decimals, for the
+// values records hold and on both sides of zero.
+func TestAppendHundredths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	values := []float64{0, 0.01, 0.1, 0.99, 1, 9.99, 10, 81.25, 100.5, 123456.78, -0.01, -81.25, 1e-9, 0.004999}
+	for range 1000 {
+		values = append(values, math.Round(math.Exp(4.4+0.6*rng.NormFloat64())*100)/100, rng.Float64()*1000)
+	}
+	for _, v := range values {
+		got := string(appendHundredths([]byte("x"), v))
+		want := "x" + strconv.FormatFloat(math.Round(v*100)/100, 'f', 2, 64)
+		if got != want {
+			t.Errorf("appendHundredths(%v) = %q, want %q", v, got, want)
+		}
+	}
 }
