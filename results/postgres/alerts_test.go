@@ -22,17 +22,8 @@ func TestAlertStore(t *testing.T) {
 // it again on a new session.
 func TestHoldsLockAfterSessionEnds(t *testing.T) {
 	ctx := context.Background()
-	url := pg.Database(t)
-	a, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	stores := replicas(t, 2)
+	a, b := stores[0], stores[1]
 
 	if held, err := a.HoldsLock(ctx, "alerting"); err != nil || held {
 		t.Fatalf("HoldsLock before TryLock: %v %v", held, err)

@@ -297,16 +297,9 @@ func TestReplicasCompactInTurn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			url := pg.Database(t)
-			var stores [2]*Store
-			for i := range stores {
-				s, err := Open(ctx, url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
+			stores := replicas(t, 2)
+			for _, s := range stores {
 				s.compactor.Stop()
-				stores[i] = s
 			}
 			base := time.Now().UTC().Truncate(time.Hour)
 			for i := range 6 {

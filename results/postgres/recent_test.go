@@ -53,17 +53,8 @@ func readFeed(t *testing.T, s *Store, cursor string) []results.Result {
 // holding a duplicate (the other ingest path) is kept too.
 func TestFeedFromMemory(t *testing.T) {
 	ctx := context.Background()
-	url := pg.Database(t)
-	ingester, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ingester.Close()
-	other, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	stores := replicas(t, 2)
+	ingester, other := stores[0], stores[1]
 
 	_, mine, err := ingester.ResultsAfter(ctx, nil, "", 100)
 	if err != nil {

@@ -30,6 +30,23 @@ func open(t testing.TB) *Store {
 	return s
 }
 
+// replicas opens n stores on one throwaway database, as n collector
+// replicas sharing it. They are closed when the test ends.
+func replicas(t testing.TB, n int) []*Store {
+	t.Helper()
+	url := pg.Database(t)
+	stores := make([]*Store, n)
+	for i := range stores {
+		s, err := Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	return stores
+}
+
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) results.Store { return open(t) })
 }
@@ -109,16 +126,8 @@ func TestMigrations(t *testing.T) {
 // store, and with it the lock session, is closed without unlocking).
 func TestLockAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	url := pg.Database(t)
-	a, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	stores := replicas(t, 2)
+	a, b := stores[0], stores[1]
 	if _, ok, err := a.TryLock(ctx, "alerting"); err != nil || !ok {
 		t.Fatalf("a: %v %v", ok, err)
 	}
