@@ -47,11 +47,18 @@ const (
 )
 
 // wanted tells whether a transaction committing now should keep its
-// packs for the reader.
+// packs for the reader. Once the reader is idle, what is held is dropped:
+// its next page, if any, reads from the database.
 func (p *recentPacks) wanted(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return now.Sub(p.readAt) < recentReaderIdle
+	if now.Sub(p.readAt) < recentReaderIdle {
+		return true
+	}
+	if len(p.txs) > 0 {
+		p.txs, p.order, p.size = nil, nil, 0
+	}
+	return false
 }
 
 // add keeps the packs that the committed transaction xid stored, in the

@@ -227,4 +227,9 @@ func TestRecentPacks(t *testing.T) {
 	if len(p.order) != 4 {
 		t.Errorf("order holds %d transaction ids, want 4", len(p.order))
 	}
+
+	// A reader gone idle leaves nothing held.
+	if p.wanted(now.Add(recentReaderIdle)) || len(p.txs) != 0 || p.size != 0 {
+		t.Errorf("after the reader went idle: %d transactions, %d results held", len(p.txs), p.size)
+	}
 }
