@@ -22,9 +22,8 @@ import (
 //
 // It keeps the minute rows of the newest two minutes it wrote too, on
 // the same terms (every writer of minute rows counts as one of hour
-// rows):
-// a series probed more often than once a minute has its minute row
-// rewritten by the next compactions, and each looked it up first.
+// rows): a series probed more often than once a minute has its minute
+// row rewritten by the next compactions, and each looked it up first.
 const hourWritesMigration = `ALTER TABLE rollup_derived ADD COLUMN hour_writes bigint NOT NULL DEFAULT 0`
 
 // hourCacheSpan is how far back from the newest hour the cache keeps rows.
@@ -120,15 +119,13 @@ func (c *rowCache) committed(rows []*rollup.Row, masks map[rollup.Key]*int64) {
 	c.complete = max(c.complete, newest-hourCacheSpan-1)
 }
 
+// keepMinutes keeps the minute rows of the newest two minutes among
+// rows and those kept before, unless they would be more than
+// minuteCacheMax: then it keeps none, without adding them first.
 func (c *rowCache) keepMinutes(rows []*rollup.Row) {
 	for _, r := range rows {
 		if r.Level == rollup.Minute {
 			c.newestMinute = max(c.newestMinute, r.Bucket)
-		}
-	}
-	for _, r := range rows {
-		if r.Level == rollup.Minute && r.Bucket >= c.newestMinute-60 {
-			c.minutes[r.Key] = r
 		}
 	}
 	for k := range c.minutes {
@@ -136,8 +133,21 @@ func (c *rowCache) keepMinutes(rows []*rollup.Row) {
 			delete(c.minutes, k)
 		}
 	}
-	if len(c.minutes) > minuteCacheMax {
+	kept := func(r *rollup.Row) bool { return r.Level == rollup.Minute && r.Bucket >= c.newestMinute-60 }
+	added := 0
+	for _, r := range rows {
+		if _, ok := c.minutes[r.Key]; !ok && kept(r) {
+			added++
+		}
+	}
+	if len(c.minutes)+added > minuteCacheMax {
 		clear(c.minutes)
+		return
+	}
+	for _, r := range rows {
+		if kept(r) {
+			c.minutes[r.Key] = r
+		}
 	}
 }
 
