@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,6 +81,18 @@ const (
 	MaxNameBytes    = 256
 	MaxTargetBytes  = 2048
 )
+
+// Clone returns a copy of r that shares no memory with it, for a store
+// that keeps results past the call that handed them over.
+func (r *Result) Clone() Result {
+	c := *r
+	c.Details = bytes.Clone(r.Details)
+	if r.Error != nil {
+		e := *r.Error
+		c.Error = &e
+	}
+	return c
+}
 
 // SetDetails stores v as the record's details.
 func (r *Result) SetDetails(v any) error {

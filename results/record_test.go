@@ -272,3 +272,29 @@ func TestOptionalMSJSON(t *testing.T) {
 		t.Errorf("Unmarshal(\"fast\") = %+v, want an error", m)
 	}
 }
+
+// A clone shares no memory with its original: changing the one's
+// details or error leaves the other as it was.
+func TestResultClone(t *testing.T) {
+	for _, r := range []Result{
+		{ID: "a", Details: json.RawMessage(`{"status":200}`), Error: &Error{Layer: LayerHTTP, Code: "status_503", Message: "503"}},
+		{ID: "b"},
+	} {
+		c := r.Clone()
+		if !reflect.DeepEqual(c, r) {
+			t.Fatalf("clone %+v, want %+v", c, r)
+		}
+		if len(r.Details) > 0 {
+			r.Details[0] = 'x'
+		}
+		if r.Error != nil {
+			r.Error.Code = "changed"
+		}
+		if c.ID == "a" && (string(c.Details) != `{"status":200}` || c.Error.Code != "status_503") {
+			t.Errorf("the clone changed with its original: %s %+v", c.Details, c.Error)
+		}
+		if c.ID == "b" && (c.Details != nil || c.Error != nil) {
+			t.Errorf("a clone of a result without details or error has %s %+v", c.Details, c.Error)
+		}
+	}
+}

@@ -136,7 +136,6 @@ type feedPack struct {
 	feedRow
 	records []byte
 	rs      []results.Result
-	kept    bool // rs is from recent
 }
 
 // page reads the next packs of c's snapshots after c.after, appends their
@@ -168,8 +167,9 @@ func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor, out *[]
 	for i := range r.packs {
 		p := &r.packs[i]
 		// Taken also when the server sent it: the pack is delivered now.
-		p.rs, p.kept = r.recent.take(p.xid, p.seq)
-		if p.records == nil && !p.kept {
+		rs, held := r.recent.take(p.xid, p.seq)
+		p.rs = rs
+		if p.records == nil && !held {
 			missing = append(missing, p)
 		}
 	}

@@ -73,27 +73,11 @@ func (p *recentPacks) add(xid string, packs []pack) {
 		return
 	}
 	kept := make([]results.Result, 0, n)
-	detailBytes := 0
-	for _, pk := range packs {
-		for _, r := range pk.recs {
-			detailBytes += len(r.Details)
-		}
-	}
-	details := make([]byte, 0, detailBytes)
 	t := &recentTx{packs: make([][]results.Result, len(packs)), left: len(packs), size: n}
 	for i, pk := range packs {
 		from := len(kept)
 		for _, r := range pk.recs {
-			kept = append(kept, *r)
-			c := &kept[len(kept)-1]
-			if len(r.Details) > 0 {
-				details = append(details, r.Details...)
-				c.Details = details[len(details)-len(r.Details) : len(details) : len(details)]
-			}
-			if r.Error != nil {
-				e := *r.Error
-				c.Error = &e
-			}
+			kept = append(kept, r.Clone())
 		}
 		t.packs[i] = kept[from:len(kept):len(kept)]
 	}

@@ -1,11 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -95,13 +93,9 @@ func (f *recentFeed) add(last int64, rs []results.Result) {
 	if len(rs) == 0 {
 		return
 	}
-	kept := slices.Clone(rs)
-	for i := range kept {
-		kept[i].Details = bytes.Clone(kept[i].Details)
-		if e := kept[i].Error; e != nil {
-			c := *e
-			kept[i].Error = &c
-		}
+	kept := make([]results.Result, len(rs))
+	for i := range rs {
+		kept[i] = rs[i].Clone()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
