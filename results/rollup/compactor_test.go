@@ -66,3 +66,62 @@ func TestCompactorRuns(t *testing.T) {
 		}
 	})
 }
+
+// After a compaction the loop rests as long as it took, never more than
+// MaxRest, and batches added meanwhile start the next one as soon as the
+// rest ends.
+func TestCompactorRests(t *testing.T) {
+	const took = 20 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		maxRest time.Duration
+		least   time.Duration // the rest is at least this
+	}{
+		{"as long as the compaction", time.Hour, took},
+		{"bounded by MaxRest", time.Millisecond, time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran := make(chan struct{}, 16)
+			rests := make(chan time.Duration, 16)
+			c := Compactor{KickAfter: 2, Every: time.Hour, MaxRest: tc.maxRest}
+			c.rest = func(ctx context.Context, d time.Duration) bool {
+				if len(rests) == 0 {
+					// Batches committed while resting.
+					c.Added()
+					c.Added()
+				}
+				rests <- d
+				return true
+			}
+			c.Start(func(context.Context) error {
+				time.Sleep(took)
+				ran <- struct{}{}
+				return nil
+			})
+			defer c.Stop()
+			c.Added()
+			c.Added()
+			wait(t, ran, "a compaction")
+			// Every is an hour: only the kick of the batches added during
+			// the rest can start this one.
+			wait(t, ran, "a compaction of the batches added during the rest")
+			d := <-rests
+			if d < tc.least || d > tc.maxRest {
+				t.Errorf("rested %v after a compaction of %v or more; want %v to %v", d, took, tc.least, tc.maxRest)
+			}
+		})
+	}
+	t.Run("stop ends the rest", func(t *testing.T) {
+		resting := make(chan struct{})
+		c := Compactor{KickAfter: 1, Every: time.Hour}
+		c.rest = func(ctx context.Context, _ time.Duration) bool {
+			close(resting)
+			<-ctx.Done()
+			return false
+		}
+		c.Start(func(context.Context) error { return nil })
+		c.Added()
+		wait(t, resting, "rest")
+		c.Stop() // returns, or the test times out
+	})
+}
