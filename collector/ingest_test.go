@@ -489,3 +489,49 @@ func TestRegisteredChecksReloads(t *testing.T) {
 		t.Errorf("reloaded with a cancelled context: %v", err)
 	}
 }
+
+// backlogStore is a real store whose compaction backlog the test sets.
+type backlogStore struct {
+	results.Store
+	pending int64
+	err     error
+}
+
+func (b backlogStore) PendingRollups(context.Context) (int64, error) { return b.pending, b.err }
+
+// storeOnly hides every method beyond results.Store.
+type storeOnly struct{ results.Store }
+
+// /metrics shows the store's compaction backlog as the store counts it,
+// and leaves it out, failing nothing else, when the store cannot say.
+func TestMetricsRollupBacklog(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(results.Store) results.Store
+		want  string // "" when the gauge must be absent
+	}{
+		{"the embedded store, idle", func(s results.Store) results.Store { return s }, "picket_rollup_pending_batches 0\n"},
+		{"batches pending", func(s results.Store) results.Store { return backlogStore{Store: s, pending: 7} }, "picket_rollup_pending_batches 7\n"},
+		{"store failing", func(s results.Store) results.Store {
+			return backlogStore{Store: s, err: errors.New("connection refused")}
+		}, ""},
+		{"a store that cannot count", func(s results.Store) results.Store { return storeOnly{s} }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvWith(t, tc.store(openSQLite(t)))
+			text := metricsText(t, e)
+			if !strings.Contains(text, "picket_collector_ingest_waiting_batches 0\n") {
+				t.Fatal("the scrape lacks the collector's other metrics")
+			}
+			if tc.want == "" {
+				if strings.Contains(text, "picket_rollup_pending_batches") {
+					t.Errorf("scrape shows picket_rollup_pending_batches; want it left out")
+				}
+				return
+			}
+			if !strings.Contains(text, tc.want) {
+				t.Errorf("scrape lacks %q", tc.want)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"sync"
@@ -25,7 +26,9 @@ type metrics struct {
 	probes          *probeSeries
 }
 
-func newMetrics(reg *prometheus.Registry, maxSeries int, ttl time.Duration, now func() time.Time) (*metrics, error) {
+// newMetrics registers the collector's metrics in reg; backlog, when not
+// nil, is the store's compaction backlog.
+func newMetrics(reg *prometheus.Registry, maxSeries int, ttl time.Duration, now func() time.Time, backlog pendingRollups) (*metrics, error) {
 	m := &metrics{
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_collector_results_ingested_total",
@@ -60,15 +63,52 @@ func newMetrics(reg *prometheus.Registry, maxSeries int, ttl time.Duration, now 
 		}),
 		probes: newProbeSeries(maxSeries, ttl, now),
 	}
-	for _, c := range []prometheus.Collector{
+	cs := []prometheus.Collector{
 		m.ingested, m.rejected, m.rejectedResults, m.batchRecords, m.commitRecords, m.storeSeconds, m.ingestWaiting, m.probes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}
+	if backlog != nil {
+		cs = append(cs, &backlogGauge{store: backlog, desc: prometheus.NewDesc("picket_rollup_pending_batches",
+			"Committed batches of rollup deltas waiting for compaction, in the store (the same on every replica).", nil, nil)})
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// pendingRollups is a store that can count its compaction backlog, as
+// both stores can.
+type pendingRollups interface {
+	PendingRollups(ctx context.Context) (int64, error)
+}
+
+// backlogGauge reads the store's compaction backlog at each scrape. The
+// batches wait in the database, so every replica reports the same
+// number, whichever of them compacts.
+type backlogGauge struct {
+	store pendingRollups
+	desc  *prometheus.Desc
+}
+
+// backlogTimeout bounds the store's answer within a scrape.
+const backlogTimeout = 2 * time.Second
+
+func (g *backlogGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+// Collect leaves the gauge out when the store does not answer: its outage
+// is logged and counted elsewhere, and must not fail the scrape of every
+// other metric.
+func (g *backlogGauge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
+	defer cancel()
+	n, err := g.store.PendingRollups(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n))
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -174,7 +174,8 @@ func New(opt Options) (*Server, error) {
 	s.vantages.Now = opt.Now
 	policy := opt.Policy
 	s.validator = &endpointspec.Validator{Kinds: opt.Kinds, Policy: &policy, Resolver: opt.Resolver, Alert: opt.AlertValidator, AllowLocalFiles: opt.AllowCAFiles}
-	m, err := newMetrics(opt.Metrics, opt.MaxProbeSeries, opt.ProbeSeriesTTL, opt.Now)
+	backlog, _ := opt.Store.(pendingRollups)
+	m, err := newMetrics(opt.Metrics, opt.MaxProbeSeries, opt.ProbeSeriesTTL, opt.Now, backlog)
 	if err != nil {
 		return nil, fmt.Errorf("collector: register metrics: %w", err)
 	}

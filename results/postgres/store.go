@@ -387,6 +387,17 @@ func (s *Store) ingestMerge(ctx context.Context, rs []results.Result, legacy map
 // fewer times its hour row is rewritten.
 const compactBatches = 256
 
+// PendingRollups returns how many committed batches of rollup deltas
+// wait for compaction, whichever replica stored them: the backlog, which
+// the collector exposes as a metric.
+func (s *Store) PendingRollups(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM rollup_pending`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: pending rollups: %w", err)
+	}
+	return n, nil
+}
+
 // Compact folds every pending rollup delta into the minute and hour
 // rows, then derives the packs of the hours that have ended (packs.go).
 // It runs in one replica at a time (TryLock "rollup-compaction"); when

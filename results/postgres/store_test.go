@@ -51,6 +51,14 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) results.Store { return open(t) })
 }
 
+// The compaction backlog is counted as batches are stored and folded.
+func TestPendingRollups(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	s.compactor.Stop()
+	storetest.RunBacklog(t, s)
+}
+
 // Reads are exact whatever compaction has done: with every batch still
 // pending (no compaction) and with every batch compacted as it arrives.
 func TestStoreCompaction(t *testing.T) {

@@ -315,6 +315,17 @@ const pendingSQL = `INSERT INTO rollup_pending (deltas) VALUES (?)`
 // writer for less time.
 const compactBatches = 256
 
+// PendingRollups returns how many committed batches of rollup deltas
+// wait for compaction: its backlog, which the collector exposes as a
+// metric.
+func (s *Store) PendingRollups(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM rollup_pending`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: pending rollups: %w", err)
+	}
+	return n, nil
+}
+
 // Compact folds every pending rollup delta into the rollup tables, then
 // derives the packs of the hours that have ended (derive.go). A
 // background loop calls it as batches arrive; reads do not depend on it

@@ -23,6 +23,17 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// The compaction backlog is counted as batches are stored and folded.
+func TestPendingRollups(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "picket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.compactor.Stop()
+	storetest.RunBacklog(t, s)
+}
+
 // Reads are exact whatever compaction has done: with every batch still
 // pending (no compaction) and with every batch compacted as it arrives.
 func TestStoreCompaction(t *testing.T) {
