@@ -416,3 +416,79 @@ func TestCompactionUpdatesARowThatWentAway(t *testing.T) {
 		t.Errorf("hour row counts %d, minute row %d; want 1 and 2", hourCount, minuteCount)
 	}
 }
+
+// While one replica's compaction loop rests, it keeps the compaction
+// lock: another replica does not compact meanwhile, but this process's
+// own callers (retention, LoadRollups) do, under the lock the loop holds.
+// Once the rest is over, the other replica takes its turn; and a lock
+// lost with its session during the rest is taken again, not assumed.
+func TestReplicaKeepsItsTurnWhileResting(t *testing.T) {
+	ctx := context.Background()
+	stores := replicas(t, 2)
+	a, b := stores[0], stores[1]
+	for _, s := range stores {
+		s.compactor.Stop()
+	}
+	base := time.Now().UTC().Truncate(time.Hour)
+	n := 0
+	ingestOne := func() {
+		t.Helper()
+		n++
+		if _, err := b.Ingest(ctx, []results.Result{result(fmt.Sprint("r", n), "v1", "eu", base.Add(time.Duration(n)*time.Second), 100, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func(want int64, after string) {
+		t.Helper()
+		got, err := a.PendingRollups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("after %s: %d batches pending, want %d", after, got, want)
+		}
+	}
+	compact := func(s *Store) {
+		t.Helper()
+		if err := s.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ingestOne()
+	release, err := a.compactInTurn(ctx) // a's loop compacts, then rests
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending(0, "a's loop compacted")
+	ingestOne()
+	compact(b)
+	pending(1, "b tried to compact while a rests")
+	compact(a)
+	pending(0, "a compacted in the same process while its loop rests")
+	ingestOne()
+	release() // the rest is over
+	compact(b)
+	pending(0, "b compacted after a's rest")
+
+	// a's lock session is lost while its loop rests: Compact in a takes
+	// the lock anew instead of compacting under one it no longer holds.
+	ingestOne()
+	if release, err = a.compactInTurn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.lmu.Lock()
+	a.lconn.Close(ctx)
+	a.lmu.Unlock()
+	unlock, ok, err := b.TryLock(ctx, compactionLock)
+	if err != nil || !ok {
+		t.Fatalf("b could not take the lock a lost: %v, %v", ok, err)
+	}
+	ingestOne()
+	compact(a)
+	pending(1, "a tried to compact while b holds the lock")
+	unlock()
+	compact(a)
+	pending(0, "a compacted once b let go")
+	release()
+}

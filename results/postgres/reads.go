@@ -28,7 +28,7 @@ import (
 func (s *Store) LoadRollups(ctx context.Context, rows []*rollup.Row) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	unlock, ok, err := s.TryLock(ctx, "rollup-compaction")
+	unlock, ok, err := s.compactionTurn(ctx)
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ ALTER TABLE rollup_pending ALTER COLUMN deltas SET STORAGE EXTERNAL;
 	// 8: which minutes of an hour have a row (minutes.go).
 	minutesMigration,
 	// 9: the count of writes of hour rows, which keeps the compacting
-	// process's copy of them honest (hourcache.go).
+	// process's copy of them honest (rowcache.go).
 	hourWritesMigration,
 	// 10: the feed of stored results for alert evaluation (feed.go).
 	feedMigration,

@@ -37,6 +37,7 @@ type Store struct {
 	recent recentPacks // for the feed's reader in this process
 
 	cmu       sync.Mutex // one compaction at a time in this process
+	resting   bool       // the compaction loop holds the lock through its rest; guarded by cmu
 	cache     rowCache   // guarded by cmu
 	compactor rollup.Compactor
 }
@@ -92,7 +93,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool, url: url, partitions: make(map[int64]bool), legacy: legacy, locked: make(map[string]bool)}
-	s.compactor.Start(s.Compact)
+	s.compactor.Start(s.compactInTurn)
 	return s, nil
 }
 
@@ -404,14 +405,60 @@ func (s *Store) PendingRollups(ctx context.Context) (int64, error) {
 // another replica holds the lock, that replica does the work and Compact
 // returns at once. Reads add what is pending and what is not derived yet,
 // so they are exact whatever compaction has done.
+//
+// While this process's background loop rests after a compaction, it
+// keeps the lock (compactInTurn), and Compact uses it.
 func (s *Store) Compact(ctx context.Context) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	unlock, ok, err := s.TryLock(ctx, "rollup-compaction")
+	unlock, ok, err := s.compactionTurn(ctx)
 	if err != nil || !ok {
 		return err
 	}
 	defer unlock()
+	return s.compactLocked(ctx)
+}
+
+// compactionLock is the lock a replica compacts under.
+const compactionLock = "rollup-compaction"
+
+// compactInTurn is the background loop's compaction. It keeps the lock
+// through the rest that follows (rollup.Compactor), until the loop calls
+// release, so that the other replicas do not compact while this one
+// rests: the rest would be for nothing, and the server as busy as
+// before.
+func (s *Store) compactInTurn(ctx context.Context) (release func(), err error) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	unlock, ok, err := s.TryLock(ctx, compactionLock)
+	if err != nil || !ok {
+		return nil, err
+	}
+	s.resting = true
+	return func() {
+		s.cmu.Lock()
+		s.resting = false
+		s.cmu.Unlock()
+		unlock()
+	}, s.compactLocked(ctx)
+}
+
+// compactionTurn takes the compaction lock for a caller in this process,
+// under cmu; ok is false when another replica holds it. While the
+// background loop rests holding the lock, the caller uses it (unlock then
+// leaves it to the loop), unless the loop's session was lost meanwhile,
+// and the lock with it.
+func (s *Store) compactionTurn(ctx context.Context) (unlock func(), ok bool, err error) {
+	if s.resting {
+		if held, err := s.HoldsLock(ctx, compactionLock); err == nil && held {
+			return func() {}, true, nil
+		}
+	}
+	return s.TryLock(ctx, compactionLock)
+}
+
+// compactLocked is Compact under the lock.
+func (s *Store) compactLocked(ctx context.Context) error {
 	for {
 		n, err := s.compactOnce(ctx, false)
 		if isUniqueViolation(err) || errors.Is(err, errRollupGone) {

@@ -22,7 +22,9 @@ import (
 // series' rows again and again for a few results each, and took the CPU
 // that ingest needed. Resting makes each one fold more results per row:
 // at 100,000 series, sustained ingest into PostgreSQL rose by about a
-// tenth (docs/stores.md, "Ninth round").
+// tenth (docs/stores.md, "Ninth round"). A store whose replicas compact in
+// turn keeps its turn through the rest (see Start), or another replica
+// would compact meanwhile and the rest would be for nothing.
 type Compactor struct {
 	// KickAfter is how many added batches wake the loop early (default 8).
 	KickAfter int64
@@ -42,8 +44,10 @@ type Compactor struct {
 	rest func(ctx context.Context, d time.Duration) bool
 }
 
-// Start runs compact in a goroutine until Stop.
-func (c *Compactor) Start(compact func(context.Context) error) {
+// Start runs compact in a goroutine until Stop. The release compact
+// returns, when not nil, is called once the rest after it ends (or the
+// loop stops): a store keeps its lock among replicas until then.
+func (c *Compactor) Start(compact func(context.Context) (release func(), err error)) {
 	if c.KickAfter <= 0 {
 		c.KickAfter = 8
 	}
@@ -77,12 +81,17 @@ func (c *Compactor) Start(compact func(context.Context) error) {
 			}
 			c.pending.Store(0)
 			start := time.Now()
-			if err := compact(ctx); err != nil && ctx.Err() == nil {
+			release, err := compact(ctx)
+			if err != nil && ctx.Err() == nil {
 				c.pending.Add(1) // retry at the next tick
 				slog.Error("rollup compaction failed; retrying", "err", err)
 			}
 			// Batches added meanwhile kick the loop again at once.
-			if !c.rest(ctx, min(time.Since(start), c.MaxRest)) {
+			rested := c.rest(ctx, min(time.Since(start), c.MaxRest))
+			if release != nil {
+				release()
+			}
+			if !rested {
 				return
 			}
 		}

@@ -25,7 +25,7 @@ func TestCompactorRuns(t *testing.T) {
 	t.Run("kicked by added batches", func(t *testing.T) {
 		ran := make(chan struct{}, 16)
 		c := Compactor{KickAfter: 3, Every: time.Hour}
-		c.Start(func(context.Context) error { ran <- struct{}{}; return nil })
+		c.Start(func(context.Context) (func(), error) { ran <- struct{}{}; return nil, nil })
 		defer c.Stop()
 		for range 3 {
 			c.Added()
@@ -36,12 +36,12 @@ func TestCompactorRuns(t *testing.T) {
 		ran := make(chan struct{}, 16)
 		var calls atomic.Int32
 		c := Compactor{KickAfter: 1, Every: 10 * time.Millisecond}
-		c.Start(func(context.Context) error {
+		c.Start(func(context.Context) (func(), error) {
 			ran <- struct{}{}
 			if calls.Add(1) == 1 {
-				return errors.New("database away")
+				return nil, errors.New("database away")
 			}
-			return nil
+			return nil, nil
 		})
 		defer c.Stop()
 		c.Added()
@@ -51,12 +51,12 @@ func TestCompactorRuns(t *testing.T) {
 	t.Run("stop waits for a compaction", func(t *testing.T) {
 		started, finished := make(chan struct{}), atomic.Bool{}
 		c := Compactor{KickAfter: 1, Every: time.Hour}
-		c.Start(func(ctx context.Context) error {
+		c.Start(func(ctx context.Context) (func(), error) {
 			close(started)
 			<-ctx.Done()
 			time.Sleep(50 * time.Millisecond)
 			finished.Store(true)
-			return ctx.Err()
+			return nil, ctx.Err()
 		})
 		c.Added()
 		wait(t, started, "compaction")
@@ -93,10 +93,10 @@ func TestCompactorRests(t *testing.T) {
 				rests <- d
 				return true
 			}
-			c.Start(func(context.Context) error {
+			c.Start(func(context.Context) (func(), error) {
 				time.Sleep(took)
 				ran <- struct{}{}
-				return nil
+				return nil, nil
 			})
 			defer c.Stop()
 			c.Added()
@@ -111,17 +111,48 @@ func TestCompactorRests(t *testing.T) {
 			}
 		})
 	}
-	t.Run("stop ends the rest", func(t *testing.T) {
-		resting := make(chan struct{})
-		c := Compactor{KickAfter: 1, Every: time.Hour}
-		c.rest = func(ctx context.Context, _ time.Duration) bool {
-			close(resting)
-			<-ctx.Done()
-			return false
-		}
-		c.Start(func(context.Context) error { return nil })
-		c.Added()
-		wait(t, resting, "rest")
-		c.Stop() // returns, or the test times out
-	})
+	// A store's lock among replicas, released once the rest is over,
+	// however it ends.
+	for _, tc := range []struct {
+		name string
+		stop bool // Stop ends the rest
+	}{
+		{"released after the rest", false},
+		{"released when stop ends the rest", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var resting, released atomic.Bool
+			restEnded := make(chan struct{}, 16)
+			c := Compactor{KickAfter: 1, Every: time.Hour}
+			c.rest = func(ctx context.Context, _ time.Duration) bool {
+				resting.Store(true)
+				defer resting.Store(false)
+				if released.Load() {
+					t.Error("lock released before the rest")
+				}
+				if tc.stop {
+					restEnded <- struct{}{}
+					<-ctx.Done()
+					return false
+				}
+				defer func() { restEnded <- struct{}{} }()
+				return true
+			}
+			c.Start(func(context.Context) (func(), error) {
+				released.Store(false)
+				return func() {
+					if resting.Load() {
+						t.Error("lock released during the rest")
+					}
+					released.Store(true)
+				}, nil
+			})
+			c.Added()
+			wait(t, restEnded, "rest")
+			c.Stop() // returns, or the test times out
+			if !released.Load() {
+				t.Error("lock not released")
+			}
+		})
+	}
 }

@@ -145,7 +145,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// results, and reads add at most about 64 batches of pending deltas.
 	s.compactor.KickAfter = 64
 	s.compactor.Every = 4 * time.Second
-	s.compactor.Start(s.Compact)
+	s.compactor.Start(func(ctx context.Context) (func(), error) { return nil, s.Compact(ctx) })
 	return s, nil
 }
 
