@@ -38,10 +38,10 @@
 // Compaction (Store.Compact, in the background, one replica at a time
 // under TryLock "rollup-compaction", which the replica keeps through the
 // rest after each round) folds pending deltas into minute rows (copied in
-// when new, updated otherwise) and hour rows (foldDeltas). It
-// looks up only the minute rows an hour row says exist (minutes.go) and
-// keeps the hour rows and the newest minute rows it wrote in memory
-// while no one else writes any (rowcache.go). Day and longer rollups are not written
+// when new, updated otherwise) and hour rows (foldDeltas). It looks up
+// only the minute rows an hour row says exist (minutes.go) and keeps the
+// hour rows and the newest minute rows it wrote in memory while no one
+// else writes any (rowcache.go). Day and longer rollups are not written
 // per batch: once an hour has ended its rows are derived into packs, one
 // row per (span, bucket, check) holding every vantage, for spans of 1, 2,
 // 4, 8, 16 and 32 days and Monday weeks, compressed by the store (S2) and

@@ -434,13 +434,14 @@ func (s *Store) compactInTurn(ctx context.Context) (release func(), err error) {
 	if err != nil || !ok {
 		return nil, err
 	}
+	err = s.compactLocked(ctx)
 	s.resting = true
 	return func() {
 		s.cmu.Lock()
 		s.resting = false
 		s.cmu.Unlock()
 		unlock()
-	}, s.compactLocked(ctx)
+	}, err
 }
 
 // compactionTurn takes the compaction lock for a caller in this process,

@@ -19,10 +19,10 @@ import (
 // A compaction's cost is mostly the rollup rows it rewrites, one minute
 // and one hour row per series it touches, however many results each
 // series gained. Under load, back-to-back compactions rewrite every
-// series' rows again and again for a few results each, and took the CPU
-// that ingest needed. Resting makes each one fold more results per row:
-// at 100,000 series, sustained ingest into PostgreSQL rose by about a
-// tenth (docs/stores.md, "Ninth round"). A store whose replicas compact in
+// series' rows again and again for a few results each, with CPU that
+// ingest needs. Resting makes each one fold more results per row: at
+// 100,000 series, sustained ingest into PostgreSQL rose by an eighth
+// (docs/stores.md, "Ninth round"). A store whose replicas compact in
 // turn keeps its turn through the rest (see Start), or another replica
 // would compact meanwhile and the rest would be for nothing.
 type Compactor struct {
