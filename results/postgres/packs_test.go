@@ -480,9 +480,21 @@ func TestReplicaKeepsItsTurnWhileResting(t *testing.T) {
 	a.lmu.Lock()
 	a.lconn.Close(ctx)
 	a.lmu.Unlock()
-	unlock, ok, err := b.TryLock(ctx, compactionLock)
-	if err != nil || !ok {
-		t.Fatalf("b could not take the lock a lost: %v, %v", ok, err)
+	// The server ends the session, and frees its locks, a moment after
+	// the client has gone.
+	var unlock func()
+	for deadline := time.Now().Add(30 * time.Second); unlock == nil; {
+		u, ok, err := b.TryLock(ctx, compactionLock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			unlock = u
+		} else if time.Now().After(deadline) {
+			t.Fatal("b never took the lock a lost")
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	ingestOne()
 	compact(a)
