@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/picketnet/picket/results"
 	"github.com/picketnet/picket/results/storetest"
@@ -50,16 +49,7 @@ func TestHoldsLockAfterSessionEnds(t *testing.T) {
 		t.Fatal("HoldsLock true after the lock session was terminated")
 	}
 	unlock() // a no-op now: the session and its lock are gone
-	// The server ends the session a moment after the terminate.
-	var ub func()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ub, ok, err = b.TryLock(ctx, "alerting"); err != nil || ok {
-			break
-		}
-	}
-	if err != nil || !ok {
-		t.Fatalf("b could not take the lock a lost: %v %v", ok, err)
-	}
+	ub := awaitLock(t, b, "alerting")
 	if held, err := b.HoldsLock(ctx, "alerting"); err != nil || !held {
 		t.Fatalf("b HoldsLock: %v %v", held, err)
 	}

@@ -167,8 +167,8 @@ func (r *feedReader) page(ctx context.Context, tx pgx.Tx, c *feedCursor, out *[]
 	for i := range r.packs {
 		p := &r.packs[i]
 		// Taken also when the server sent it: the pack is delivered now.
-		rs, held := r.recent.take(p.xid, p.seq)
-		p.rs = rs
+		var held bool
+		p.rs, held = r.recent.take(p.xid, p.seq)
 		if p.records == nil && !held {
 			missing = append(missing, p)
 		}

@@ -480,22 +480,7 @@ func TestReplicaKeepsItsTurnWhileResting(t *testing.T) {
 	a.lmu.Lock()
 	a.lconn.Close(ctx)
 	a.lmu.Unlock()
-	// The server ends the session, and frees its locks, a moment after
-	// the client has gone.
-	var unlock func()
-	for deadline := time.Now().Add(30 * time.Second); unlock == nil; {
-		u, ok, err := b.TryLock(ctx, compactionLock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			unlock = u
-		} else if time.Now().After(deadline) {
-			t.Fatal("b never took the lock a lost")
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	unlock := awaitLock(t, b, compactionLock)
 	ingestOne()
 	compact(a)
 	pending(1, "a tried to compact while b holds the lock")

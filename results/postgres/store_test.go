@@ -47,6 +47,25 @@ func replicas(t testing.TB, n int) []*Store {
 	return stores
 }
 
+// awaitLock takes lock name in s once another session has let it go,
+// and returns its unlock. The server frees a session's locks when its
+// backend exits, a moment after the client has gone or been terminated.
+func awaitLock(t testing.TB, s *Store, name string) (unlock func()) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		unlock, ok, err := s.TryLock(context.Background(), name)
+		if err != nil {
+			t.Fatalf("lock %q: %v", name, err)
+		}
+		if ok {
+			return unlock
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lock %q never let go", name)
+		}
+	}
+}
+
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) results.Store { return open(t) })
 }
@@ -148,21 +167,7 @@ func TestLockAcrossReplicas(t *testing.T) {
 	}
 	unlock()
 	a.Close()
-	// The server releases the lock when the session's backend exits,
-	// shortly after the connection closes.
-	for i := 0; ; i++ {
-		_, ok, err := b.TryLock(ctx, "alerting")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			break
-		}
-		if i == 100 {
-			t.Fatal("b never got the lock after a went away")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitLock(t, b, "alerting")
 }
 
 // Retention drops whole daily partitions of raw results (their ids and
